@@ -1,0 +1,1 @@
+"""Accounts, sub-accounts and API keys."""

@@ -1,0 +1,109 @@
+"""The one place HTTP errors are shaped: every failure answers with the error envelope."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from akowe.errors import ServiceError
+
+log = logging.getLogger("akowe.errors")
+
+_STATUS_CODES = {
+    400: ("bad_request", "The request is invalid."),
+    401: ("invalid_api_key", "Invalid or missing API key"),
+    403: ("forbidden", "You are not allowed to perform this action."),
+    404: ("not_found", "The requested resource could not be found"),
+    405: ("method_not_allowed", "This method is not allowed on this resource."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "The request body must be JSON."),
+    429: ("rate_limited", "Too many requests. Please slow down."),
+}
+GENERIC_MESSAGE = "An unexpected error occurred. Please try again later."
+
+
+def error_body(
+    message: str, code: str, errors: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """`{"success": false, "message", "code"[, "errors"]}`."""
+    body: dict[str, Any] = {"success": False, "message": message, "code": code}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def _response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(content=body, status_code=status, headers=headers)
+
+
+def service_error_handler(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
+    """Domain errors carry their own status, code and message."""
+    if exc.status_code >= 500:
+        return internal_error_handler(request, exc)
+    errors = getattr(exc, "errors", None)
+    body = error_body(
+        exc.message,
+        exc.code,
+        [{"field": e.field, "message": e.message} for e in errors] if errors else None,
+    )
+    return _response(exc.status_code, body)
+
+
+def _field_errors(extra: Any) -> list[dict[str, str]]:
+    items = extra if isinstance(extra, list) else []
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            field = str(item.get("key") or item.get("source") or "body")
+            out.append({"field": field, "message": str(item.get("message", "is invalid"))})
+    return out
+
+
+def validation_error_handler(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
+    """Invalid bodies, queries and headers: 400 with one entry per field."""
+    errors = _field_errors(exc.extra)
+    if "Malformed" in exc.detail or "decode" in exc.detail.lower():
+        return _response(
+            400, error_body("The request body is not valid JSON.", "malformed_json", [])
+        )
+    first = f"{errors[0]['field']}: {errors[0]['message']}" if errors else exc.detail
+    return _response(400, error_body(f"Validation failed: {first}", "validation_error", errors))
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Framework errors (404 route, 405, 413, malformed JSON...) in our envelope."""
+    status = exc.status_code
+    if status >= 500:
+        return internal_error_handler(request, exc)
+    code, message = _STATUS_CODES.get(status, ("bad_request", "The request is invalid."))
+    if status == 400 and "json" in (exc.detail or "").lower():
+        code, message = "malformed_json", "The request body is not valid JSON."
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}}
+    return _response(status, error_body(message, code), headers)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Anything unexpected: logged with the request id, answered with the generic message."""
+    request_id = request.scope.get("state", {}).get("request_id", "-")
+    log.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={"request_id": request_id, "path": request.url.path},
+    )
+    return _response(HTTP_500_INTERNAL_SERVER_ERROR, error_body(GENERIC_MESSAGE, "internal_error"))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ServiceError: service_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

@@ -1,0 +1,43 @@
+"""Shared CLI plumbing: settings, one transaction per command, output helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from akowe.config import Settings
+from akowe.db.engine import make_engine, make_sessionmaker
+from akowe.errors import ServiceError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings() -> Settings:
+    """Settings from the environment, the same the server reads."""
+    return Settings()
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One committed transaction; a domain error prints its message and exits 1."""
+    engine = make_engine(settings())
+    try:
+        with make_sessionmaker(engine, write=True).begin() as session:
+            yield session
+    except ServiceError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+def print_json(value: Any) -> None:
+    """Machine-readable output for scripts."""
+    typer.echo(json.dumps(value, default=str))

@@ -1,0 +1,61 @@
+"""The one Settings object: every environment variable the service reads is declared here."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings, read from `AKOWE_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="AKOWE_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is SQLite `akowe.db` inside the data directory.",
+    )
+    base_url: str | None = Field(
+        default=None, description="Public URL used in links; default http://host:port."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    allow_private_urls: bool = False
+    log_level: str = "INFO"
+    smtp_url: SecretStr | None = None
+    mail_from: str = "certificates@localhost"
+    key_last_used_resolution_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="last-used times are written at most this often per key (keeps reads cheap).",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to embedded SQLite in the data directory."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'akowe.db').resolve()}"
+
+    @cached_property
+    def public_base_url(self) -> str:
+        """The base URL used in links handed to users."""
+        return self.base_url or f"http://{self.host}:{self.port}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Make `postgres://` and `postgresql://` URLs use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

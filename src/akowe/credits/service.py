@@ -1,0 +1,139 @@
+"""The credit ledger: balances change only through `add` and `debit`, each writing an entry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from akowe.credits.exceptions import InsufficientCredits, ValidationFailed
+from akowe.credits.models import CreditBalance, LedgerEntry
+from akowe.modes import Mode
+
+
+def open_balances(session: Session, *, account_id: str) -> None:
+    """Create the zero balances of a new account (live and sandbox)."""
+    session.add_all(CreditBalance(account_id=account_id, mode=mode, balance=0) for mode in Mode)
+
+
+def balance(session: Session, *, account_id: str, mode: Mode) -> int:
+    """The credits left for an account in a mode."""
+    value = session.scalar(
+        select(CreditBalance.balance).where(
+            CreditBalance.account_id == account_id, CreditBalance.mode == mode
+        )
+    )
+    return value or 0
+
+
+def add(
+    session: Session,
+    *,
+    account_id: str,
+    mode: Mode,
+    amount: int,
+    reason: str,
+    actor: str,
+    reference: str | None = None,
+) -> LedgerEntry:
+    """Grant (positive) or withdraw (negative) credits; never takes the balance below zero."""
+    if amount == 0:
+        raise ValidationFailed.field("amount", "must not be zero")
+    if amount < 0:
+        return debit(
+            session,
+            account_id=account_id,
+            mode=mode,
+            amount=-amount,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+        )
+    new_balance = session.scalar(
+        update(CreditBalance)
+        .where(CreditBalance.account_id == account_id, CreditBalance.mode == mode)
+        .values(balance=CreditBalance.balance + amount)
+        .returning(CreditBalance.balance)
+    )
+    if new_balance is None:
+        raise ValidationFailed.field("account", "unknown account")
+    return _record(session, account_id, mode, amount, new_balance, reason, actor, reference)
+
+
+def debit(
+    session: Session,
+    *,
+    account_id: str,
+    mode: Mode,
+    amount: int = 1,
+    reason: str,
+    actor: str,
+    reference: str | None = None,
+) -> LedgerEntry:
+    """Spend credits in the caller's transaction, or raise InsufficientCredits.
+
+    A single conditional UPDATE: the database applies the `balance >= amount` check and the
+    subtraction atomically (row lock on PostgreSQL, the write lock on SQLite), so concurrent
+    debits can never take the balance below zero, and nothing is read first in Python.
+    """
+    if amount <= 0:
+        raise ValidationFailed.field("amount", "must be positive")
+    new_balance = session.scalar(
+        update(CreditBalance)
+        .where(
+            CreditBalance.account_id == account_id,
+            CreditBalance.mode == mode,
+            CreditBalance.balance >= amount,
+        )
+        .values(balance=CreditBalance.balance - amount)
+        .returning(CreditBalance.balance)
+    )
+    if new_balance is None:
+        raise InsufficientCredits()
+    return _record(session, account_id, mode, -amount, new_balance, reason, actor, reference)
+
+
+def history(
+    session: Session, *, account_id: str, mode: Mode | None = None, limit: int = 100
+) -> Sequence[LedgerEntry]:
+    """The newest ledger entries first."""
+    query = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
+    if mode is not None:
+        query = query.where(LedgerEntry.mode == mode)
+    return session.scalars(
+        query.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id).limit(limit)
+    ).all()
+
+
+def ledger_sum(session: Session, *, account_id: str, mode: Mode) -> int:
+    """The sum of all entries: equals `balance` (kept as a check for operators and tests)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.account_id == account_id, LedgerEntry.mode == mode
+        )
+    )
+    return int(total or 0)
+
+
+def _record(
+    session: Session,
+    account_id: str,
+    mode: Mode,
+    amount: int,
+    balance_after: int,
+    reason: str,
+    actor: str,
+    reference: str | None,
+) -> LedgerEntry:
+    entry = LedgerEntry(
+        account_id=account_id,
+        mode=mode,
+        amount=amount,
+        balance_after=balance_after,
+        reason=reason,
+        actor=actor,
+        reference=reference,
+    )
+    session.add(entry)
+    return entry

@@ -1,0 +1,89 @@
+"""create_app(settings): the Litestar app with routers, error handlers and middleware."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.pydantic import PydanticPlugin
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from akowe import __version__
+from akowe.api.deps import DEPENDENCIES
+from akowe.api.errors import EXCEPTION_HANDLERS
+from akowe.api.logging import configure_logging, request_log_middleware
+from akowe.api.openapi import SECURITY_COMPONENTS
+from akowe.config import Settings
+from akowe.credits.router import router as credits_router
+from akowe.db.engine import make_engine, make_sessionmaker
+from akowe.errors import ServiceError
+
+
+class DatabaseUnavailable(ServiceError):
+    """The health check could not reach the database."""
+
+    code = "database_unavailable"
+    status_code = 503
+    default_message = "The database is unavailable."
+
+
+@get("/healthz", sync_to_thread=False, include_in_schema=True, tags=["Operations"])
+def healthz(session: Session) -> dict[str, Any]:
+    """Liveness and database check for load balancers."""
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise DatabaseUnavailable() from exc
+    return {"success": True, "message": "", "data": {"status": "ok", "version": __version__}}
+
+
+@get("/openapi.json", sync_to_thread=False, include_in_schema=False)
+def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The OpenAPI document (also at /docs/openapi.json)."""
+    return request.app.openapi_schema.to_schema()
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the application for these settings (read from the environment when omitted)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    engine = make_engine(settings)
+    state = State(
+        {
+            "settings": settings,
+            "engine": engine,
+            "sessionmaker": make_sessionmaker(engine),
+            "write_sessionmaker": make_sessionmaker(engine, write=True),
+        }
+    )
+
+    async def dispose_engine() -> None:
+        engine.dispose()
+
+    return Litestar(
+        route_handlers=[healthz, openapi_json, credits_router],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_log_middleware],
+        plugins=[PydanticPlugin(prefer_alias=True)],
+        state=state,
+        request_max_body_size=settings.max_body_bytes,
+        on_shutdown=[dispose_engine],
+        openapi_config=OpenAPIConfig(
+            title="Akowe Issuance API",
+            version=__version__,
+            description=(
+                "Self-hostable implementation of the Akowe Issuance API. Every response uses "
+                '`{"success", "message", "data"}`; errors use `{"success": false, "message", '
+                '"code"}` with `errors` on validation failures.'
+            ),
+            path="/docs",
+            components=SECURITY_COMPONENTS,
+            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )
