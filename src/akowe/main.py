@@ -10,10 +10,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from akowe import __version__
-from akowe.api.deps import DEPENDENCIES
+from akowe.api.deps import DEPENDENCIES, SessionDep
 from akowe.api.errors import EXCEPTION_HANDLERS
 from akowe.api.logging import configure_logging, request_log_middleware
 from akowe.api.openapi import SECURITY_COMPONENTS
@@ -32,7 +31,7 @@ class DatabaseUnavailable(ServiceError):
 
 
 @get("/healthz", sync_to_thread=False, include_in_schema=True, tags=["Operations"])
-def healthz(session: Session) -> dict[str, Any]:
+def healthz(session: SessionDep) -> dict[str, Any]:
     """Liveness and database check for load balancers."""
     try:
         session.execute(text("SELECT 1"))

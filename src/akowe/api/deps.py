@@ -9,7 +9,7 @@ from typing import Any
 import anyio.to_thread
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.accounts import service as accounts_service
@@ -45,7 +45,7 @@ def provide_write_session(state: State) -> Generator[Session, None, None]:
 
 
 async def provide_principal(
-    request: Request[Any, Any, Any], session: Session, state: State
+    request: Request[Any, Any, Any], session: NamedDependency[Session], state: State
 ) -> Principal:
     """Authenticate `x-api-key` and resolve `x-subaccount-email` (401 / 403)."""
     settings: Settings = state.settings
@@ -82,9 +82,14 @@ def _touch(factory: sessionmaker[Session], key_id: str) -> None:
         accounts_service.touch_key(session, key_id=key_id, now=utcnow())
 
 
+# Handler parameter types: the parameter's name picks the dependency.
+SessionDep = NamedDependency[Session]
+PrincipalDep = NamedDependency[Principal]
+SettingsDep = NamedDependency[Settings]
+
 DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
-    "session": Provide(provide_session, sync_to_thread=False),
-    "write_session": Provide(provide_write_session, sync_to_thread=False),
+    "session": Provide(provide_session),
+    "write_session": Provide(provide_write_session),
     "principal": Provide(provide_principal),
 }

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TypedDict
 
 from litestar import Router, route
-from sqlalchemy.orm import Session
 
-from akowe.accounts.service import Principal
+from akowe.api.deps import PrincipalDep, SessionDep
 from akowe.api.openapi import SECURITY, error_responses
 from akowe.credits import service as credits_service
 
@@ -35,7 +34,7 @@ class BalanceResponse(TypedDict):
     security=SECURITY,
     responses=error_responses(),
 )
-def get_balance(principal: Principal, session: Session) -> BalanceResponse:
+def get_balance(principal: PrincipalDep, session: SessionDep) -> BalanceResponse:
     """Balance: the credits left for issuing certificates."""
     balance = credits_service.balance(session, account_id=principal.account_id, mode=principal.mode)
     return {"success": True, "data": {"balance": balance}}

@@ -1,0 +1,173 @@
+"""Test fixtures: a real migrated database (SQLite, or PostgreSQL when
+AKOWE_TEST_DATABASE_URL names one) and the real service over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from akowe.accounts import service as accounts_service
+from akowe.config import Settings, normalize_database_url
+from akowe.credits import service as credits_service
+from akowe.db import migrate
+from akowe.db.engine import make_engine, make_sessionmaker
+from akowe.main import create_app
+from akowe.modes import Mode
+
+PG_URL = os.environ.get("AKOWE_TEST_DATABASE_URL")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _postgres_database(url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped afterwards."""
+    admin = sa.create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
+    name = f"akowe_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL at {url} is unreachable: {exc}")
+    try:
+        yield str(sa.make_url(normalize_database_url(url)).set(database=name))
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The database every test of this run uses (one per run, migrated once)."""
+    if PG_URL:
+        yield from _postgres_database(PG_URL)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'akowe.db'}"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, data_dir: Path, port: int) -> Settings:
+    config = Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        port=port,
+        base_url=f"http://127.0.0.1:{port}",
+        max_body_bytes=2 * 1024 * 1024,
+        allow_private_urls=False,
+        log_level="WARNING",
+    )
+    migrate.upgrade(config)
+    return config
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[sa.Engine]:
+    eng = make_engine(settings)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def db(engine: sa.Engine) -> sessionmaker[Session]:
+    """Write sessions for arranging and inspecting state directly."""
+    return make_sessionmaker(engine, write=True)
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings) -> Iterator[str]:
+    """The real service on a loopback port, served by uvicorn in a thread."""
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{settings.port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def client(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=30) as c:
+        yield c
+
+
+@dataclass
+class AccountFixture:
+    """An account made for one test, with a live and a test key."""
+
+    account_id: str
+    email: str
+    api_key: str
+    test_api_key: str
+    live_key_id: str
+
+    def headers(self, *, test: bool = False, **extra: str) -> dict[str, str]:
+        return {"x-api-key": self.test_api_key if test else self.api_key, **extra}
+
+
+@pytest.fixture
+def make_account(db: sessionmaker[Session]):  # type: ignore[no-untyped-def]
+    """Factory: a fresh account with `credits` live and `test_credits` sandbox credits."""
+
+    def factory(credits: int = 0, test_credits: int = 0) -> AccountFixture:
+        email = f"{uuid.uuid4().hex[:10]}@example.com"
+        with db.begin() as session:
+            account, live = accounts_service.create_account(session, email=email)
+            test = accounts_service.create_key(session, account_id=account.id, mode=Mode.TEST)
+            for mode, amount in ((Mode.LIVE, credits), (Mode.TEST, test_credits)):
+                if amount:
+                    credits_service.add(
+                        session,
+                        account_id=account.id,
+                        mode=mode,
+                        amount=amount,
+                        reason="test grant",
+                        actor="tests",
+                    )
+            return AccountFixture(account.id, email, live.api_key, test.api_key, live.key.id)
+
+    return factory
+
+
+@pytest.fixture
+def account(make_account) -> AccountFixture:  # type: ignore[no-untyped-def]
+    return make_account(credits=10, test_credits=5)  # type: ignore[no-any-return]
