@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import Litestar, Request, get
@@ -9,6 +10,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
+from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
 
 from akowe import __version__
@@ -46,7 +48,9 @@ def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, extra_handlers: Sequence[ControllerRouterHandler] = ()
+) -> Litestar:
     """Build the application for these settings (read from the environment when omitted)."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
@@ -64,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine.dispose()
 
     return Litestar(
-        route_handlers=[healthz, openapi_json, credits_router],
+        route_handlers=[healthz, openapi_json, credits_router, *extra_handlers],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_log_middleware],

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from akowe.errors import ServiceError
@@ -70,10 +70,6 @@ def validation_error_handler(
 ) -> Response[Any]:
     """Invalid bodies, queries and headers: 400 with one entry per field."""
     errors = _field_errors(exc.extra)
-    if "Malformed" in exc.detail or "decode" in exc.detail.lower():
-        return _response(
-            400, error_body("The request body is not valid JSON.", "malformed_json", [])
-        )
     first = f"{errors[0]['field']}: {errors[0]['message']}" if errors else exc.detail
     return _response(400, error_body(f"Validation failed: {first}", "validation_error", errors))
 
@@ -84,7 +80,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if status >= 500:
         return internal_error_handler(request, exc)
     code, message = _STATUS_CODES.get(status, ("bad_request", "The request is invalid."))
-    if status == 400 and "json" in (exc.detail or "").lower():
+    if status == 400 and isinstance(exc.__cause__, SerializationException):
         code, message = "malformed_json", "The request body is not valid JSON."
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}}
     return _response(status, error_body(message, code), headers)

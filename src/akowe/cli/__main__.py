@@ -1,0 +1,5 @@
+"""`python -m akowe.cli`."""
+
+from akowe.cli.main import app
+
+app()
