@@ -19,11 +19,19 @@ def test_seed_sample_request_works_verbatim_with_curl(server: str, account) -> N
     # (--data '' makes curl send a POST with an empty form body).
     out = subprocess.run(
         [
-            "curl", "-s", "--location", f"{server}/api/users/balance",
-            "--header", f"x-api-key: {account.api_key}",
-            "--data", "",
+            "curl",
+            "-s",
+            "--location",
+            f"{server}/api/users/balance",
+            "--header",
+            f"x-api-key: {account.api_key}",
+            "--data",
+            "",
         ],
-        capture_output=True, text=True, check=True, timeout=30,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     )
     assert out.stdout == '{"success":true,"data":{"balance":10}}'
 

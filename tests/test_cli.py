@@ -21,13 +21,26 @@ def akowe(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     }
     return subprocess.run(
         [sys.executable, "-m", "akowe.cli", *args],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_accounts_keys_subaccounts_and_credits(settings: Settings, client: httpx.Client) -> None:
-    created = akowe(settings, "accounts", "create", "--email", "cli@example.com",
-                    "--name", "CLI", "--credits", "3", "--json")
+    created = akowe(
+        settings,
+        "accounts",
+        "create",
+        "--email",
+        "cli@example.com",
+        "--name",
+        "CLI",
+        "--credits",
+        "3",
+        "--json",
+    )
     assert created.returncode == 0, created.stderr
     info = json.loads(created.stdout)
     assert set(info) == {"accountId", "email", "apiKey", "balance"}
@@ -35,8 +48,17 @@ def test_accounts_keys_subaccounts_and_credits(settings: Settings, client: httpx
     headers = {"x-api-key": info["apiKey"]}
     assert client.get("/api/users/balance", headers=headers).json()["data"]["balance"] == 3
 
-    added = akowe(settings, "credits", "add", "--account", info["accountId"], "--amount", "4",
-                  "--reason", "invoice 7")
+    added = akowe(
+        settings,
+        "credits",
+        "add",
+        "--account",
+        info["accountId"],
+        "--amount",
+        "4",
+        "--reason",
+        "invoice 7",
+    )
     assert added.returncode == 0, added.stderr
     assert client.get("/api/users/balance", headers=headers).json()["data"]["balance"] == 7
     history = akowe(settings, "credits", "history", "--account", info["accountId"])
@@ -46,8 +68,17 @@ def test_accounts_keys_subaccounts_and_credits(settings: Settings, client: httpx
     assert refused.returncode == 1
     assert "Insufficient credits" in refused.stderr
 
-    test_key = akowe(settings, "keys", "create", "--account", info["accountId"], "--test",
-                     "--expires-in", "2", "--json")
+    test_key = akowe(
+        settings,
+        "keys",
+        "create",
+        "--account",
+        info["accountId"],
+        "--test",
+        "--expires-in",
+        "2",
+        "--json",
+    )
     key = json.loads(test_key.stdout)
     assert key["apiKey"].startswith(f"test-{key['keyId']}-0-")
     sandbox = client.get("/api/users/balance", headers={"x-api-key": key["apiKey"]})
@@ -59,16 +90,25 @@ def test_accounts_keys_subaccounts_and_credits(settings: Settings, client: httpx
 
     revoked = akowe(settings, "keys", "revoke", key["keyId"])
     assert revoked.returncode == 0, revoked.stderr
-    assert client.get("/api/users/balance",
-                      headers={"x-api-key": key["apiKey"]}).status_code == 401
+    assert client.get("/api/users/balance", headers={"x-api-key": key["apiKey"]}).status_code == 401
 
-    sub = akowe(settings, "subaccounts", "add", "--account", info["accountId"],
-                "--email", "team@example.com")
+    sub = akowe(
+        settings,
+        "subaccounts",
+        "add",
+        "--account",
+        info["accountId"],
+        "--email",
+        "team@example.com",
+    )
     assert sub.returncode == 0, sub.stderr
-    assert "team@example.com" in akowe(
-        settings, "subaccounts", "list", "--account", info["accountId"]).stdout
-    scoped = client.get("/api/users/balance",
-                        headers={**headers, "x-subaccount-email": "team@example.com"})
+    assert (
+        "team@example.com"
+        in akowe(settings, "subaccounts", "list", "--account", info["accountId"]).stdout
+    )
+    scoped = client.get(
+        "/api/users/balance", headers={**headers, "x-subaccount-email": "team@example.com"}
+    )
     assert scoped.status_code == 200
 
 

@@ -21,6 +21,7 @@ from akowe.api.openapi import SECURITY_COMPONENTS
 from akowe.config import Settings
 from akowe.credits.router import router as credits_router
 from akowe.db.engine import make_engine, make_sessionmaker
+from akowe.db.quick import QuickReader
 from akowe.errors import ServiceError
 
 
@@ -61,6 +62,7 @@ def create_app(
             "engine": engine,
             "sessionmaker": make_sessionmaker(engine),
             "write_sessionmaker": make_sessionmaker(engine, write=True),
+            "quick_reader": QuickReader(engine),
         }
     )
 

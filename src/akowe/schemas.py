@@ -13,7 +13,9 @@ def format_timestamp(value: datetime) -> str:
     """ISO-8601 UTC with milliseconds and a `Z`, e.g. `2025-09-24T18:23:43.621Z`."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]

@@ -30,9 +30,9 @@ def test_fifty_concurrent_debits_against_twenty_credits(db, make_account) -> Non
     assert results.count(True) == 20
     with db() as session:
         assert credits_service.balance(session, account_id=account.account_id, mode=Mode.LIVE) == 0
-        assert credits_service.ledger_sum(
-            session, account_id=account.account_id, mode=Mode.LIVE
-        ) == 0
+        assert (
+            credits_service.ledger_sum(session, account_id=account.account_id, mode=Mode.LIVE) == 0
+        )
 
 
 def test_debit_below_zero_is_refused_and_changes_nothing(db, make_account) -> None:
@@ -68,8 +68,13 @@ def test_balance_equals_sum_of_entries_with_reasons(db, make_account) -> None:
     account = make_account(credits=5)
     with db.begin() as session:
         credits_service.add(
-            session, account_id=account.account_id, mode=Mode.LIVE, amount=7,
-            reason="purchase #42", actor="ops@akowe", reference="invoice-42",
+            session,
+            account_id=account.account_id,
+            mode=Mode.LIVE,
+            amount=7,
+            reason="purchase #42",
+            actor="ops@akowe",
+            reference="invoice-42",
         )
     _debit(db, account.account_id)
     with db() as session:
@@ -78,7 +83,9 @@ def test_balance_equals_sum_of_entries_with_reasons(db, make_account) -> None:
         ) == credits_service.ledger_sum(session, account_id=account.account_id, mode=Mode.LIVE)
         newest_grant = credits_service.history(session, account_id=account.account_id)[1]
         assert (newest_grant.reason, newest_grant.reference, newest_grant.actor) == (
-            "purchase #42", "invoice-42", "ops@akowe",
+            "purchase #42",
+            "invoice-42",
+            "ops@akowe",
         )
 
 

@@ -24,6 +24,7 @@ from akowe.accounts.exceptions import (
 from akowe.accounts.models import Account, ApiKey, SubAccount
 from akowe.credits import service as credits_service
 from akowe.db.base import utcnow
+from akowe.db.quick import QuickReader, as_utc
 from akowe.modes import Mode
 
 KEY_FORMAT_VERSION = 0
@@ -53,6 +54,9 @@ class IssuedKey:
 def hash_secret(secret: str) -> str:
     """SHA-256 of the secret; a UUID v4 has 122 random bits, so a slow KDF adds nothing."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+_EMPTY_HASH = hash_secret("")
 
 
 def normalize_email(email: str) -> str:
@@ -135,49 +139,53 @@ def revoke_key(session: Session, *, key_id: str) -> ApiKey:
     return key
 
 
-@dataclass(frozen=True, slots=True)
-class KeyCheck:
-    """The outcome of checking a raw key, with whether its last-used time is stale."""
-
-    key_id: str
-    account_id: str
-    mode: Mode
-    touch: bool
+_KEY_SQL = (
+    "SELECT account_id, mode, format_version, secret_hash, expires_at, revoked_at, last_used_at"
+    " FROM api_key WHERE id = ?"
+)
+_SUBACCOUNT_SQL = "SELECT id, email FROM sub_account WHERE account_id = ? AND email = ?"
 
 
-def check_key(
-    session: Session, *, raw_key: str | None, now: datetime, touch_after: timedelta
-) -> KeyCheck:
-    """Verify a raw key in constant time; every failure is the same InvalidApiKey."""
+async def authenticate(
+    reader: QuickReader,
+    *,
+    raw_key: str | None,
+    subaccount_email: str | None,
+    now: datetime,
+    touch_after: timedelta,
+) -> tuple[Principal, bool]:
+    """The principal for a raw key and optional sub-account email, and whether to touch the key.
+
+    Every key failure is the same InvalidApiKey; the secret is compared in constant time.
+    """
     match = _KEY_RE.match(raw_key.strip()) if raw_key else None
     if match is None:
         raise InvalidApiKey()
     mode, key_id, version, secret = match.groups()
-    row = session.execute(
-        select(
-            ApiKey.account_id,
-            ApiKey.mode,
-            ApiKey.format_version,
-            ApiKey.secret_hash,
-            ApiKey.expires_at,
-            ApiKey.revoked_at,
-            ApiKey.last_used_at,
-        ).where(ApiKey.id == key_id)
-    ).one_or_none()
+    row = await reader.fetch(_KEY_SQL, key_id)
     # Hash and compare even for an unknown id, so timing does not reveal which ids exist.
-    expected = row.secret_hash if row is not None else hash_secret("")
+    expected = row[3] if row is not None else _EMPTY_HASH
     secret_ok = hmac.compare_digest(hash_secret(secret), expected)
-    if (
-        row is None
-        or not secret_ok
-        or row.mode != mode
-        or row.format_version != int(version)
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-    ):
+    if row is None or not secret_ok or row[1] != mode or row[2] != int(version) or row[5]:
         raise InvalidApiKey()
-    touch = row.last_used_at is None or now - row.last_used_at >= touch_after
-    return KeyCheck(key_id=key_id, account_id=row.account_id, mode=Mode(mode), touch=touch)
+    expires_at, last_used_at = as_utc(row[4]), as_utc(row[6])
+    if expires_at is not None and expires_at <= now:
+        raise InvalidApiKey()
+    touch = last_used_at is None or now - last_used_at >= touch_after
+    account_id = row[0]
+    if subaccount_email is None or not subaccount_email.strip():
+        return Principal(key_id=key_id, account_id=account_id, mode=Mode(mode)), touch
+    sub = await reader.fetch(_SUBACCOUNT_SQL, account_id, normalize_email(subaccount_email))
+    if sub is None:
+        raise UnknownSubAccount()
+    principal = Principal(
+        key_id=key_id,
+        account_id=account_id,
+        mode=Mode(mode),
+        subaccount_id=sub[0],
+        subaccount_email=sub[1],
+    )
+    return principal, touch
 
 
 def touch_key(session: Session, *, key_id: str, now: datetime) -> None:

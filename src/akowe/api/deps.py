@@ -16,12 +16,19 @@ from akowe.accounts import service as accounts_service
 from akowe.accounts.service import Principal
 from akowe.config import Settings
 from akowe.db.base import utcnow
+from akowe.db.quick import QuickReader
 
 
 def provide_settings(state: State) -> Settings:
     """The app's settings."""
     settings: Settings = state.settings
     return settings
+
+
+def provide_quick_reader(state: State) -> QuickReader:
+    """Raw-driver primary-key reads for hot paths (see akowe.db.quick)."""
+    reader: QuickReader = state.quick_reader
+    return reader
 
 
 def provide_session(state: State) -> Generator[Session, None, None]:
@@ -44,36 +51,20 @@ def provide_write_session(state: State) -> Generator[Session, None, None]:
         session.close()
 
 
-async def provide_principal(
-    request: Request[Any, Any, Any], session: NamedDependency[Session], state: State
-) -> Principal:
+async def authenticate_request(request: Request[Any, Any, Any]) -> Principal:
     """Authenticate `x-api-key` and resolve `x-subaccount-email` (401 / 403)."""
+    state = request.app.state
     settings: Settings = state.settings
-    now = utcnow()
-    # One primary-key read on the event loop: cheaper than a thread hop (see bench/balance.py).
-    check = accounts_service.check_key(
-        session,
+    principal, touch = await accounts_service.authenticate(
+        state.quick_reader,
         raw_key=request.headers.get("x-api-key"),
-        now=now,
+        subaccount_email=request.headers.get("x-subaccount-email"),
+        now=utcnow(),
         touch_after=timedelta(seconds=settings.key_last_used_resolution_seconds),
     )
-    request.scope["state"]["key_id"] = check.key_id
-    principal = Principal(key_id=check.key_id, account_id=check.account_id, mode=check.mode)
-    sub_email = request.headers.get("x-subaccount-email")
-    if sub_email is not None and sub_email.strip():
-        sub = accounts_service.resolve_subaccount(
-            session, account_id=check.account_id, email=sub_email
-        )
-        principal = Principal(
-            key_id=check.key_id,
-            account_id=check.account_id,
-            mode=check.mode,
-            subaccount_id=sub.id,
-            subaccount_email=sub.email,
-        )
-    session.rollback()  # end the read transaction before the handler runs
-    if check.touch:
-        await anyio.to_thread.run_sync(_touch, state.write_sessionmaker, check.key_id)
+    request.scope["state"]["key_id"] = principal.key_id
+    if touch:
+        await anyio.to_thread.run_sync(_touch, state.write_sessionmaker, principal.key_id)
     return principal
 
 
@@ -86,10 +77,13 @@ def _touch(factory: sessionmaker[Session], key_id: str) -> None:
 SessionDep = NamedDependency[Session]
 PrincipalDep = NamedDependency[Principal]
 SettingsDep = NamedDependency[Settings]
+QuickReaderDep = NamedDependency[QuickReader]
+WriteSessionDep = NamedDependency[Session]
 
 DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "session": Provide(provide_session),
     "write_session": Provide(provide_write_session),
-    "principal": Provide(provide_principal),
+    "principal": Provide(authenticate_request),
+    "quick_reader": Provide(provide_quick_reader, sync_to_thread=False),
 }

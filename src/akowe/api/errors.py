@@ -82,7 +82,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     code, message = _STATUS_CODES.get(status, ("bad_request", "The request is invalid."))
     if status == 400 and isinstance(exc.__cause__, SerializationException):
         code, message = "malformed_json", "The request body is not valid JSON."
-    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}}
+    headers = {
+        k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}
+    }
     return _response(status, error_body(message, code), headers)
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import sys
 import time
-import uuid
 from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Send
 
 access_log = logging.getLogger("akowe.access")
 
@@ -42,26 +43,35 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
+# Request ids: a random per-process prefix and a counter; unique without a syscall per request.
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A request id unique across processes and restarts."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
 def request_log_middleware(app: ASGIApp) -> ASGIApp:
     """Assign a request id, echo it as `x-request-id`, and log one line when the response ends."""
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+    async def middleware(scope: Any, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = uuid.uuid4().hex
-        state = scope.setdefault("state", {})  # type: ignore[misc]
+        request_id = new_request_id()
+        state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
+        rid = request_id.encode()
 
-        async def send_wrapper(message: Message) -> None:
+        async def send_wrapper(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
             await send(message)
 
         try:

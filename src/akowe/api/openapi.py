@@ -39,4 +39,4 @@ SECURITY_COMPONENTS = Components(
         )
     }
 )
-SECURITY = [{"apiKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]

@@ -51,7 +51,9 @@ def create_account(
         print_json(result)
         return
     console.print(f"Account [bold]{result['accountId']}[/bold] ({result['email']})")
-    console.print(f"API key (shown once): [bold green]{result['apiKey']}[/bold green]", soft_wrap=True)
+    console.print(
+        f"API key (shown once): [bold green]{result['apiKey']}[/bold green]", soft_wrap=True
+    )
     console.print(f"Balance: {credits}")
 
 
@@ -96,7 +98,9 @@ def create_key(
         print_json(result)
         return
     console.print(f"Key [bold]{result['keyId']}[/bold]")
-    console.print(f"API key (shown once): [bold green]{result['apiKey']}[/bold green]", soft_wrap=True)
+    console.print(
+        f"API key (shown once): [bold green]{result['apiKey']}[/bold green]", soft_wrap=True
+    )
 
 
 @keys.command("list")

@@ -73,8 +73,13 @@ def credit_history(
         return
     table = Table("time", "amount", "balance", "reason", "reference", "actor")
     for r in rows:
+        amount = r["amount"]
         table.add_row(
-            r["time"], f"{r['amount']:+d}", str(r["balanceAfter"]), r["reason"],
-            r["reference"] or "", r["actor"],
+            str(r["time"]),
+            f"{amount:+d}" if isinstance(amount, int) else str(amount),
+            str(r["balanceAfter"]),
+            str(r["reason"]),
+            str(r["reference"] or ""),
+            str(r["actor"]),
         )
     console.print(table)

@@ -61,7 +61,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    demo: Annotated[bool, typer.Option(help="Create a demo account and print how to try it.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Create a demo account and print how to try it.")
+    ] = False,
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Upgrade the database first.")
     ] = True,

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from akowe.credits.exceptions import InsufficientCredits, ValidationFailed
 from akowe.credits.models import CreditBalance, LedgerEntry
+from akowe.db.quick import QuickReader
 from akowe.modes import Mode
 
 
@@ -25,6 +26,14 @@ def balance(session: Session, *, account_id: str, mode: Mode) -> int:
         )
     )
     return value or 0
+
+
+async def read_balance(reader: QuickReader, *, account_id: str, mode: Mode) -> int:
+    """`balance`, through the hot-path reader (see akowe.db.quick)."""
+    row = await reader.fetch(
+        "SELECT balance FROM credit_balance WHERE account_id = ? AND mode = ?", account_id, mode
+    )
+    return int(row[0]) if row else 0
 
 
 def add(
