@@ -1,0 +1,147 @@
+"""Benchmark render_pdf / render_png against a bare reportlab page measured in the same run.
+
+Run: python bench/render.py  (one process, one core; prints medians and ratios)
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+
+from PIL import Image, ImageFilter
+from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
+
+from akowe.rendering import (
+    CertificateData,
+    FieldSpec,
+    TemplateSpec,
+    render_pdf,
+    render_png,
+)
+
+WIDTH, HEIGHT = 1600, 1131
+ROUNDS = 7
+NAMES = ("Adéwálé Ògúnlẹ̀", "Chinonso Okafor", "Zoë Brontë-Smith", "Łukasz Żółkiewski")
+WORLD_NAMES = ("王小明", "김민준", "محمد عبد الله", "अर्जुन शर्मा", "Adéwálé Ògúnlẹ̀")
+
+
+def background(fmt: str) -> bytes:
+    """A photographic-looking 1600x1131 image: gradients plus slightly blurred grain."""
+    red = Image.linear_gradient("L").resize((WIDTH, HEIGHT))
+    green = Image.radial_gradient("L").resize((WIDTH, HEIGHT))
+    noise = Image.effect_noise((WIDTH, HEIGHT), 40).convert("RGB")
+    merged = Image.merge("RGB", (red, green, red.transpose(Image.Transpose.ROTATE_180)))
+    image = Image.blend(merged, noise, 0.12).filter(ImageFilter.GaussianBlur(0.7))
+    out = io.BytesIO()
+    image.save(out, format=fmt, quality=85)
+    return out.getvalue()
+
+
+def field(id: str, type: str, text: str, size: float, x: float, y: float) -> FieldSpec:
+    """A centred dark field in the serif family."""
+    return FieldSpec(id, type, text, size, "Noto Serif", "#1a2b3c", False, False, "center", x, y)
+
+
+FIELDS = (
+    replace(field("name", "name", "", 64, 50, 38), is_bold=True),
+    field("date", "date", "", 28, 25, 80),
+    field("course", "text", "course", 32, 50, 52),
+    field("grade", "text", "grade", 32, 50, 60),
+    field("qr", "qr", "", 200, 88, 80),
+)
+
+
+def data(name: str, number: int) -> CertificateData:
+    """One recipient; the id and URL change with `number` as they would in production."""
+    certificate_id = f"CERT-2026-{number:06d}"
+    return CertificateData(
+        certificate_id=certificate_id,
+        recipient_name=name,
+        issued_at=datetime(2026, 11, 25, tzinfo=UTC),
+        attributes={"course": "Advanced Typography", "grade": "Distinction"},
+        verification_url=f"https://verify.akowe.example/c/{certificate_id}",
+    )
+
+
+def baseline(number: int) -> bytes:
+    """The floor: a bare reportlab page drawing one string."""
+    out = io.BytesIO()
+    page = canvas.Canvas(out, pagesize=(WIDTH, HEIGHT), invariant=True)
+    page.drawString(100, 100, f"Certificate {number}")
+    page.showPage()
+    page.save()
+    return out.getvalue()
+
+
+def pdf(template: TemplateSpec, names: tuple[str, ...], number: int) -> bytes:
+    """One PDF for the `number`th recipient (names rotate so fonts are subset afresh)."""
+    return render_pdf(template, data(names[number % len(names)], number))
+
+
+def png(template: TemplateSpec, width: int, number: int) -> bytes:
+    """One PNG preview."""
+    return render_png(template, data(NAMES[number % len(NAMES)], number), width)
+
+
+def timed(render: Callable[[int], object], count: int) -> float:
+    """Renders per second over `count` renders."""
+    start = time.perf_counter()
+    for i in range(count):
+        render(i)
+    return count / (time.perf_counter() - start)
+
+
+def interleaved(cases: dict[str, Callable[[int], object]], count: int) -> dict[str, list[float]]:
+    """Rates per round for each case; rounds alternate cases so they share any machine load."""
+    rates: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, render in cases.items():
+            rates[name].append(timed(render, count))
+    return rates
+
+
+def main() -> None:
+    """Print rates, ratios, sizes and PNG timings."""
+    templates = {
+        fmt: TemplateSpec(f"bench-{fmt}:1", WIDTH, HEIGHT, background(fmt), FIELDS)
+        for fmt in ("JPEG", "PNG")
+    }
+    for fmt, template in templates.items():
+        start = time.perf_counter()
+        render_pdf(template, data(NAMES[0], 0))  # fills the background cache
+        first = (time.perf_counter() - start) * 1000
+        source = len(template.background) / 1024
+        print(f"{fmt} background: {source:.0f} KB source, first render {first:.0f} ms")
+
+    jpeg = templates["JPEG"]
+    rates = interleaved(
+        {
+            "baseline: bare reportlab page, one string": baseline,
+            "render_pdf, JPEG background": partial(pdf, jpeg, NAMES),
+            "render_pdf, PNG background": partial(pdf, templates["PNG"], NAMES),
+            "render_pdf, JPEG, names in 5 scripts": partial(pdf, jpeg, WORLD_NAMES),
+        },
+        200,
+    )
+    base = rates.pop("baseline: bare reportlab page, one string")
+    print(f"\nbaseline (bare reportlab page, one string): {statistics.median(base):6.0f} /s")
+    for name, values in rates.items():
+        ratio = statistics.median(v / b for v, b in zip(values, base, strict=True))
+        print(f"{name + ':':42} {statistics.median(values):6.0f} /s  {ratio:.2f}x baseline")
+    for fmt, template in templates.items():
+        size = len(render_pdf(template, data(NAMES[0], 1))) / 1024
+        print(f"PDF size, {fmt} background: {size:.0f} KB")
+
+    for width in (WIDTH, 800):
+        ms = 1000 / statistics.median(timed(partial(png, jpeg, width), 3) for _ in range(ROUNDS))
+        size = len(render_png(jpeg, data(NAMES[0], 1), width)) / 1024
+        print(f"render_png, {width} px wide: {ms:5.1f} ms median, {size:.0f} KB")
+
+
+if __name__ == "__main__":
+    main()
