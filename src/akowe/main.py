@@ -18,11 +18,17 @@ from akowe.api.deps import DEPENDENCIES, SessionDep
 from akowe.api.errors import EXCEPTION_HANDLERS
 from akowe.api.logging import configure_logging, request_log_middleware
 from akowe.api.openapi import SECURITY_COMPONENTS
+from akowe.certificates.router import router as certificates_router
 from akowe.config import Settings
 from akowe.credits.router import router as credits_router
 from akowe.db.engine import make_engine, make_sessionmaker
 from akowe.db.quick import QuickReader
 from akowe.errors import ServiceError
+from akowe.organizations.router import router as organizations_router
+from akowe.storage.router import get_file
+from akowe.storage.store import make_store
+from akowe.templates.fetch import make_fetcher
+from akowe.templates.router import router as templates_router
 
 
 class DatabaseUnavailable(ServiceError):
@@ -63,6 +69,8 @@ def create_app(
             "sessionmaker": make_sessionmaker(engine),
             "write_sessionmaker": make_sessionmaker(engine, write=True),
             "quick_reader": QuickReader(engine),
+            "file_store": make_store(settings),
+            "image_fetcher": make_fetcher(settings),
         }
     )
 
@@ -70,7 +78,16 @@ def create_app(
         engine.dispose()
 
     return Litestar(
-        route_handlers=[healthz, openapi_json, credits_router, *extra_handlers],
+        route_handlers=[
+            healthz,
+            openapi_json,
+            credits_router,
+            organizations_router,
+            templates_router,
+            certificates_router,
+            get_file,
+            *extra_handlers,
+        ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_log_middleware],

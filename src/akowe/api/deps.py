@@ -17,12 +17,26 @@ from akowe.accounts.service import Principal
 from akowe.config import Settings
 from akowe.db.base import utcnow
 from akowe.db.quick import QuickReader
+from akowe.storage.store import FileStore
+from akowe.templates.fetch import ImageFetcher
 
 
 def provide_settings(state: State) -> Settings:
     """The app's settings."""
     settings: Settings = state.settings
     return settings
+
+
+def provide_file_store(state: State) -> FileStore:
+    """The app's file store."""
+    store: FileStore = state.file_store
+    return store
+
+
+def provide_image_fetcher(state: State) -> ImageFetcher:
+    """The app's URL fetcher for images (SSRF-guarded unless settings relax it)."""
+    fetcher: ImageFetcher = state.image_fetcher
+    return fetcher
 
 
 def provide_quick_reader(state: State) -> QuickReader:
@@ -79,6 +93,8 @@ PrincipalDep = NamedDependency[Principal]
 SettingsDep = NamedDependency[Settings]
 QuickReaderDep = NamedDependency[QuickReader]
 WriteSessionDep = NamedDependency[Session]
+FileStoreDep = NamedDependency[FileStore]
+ImageFetcherDep = NamedDependency[ImageFetcher]
 
 DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
@@ -86,4 +102,6 @@ DEPENDENCIES = {
     "write_session": Provide(provide_write_session),
     "principal": Provide(authenticate_request),
     "quick_reader": Provide(provide_quick_reader, sync_to_thread=False),
+    "file_store": Provide(provide_file_store, sync_to_thread=False),
+    "image_fetcher": Provide(provide_image_fetcher, sync_to_thread=False),
 }

@@ -1,7 +1,19 @@
 """Import every domain's models so the metadata (and Alembic) sees all tables."""
 
 from akowe.accounts import models as accounts_models
+from akowe.certificates import models as certificates_models
 from akowe.credits import models as credits_models
 from akowe.db.base import Base
+from akowe.delivery import models as delivery_models
+from akowe.organizations import models as organizations_models
+from akowe.templates import models as templates_models
 
-__all__ = ["Base", "accounts_models", "credits_models"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "certificates_models",
+    "credits_models",
+    "delivery_models",
+    "organizations_models",
+    "templates_models",
+]

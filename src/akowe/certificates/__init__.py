@@ -1,0 +1,1 @@
+"""Issuance: debit -> record -> queue delivery, in one transaction; the certificate lifecycle."""

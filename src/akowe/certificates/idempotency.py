@@ -1,0 +1,148 @@
+"""`Idempotency-Key`: a replay returns the first response and spends nothing more.
+
+The key is claimed in its own short transaction (so a concurrent duplicate sees it and gets
+409); the response is stored in the SAME transaction as the certificate, so a stored
+response always means a recorded certificate and vice versa. A request that fails releases
+its key (nothing was recorded, so retrying with the same key is safe and expected). A claim
+left by a crashed process is taken over once its lock expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from akowe.accounts.service import Principal
+from akowe.certificates.exceptions import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    ValidationFailed,
+)
+from akowe.certificates.models import IdempotencyKey
+from akowe.db.base import utcnow
+
+RETENTION = timedelta(hours=48)
+LOCK = timedelta(seconds=60)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The stored first response."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def request_hash(path: str, data: BaseModel) -> str:
+    """A hash of the validated request: the same path and the same values give the same hash,
+    whatever the JSON's formatting, key order or ignored extra fields."""
+    body = data.model_dump(mode="json", by_alias=True)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    """Keys are 1-255 printable characters."""
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed.field(
+            "Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} printable characters"
+        )
+    return key
+
+
+def claim(
+    factory: sessionmaker[Session], *, principal: Principal, key: str, fingerprint: str
+) -> Replay | None:
+    """Claim the key for this request, or return the stored response to replay (409/422)."""
+    now = utcnow()
+    try:
+        with factory.begin() as session:
+            session.add(
+                IdempotencyKey(
+                    account_id=principal.account_id,
+                    mode=principal.mode,
+                    key=key,
+                    request_hash=fingerprint,
+                    state="processing",
+                    created_at=now,
+                    locked_until=now + LOCK,
+                    expires_at=now + RETENTION,
+                )
+            )
+        return None
+    except IntegrityError:
+        pass
+    with factory.begin() as session:
+        row = session.get(
+            IdempotencyKey, (principal.account_id, principal.mode, key), with_for_update=True
+        )
+        if row is None or row.expires_at <= now:
+            # Expired or released meanwhile: start afresh under this request.
+            if row is not None:
+                session.delete(row)
+                session.flush()
+            session.add(
+                IdempotencyKey(
+                    account_id=principal.account_id,
+                    mode=principal.mode,
+                    key=key,
+                    request_hash=fingerprint,
+                    state="processing",
+                    created_at=now,
+                    locked_until=now + LOCK,
+                    expires_at=now + RETENTION,
+                )
+            )
+            return None
+        if row.request_hash != fingerprint:
+            raise IdempotencyKeyReused()
+        if row.state == "done" and row.response_status is not None:
+            return Replay(status=row.response_status, body=row.response_body or {})
+        if row.locked_until > now:
+            raise IdempotencyKeyInUse()
+        row.locked_until = now + LOCK  # the first holder crashed: take over
+        return None
+
+
+def complete(
+    session: Session, *, principal: Principal, key: str, status: int, body: dict[str, Any]
+) -> None:
+    """Store the response in the caller's transaction (the one that records the result)."""
+    row = session.get(IdempotencyKey, (principal.account_id, principal.mode, key))
+    if row is None:  # pragma: no cover - claim() always leaves a row
+        raise IdempotencyKeyInUse()
+    row.state = "done"
+    row.response_status = status
+    row.response_body = body
+
+
+def release(factory: sessionmaker[Session], *, principal: Principal, key: str) -> None:
+    """Forget a claim whose request failed and recorded nothing."""
+    with factory.begin() as session:
+        session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.account_id == principal.account_id,
+                IdempotencyKey.mode == principal.mode,
+                IdempotencyKey.key == key,
+                IdempotencyKey.state == "processing",
+            )
+        )
+
+
+def purge_expired(session: Session) -> int:
+    """Delete keys past their retention; returns how many."""
+    expired = session.scalars(
+        select(IdempotencyKey.key).where(IdempotencyKey.expires_at <= utcnow())
+    ).all()
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow()))
+    return len(expired)

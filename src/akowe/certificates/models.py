@@ -1,0 +1,72 @@
+"""Tables: certificate (one issued credential) and idempotency_key (replayable responses)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from akowe.db.base import Base, new_id, utcnow
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Certificate(Base):
+    """An issued certificate: everything needed to render and verify it, frozen at issue time.
+
+    The organization is snapshotted (name, website, email, logo) so deleting or editing it
+    later never changes a certificate; the design is pinned by (template_id, template_version).
+    """
+
+    __tablename__ = "certificate"
+    __table_args__ = (
+        Index(None, "account_id", "mode", "issued_at"),
+        Index(None, "subaccount_id", "issued_at"),
+        Index(None, "recipient_email"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(8))
+    subaccount_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sub_account.id", ondelete="SET NULL")
+    )
+    subaccount_email: Mapped[str | None] = mapped_column(String(320))
+    organization_id: Mapped[str] = mapped_column(String(36))
+    organization: Mapped[dict[str, Any]] = mapped_column(Json)
+    template_id: Mapped[str] = mapped_column(String(36))
+    template_version: Mapped[int]
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_email: Mapped[str | None] = mapped_column(String(320))
+    attributes: Mapped[dict[str, str]] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(String(16), default="issued")
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    issued_by_key_id: Mapped[str] = mapped_column(String(36))
+    mail_subject: Mapped[str | None] = mapped_column(Text)
+    mail_body: Mapped[str | None] = mapped_column(Text)
+    email_status: Mapped[str] = mapped_column(String(16), default="not_requested")
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    revoked_by_key_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class IdempotencyKey(Base):
+    """A client's `Idempotency-Key`: the request's hash and, once done, its response."""
+
+    __tablename__ = "idempotency_key"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), primary_key=True
+    )
+    mode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="processing")
+    response_status: Mapped[int | None]
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

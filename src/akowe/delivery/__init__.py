@@ -1,0 +1,1 @@
+"""Delivery: the transactional outbox of emails and webhook events."""

@@ -1,0 +1,1 @@
+"""Organizations: the issuing entities (school, company, institution) named on certificates."""

@@ -1,0 +1,1 @@
+"""The file store: content-addressed blobs (logos, template backgrounds) served by this service."""

@@ -1,0 +1,45 @@
+"""`/files/{key}`: stored files, immutable and cacheable forever (keys are content hashes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
+
+from akowe.api.deps import FileStoreDep
+from akowe.api.openapi import error_responses
+from akowe.storage.exceptions import FileNotFound
+
+# SVG can carry scripts: never let a served file run code or load anything.
+CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+@get(
+    "/files/{key:str}",
+    sync_to_thread=True,
+    tags=["Files"],
+    responses={
+        200: ResponseSpec(data_container=bytes, description="The file's bytes."),
+        **{k: v for k, v in error_responses(404).items() if k in {404, 500}},
+    },
+)
+def get_file(
+    key: FromPath[str], request: Request[Any, Any, Any], file_store: FileStoreDep
+) -> Response[bytes]:
+    """A stored file (organization logo, template background)."""
+    etag = f'"{key.split(".", 1)[0]}"'
+    headers = {
+        "Cache-Control": CACHE_CONTROL,
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    }
+    stored = file_store.get(key)
+    if stored is None:
+        raise FileNotFound()
+    if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+        return Response(content=b"", status_code=304, headers=headers)
+    return Response(content=stored.data, media_type=stored.content_type, headers=headers)

@@ -1,0 +1,131 @@
+"""Content-addressed file storage behind a small Protocol (local directory today, S3 later).
+
+A key is `<sha256 of the bytes>.<extension>`: the same bytes are stored once, a key never
+changes meaning, so served files can be cached forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from akowe.config import Settings
+
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "svg": "image/svg+xml",
+}
+EXTENSIONS = {content_type: ext for ext, content_type in CONTENT_TYPES.items()}
+KEY_RE = re.compile(r"^[0-9a-f]{64}\.(png|jpg|webp|svg)$")
+FILES_PATH = "/files"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file's bytes and media type."""
+
+    data: bytes
+    content_type: str
+
+
+@runtime_checkable
+class FileStore(Protocol):
+    """Where uploaded files live; callers only ever see keys and URLs."""
+
+    def put(self, data: bytes, content_type: str) -> str:
+        """Store the bytes (idempotent) and return their key."""
+        ...
+
+    def get(self, key: str) -> StoredFile | None:
+        """The file with this key, or None."""
+        ...
+
+    def url(self, key: str) -> str:
+        """The absolute URL users fetch the file from."""
+        ...
+
+    def key_from_url(self, url: str) -> str | None:
+        """The key of a file this store serves at `url`, or None (so our own URLs round-trip)."""
+        ...
+
+
+def make_key(data: bytes, content_type: str) -> str:
+    """The content address of these bytes: `<sha256>.<ext>`."""
+    ext = EXTENSIONS.get(content_type)
+    if ext is None:
+        raise ValueError(f"unsupported content type {content_type!r}")
+    return f"{hashlib.sha256(data).hexdigest()}.{ext}"
+
+
+def is_valid_key(key: str) -> bool:
+    """Whether `key` has the shape of a key this store makes (guards against path tricks)."""
+    return KEY_RE.match(key) is not None
+
+
+def content_type_of(key: str) -> str:
+    """The media type a key's extension stands for."""
+    return CONTENT_TYPES[key.rsplit(".", 1)[1]]
+
+
+class LocalFileStore:
+    """Files in a local directory, sharded by the first two hex digits, served by this service."""
+
+    def __init__(self, root: Path, base_url: str) -> None:
+        self.root = root
+        self.base_url = base_url.rstrip("/")
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def put(self, data: bytes, content_type: str) -> str:
+        """Write the bytes once, atomically (a reader never sees a partial file)."""
+        key = make_key(data, content_type)
+        path = self._path(key)
+        if path.exists():
+            return key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return key
+
+    def get(self, key: str) -> StoredFile | None:
+        """The file, or None for an unknown or malformed key."""
+        if not is_valid_key(key):
+            return None
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return StoredFile(data=data, content_type=content_type_of(key))
+
+    def url(self, key: str) -> str:
+        """`<public base URL>/files/<key>`."""
+        return f"{self.base_url}{FILES_PATH}/{key}"
+
+    def key_from_url(self, url: str) -> str | None:
+        """The key if `url` is one of ours and the file exists."""
+        prefix = f"{self.base_url}{FILES_PATH}/"
+        if not url.startswith(prefix):
+            return None
+        key = url[len(prefix) :]
+        return key if is_valid_key(key) and self._path(key).exists() else None
+
+
+def make_store(settings: Settings) -> FileStore:
+    """The store the settings choose (only the local directory for now)."""
+    return LocalFileStore(settings.data_dir / "files", settings.public_base_url)

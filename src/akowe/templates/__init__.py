@@ -1,0 +1,1 @@
+"""Templates: certificate designs, a background image plus positioned fields, versioned."""

@@ -1,0 +1,67 @@
+"""Tables: template (the current design) and template_version (every design ever issued from).
+
+`template` holds the current state for cheap reads; each change of image, dimensions or fields
+adds an immutable `template_version` row, so a certificate that records (template_id, version)
+renders identically after the template is edited or deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from akowe.db.base import Base, new_id, utcnow
+
+JsonList = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Template(Base):
+    """A certificate design owned by an account (and optionally one sub-account) in one mode."""
+
+    __tablename__ = "template"
+    __table_args__ = (
+        Index(None, "account_id", "mode", "created_at"),
+        Index(None, "subaccount_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(8))
+    subaccount_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sub_account.id", ondelete="SET NULL")
+    )
+    # Kept as written at creation: the wire shows it even if the sub-account goes away.
+    subaccount_email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(default=1)
+    image_key: Mapped[str] = mapped_column(String(80))
+    image_width: Mapped[int]
+    image_height: Mapped[int]
+    width: Mapped[int]
+    height: Mapped[int]
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JsonList)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+
+class TemplateVersion(Base):
+    """An immutable snapshot of a template's design; never updated or deleted."""
+
+    __tablename__ = "template_version"
+
+    template_id: Mapped[str] = mapped_column(
+        ForeignKey("template.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(primary_key=True)
+    image_key: Mapped[str] = mapped_column(String(80))
+    image_width: Mapped[int]
+    image_height: Mapped[int]
+    width: Mapped[int]
+    height: Mapped[int]
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JsonList)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
