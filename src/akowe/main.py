@@ -28,6 +28,7 @@ from akowe.organizations.router import router as organizations_router
 from akowe.storage.router import get_file
 from akowe.storage.store import make_store
 from akowe.templates.fetch import make_fetcher
+from akowe.templates.preview import router as preview_router
 from akowe.templates.router import router as templates_router
 
 
@@ -84,6 +85,7 @@ def create_app(
             credits_router,
             organizations_router,
             templates_router,
+            preview_router,
             certificates_router,
             get_file,
             *extra_handlers,

@@ -216,3 +216,26 @@ def test_editing_or_deleting_organization_and_template_changes_no_certificate(
     data = client.get(f"/api/certificates/{cid}", headers=issuer.headers).json()["data"]
     assert data["organizationId"] == issuer.organization_id
     assert data["status"] == "issued"
+
+
+def test_template_preview_draws_sample_values(client: httpx.Client, issuer: Issuer) -> None:
+    response = client.get(f"/api/templates/{issuer.template_id}/preview", headers=issuer.headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content)).convert("RGB")
+    assert image.size == (800, 566)
+    # the name field sits at (50%, 40%): sample text darkens pixels around it
+    band = image.crop((250, 200, 550, 250))
+    assert band.getextrema() != ((245, 245), (240, 240), (228, 228))
+    blank_corner = image.crop((0, 0, 40, 40))
+    assert blank_corner.getextrema() == ((245, 245), (240, 240), (228, 228))
+    scaled = client.get(
+        f"/api/templates/{issuer.template_id}/preview",
+        headers=issuer.headers,
+        params={"width": 200},
+    )
+    assert Image.open(io.BytesIO(scaled.content)).size == (200, 142)
+    other = client.get(
+        "/api/templates/00000000-0000-4000-8000-000000000000/preview", headers=issuer.headers
+    )
+    assert other.status_code == 404

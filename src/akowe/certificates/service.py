@@ -28,10 +28,9 @@ from akowe.delivery import service as delivery_service
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.pagination import Page, paginate
-from akowe.rendering import CertificateData, FieldSpec, TemplateSpec
+from akowe.rendering import CertificateData, TemplateSpec
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
-from akowe.templates.service import TemplateField
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,13 +237,7 @@ def render_inputs(
     )
     if design is None:
         raise RenderUnavailable()
-    spec = TemplateSpec(
-        key=f"{design.template_id}:{design.version}",
-        width=design.width,
-        height=design.height,
-        background=design.image,
-        fields=tuple(_field_spec(f) for f in design.fields),
-    )
+    spec = templates_service.render_spec(design)
     data = CertificateData(
         certificate_id=certificate.id,
         recipient_name=certificate.recipient_name,
@@ -254,19 +247,3 @@ def render_inputs(
         test_mode=certificate.mode == Mode.TEST,
     )
     return spec, data
-
-
-def _field_spec(field: TemplateField) -> FieldSpec:
-    return FieldSpec(
-        id=field.id,
-        type=field.type,
-        text=field.text,
-        font_size=field.font_size,
-        font_family=field.font_family,
-        color=field.color,
-        is_bold=field.is_bold,
-        is_italic=field.is_italic,
-        alignment=field.alignment,
-        x=field.x,
-        y=field.y,
-    )

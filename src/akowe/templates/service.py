@@ -19,6 +19,7 @@ from akowe.accounts.service import Principal
 from akowe.db.base import utcnow
 from akowe.errors import FieldError
 from akowe.pagination import Page, paginate
+from akowe.rendering import FieldSpec, TemplateSpec
 from akowe.storage.images import (
     ImageInfo,
     ImageRejected,
@@ -317,4 +318,30 @@ def get_version(
         image_width=row.image_width,
         image_height=row.image_height,
         fields=tuple(TemplateField(**f) for f in row.fields),
+    )
+
+
+def render_spec(design: TemplateDesign) -> TemplateSpec:
+    """The renderer's view of a design version (its cache key changes with the version)."""
+    return TemplateSpec(
+        key=f"{design.template_id}:{design.version}",
+        width=design.width,
+        height=design.height,
+        background=design.image,
+        fields=tuple(
+            FieldSpec(
+                id=f.id,
+                type=f.type,
+                text=f.text,
+                font_size=f.font_size,
+                font_family=f.font_family,
+                color=f.color,
+                is_bold=f.is_bold,
+                is_italic=f.is_italic,
+                alignment=f.alignment,
+                x=f.x,
+                y=f.y,
+            )
+            for f in design.fields
+        ),
     )
