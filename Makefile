@@ -36,6 +36,8 @@ format: install
 
 bench: install
 	$(BIN)/python bench/balance.py
+	$(BIN)/python bench/issue.py
+	$(BIN)/python bench/render.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
