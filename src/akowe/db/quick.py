@@ -31,8 +31,10 @@ class QuickReader:
     def one(self, sql: str, *params: Any) -> Row | None:
         """The first row, or None (blocking; see `fetch`)."""
         if self.inline:
-            row = self._sqlite().execute(sql, params).fetchone()
-            return tuple(row) if row is not None else None
+            # fetchall() runs the statement to completion, ending its implicit read
+            # transaction at once (fetchone() would keep a WAL snapshot open).
+            rows = self._sqlite().execute(sql, params).fetchall()
+            return tuple(rows[0]) if rows else None
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
