@@ -9,8 +9,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -101,17 +103,12 @@ def db(engine: sa.Engine) -> sessionmaker[Session]:
     return make_sessionmaker(engine, write=True)
 
 
-@pytest.fixture(scope="session")
-def server(settings: Settings) -> Iterator[str]:
-    """The real service on a loopback port, served by uvicorn in a thread."""
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=settings.port,
-        log_level="warning",
-        lifespan="on",
+@contextmanager
+def serve(app: Any, port: int) -> Iterator[str]:
+    """Serve an app with uvicorn in a thread on a loopback port; yields its base URL."""
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
-    srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -119,9 +116,18 @@ def server(settings: Settings) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{settings.port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings) -> Iterator[str]:
+    """The real service on a loopback port."""
+    with serve(create_app(settings), settings.port) as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,13 +3,10 @@ oversized bodies, validation errors with field paths, and unexpected exceptions.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from litestar import post
 from litestar.params import JSONBody
 from pydantic import Field
@@ -17,7 +14,7 @@ from pydantic import Field
 from akowe.config import Settings
 from akowe.main import create_app
 from akowe.schemas import RequestSchema
-from tests.conftest import _free_port
+from tests.conftest import _free_port, serve
 
 
 class Inner(RequestSchema):
@@ -45,14 +42,8 @@ def boom() -> None:
 def probe_server(settings: Settings) -> Iterator[str]:
     port = _free_port()
     app = create_app(settings.model_copy(update={"port": port}), extra_handlers=[probe, boom])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(app, port) as url:
+        yield url
 
 
 def assert_envelope(response: httpx.Response, status: int, code: str) -> dict:

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-import uvicorn
 
 from akowe.config import Settings
 from akowe.main import create_app
+from tests.conftest import serve
 
 
 def _free_port() -> int:
@@ -91,19 +91,8 @@ def open_server(settings: Settings) -> Iterator[str]:
         log_level="WARNING",
     )
     assert open_settings.max_body_bytes == 25 * 1024 * 1024
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(open_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the open test server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(open_settings), port) as url:
+        yield url
 
 
 @pytest.fixture

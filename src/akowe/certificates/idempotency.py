@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -60,6 +60,19 @@ def check_key(key: str) -> str:
     return key
 
 
+def _new_claim(principal: Principal, key: str, fingerprint: str, now: datetime) -> IdempotencyKey:
+    return IdempotencyKey(
+        account_id=principal.account_id,
+        mode=principal.mode,
+        key=key,
+        request_hash=fingerprint,
+        state="processing",
+        created_at=now,
+        locked_until=now + LOCK,
+        expires_at=now + RETENTION,
+    )
+
+
 def claim(
     factory: sessionmaker[Session], *, principal: Principal, key: str, fingerprint: str
 ) -> Replay | None:
@@ -67,18 +80,7 @@ def claim(
     now = utcnow()
     try:
         with factory.begin() as session:
-            session.add(
-                IdempotencyKey(
-                    account_id=principal.account_id,
-                    mode=principal.mode,
-                    key=key,
-                    request_hash=fingerprint,
-                    state="processing",
-                    created_at=now,
-                    locked_until=now + LOCK,
-                    expires_at=now + RETENTION,
-                )
-            )
+            session.add(_new_claim(principal, key, fingerprint, now))
         return None
     except IntegrityError:
         pass
@@ -91,18 +93,7 @@ def claim(
             if row is not None:
                 session.delete(row)
                 session.flush()
-            session.add(
-                IdempotencyKey(
-                    account_id=principal.account_id,
-                    mode=principal.mode,
-                    key=key,
-                    request_hash=fingerprint,
-                    state="processing",
-                    created_at=now,
-                    locked_until=now + LOCK,
-                    expires_at=now + RETENTION,
-                )
-            )
+            session.add(_new_claim(principal, key, fingerprint, now))
             return None
         if row.request_hash != fingerprint:
             raise IdempotencyKeyReused()
