@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -45,6 +47,22 @@ def make_engine(settings: Settings) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+_SQLITE_WRITE_LOCKS: dict[str, threading.Lock] = {}
+
+
+def write_lock(engine: Engine) -> AbstractContextManager[object]:
+    """Serialize this process's SQLite writers in Python before they reach the database.
+
+    SQLite admits one writer; the others wait in its busy handler, which sleeps 1, 2, 5 ...
+    100 ms between tries, so under load the lock sits free while writers sleep. A Python
+    lock hands it over at once. Other processes still wait in the busy handler. PostgreSQL
+    locks rows, so there this is a no-op.
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    return _SQLITE_WRITE_LOCKS.setdefault(str(engine.url), threading.Lock())
 
 
 def make_sessionmaker(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.db.base import utcnow
+from akowe.db.quick import QuickReader
 from akowe.organizations.exceptions import OrganizationNotFound, ValidationFailed
 from akowe.organizations.models import Organization
 from akowe.organizations.schemas import OrganizationCreate, OrganizationUpdate
@@ -153,3 +156,27 @@ def delete(session: Session, *, principal: Principal, organization_id: str) -> O
     organization.deleted_at = utcnow()
     session.flush()
     return organization
+
+
+_SNAPSHOT_SQL = (
+    "SELECT id, name, website, email, phone, logo_key FROM organization"
+    " WHERE id = ? AND account_id = ? AND mode = ? AND deleted_at IS NULL"
+)
+
+
+def snapshot(
+    reader: QuickReader, *, principal: Principal, organization_id: str, store: FileStore
+) -> dict[str, Any]:
+    """The organization as a certificate records it, or OrganizationNotFound (hot path)."""
+    row = reader.one(_SNAPSHOT_SQL, organization_id, principal.account_id, principal.mode)
+    if row is None:
+        raise OrganizationNotFound()
+    id_, name, website, email, phone, logo_key = row
+    return {
+        "id": id_,
+        "name": name,
+        "website": website,
+        "email": email,
+        "phone": phone,
+        "logoUrl": store.url(logo_key) if logo_key else None,
+    }

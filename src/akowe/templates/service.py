@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.db.base import utcnow
+from akowe.db.quick import QuickReader
 from akowe.errors import FieldError
 from akowe.pagination import Page, paginate
 from akowe.rendering import FieldSpec, TemplateSpec
@@ -345,3 +346,19 @@ def render_spec(design: TemplateDesign) -> TemplateSpec:
             for f in design.fields
         ),
     )
+
+
+def current_version(reader: QuickReader, *, principal: Principal, template_id: str) -> int:
+    """The version a certificate issued now pins, or TemplateNotFound (hot path)."""
+    sql = (
+        "SELECT version FROM template"
+        " WHERE id = ? AND account_id = ? AND mode = ? AND deleted_at IS NULL"
+    )
+    params: list[Any] = [template_id, principal.account_id, principal.mode]
+    if principal.subaccount_id is not None:
+        sql += " AND subaccount_id = ?"
+        params.append(principal.subaccount_id)
+    row = reader.one(sql, *params)
+    if row is None:
+        raise TemplateNotFound()
+    return int(row[0])
