@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/balance.py
 	$(BIN)/python bench/issue.py
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

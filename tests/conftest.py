@@ -85,6 +85,8 @@ def settings(database_url: str, data_dir: Path, port: int) -> Settings:
         max_body_bytes=2 * 1024 * 1024,
         allow_private_urls=False,
         log_level="WARNING",
+        # Delivery tests start their own workers against their own SMTP/HTTP servers.
+        worker_enabled=False,
     )
     migrate.upgrade(config)
     return config

@@ -29,6 +29,31 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     smtp_url: SecretStr | None = None
     mail_from: str = "certificates@localhost"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    worker_enabled: bool = Field(
+        default=True, description="Run the delivery worker inside `akowe serve` (each process)."
+    )
+    worker_poll_interval: float = Field(
+        default=1.0, gt=0, description="Seconds the delivery worker sleeps when idle."
+    )
+    worker_batch_size: int = Field(default=32, ge=1, le=1000)
+    worker_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Messages a worker sends at once; a killed worker repeats at most this many.",
+    )
+    delivery_max_attempts: int = Field(default=8, ge=1, description="Then `failed`.")
+    delivery_backoff_seconds: float = Field(
+        default=30.0, ge=0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    delivery_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A claimed message is retried by another worker if not finished by then.",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     key_last_used_resolution_seconds: int = Field(
         default=60,
         ge=0,

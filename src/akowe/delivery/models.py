@@ -1,4 +1,5 @@
-"""Table: outbox_message, written in the same transaction as what it announces."""
+"""Tables: outbox_message (delivery work, written in the same transaction as what it
+announces) and webhook_endpoint (where an account's events are POSTed)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 
 
 class OutboxMessage(Base):
-    """One unit of delivery work (an email or a webhook event) and its progress."""
+    """One unit of delivery work and its progress.
+
+    `kind` is `email` (a certificate's email), `event` (a webhook event, fanned out by the
+    worker into one `webhook` message per subscribed endpoint) or `webhook` (one POST).
+    A worker claims a message by setting `status="sending"`, a claim token in `locked_by`
+    and a lease in `locked_until`; a message whose lease ran out is claimable again.
+    """
 
     __tablename__ = "outbox_message"
     __table_args__ = (Index(None, "status", "next_attempt_at"),)
@@ -32,3 +39,25 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class WebhookEndpoint(Base):
+    """A URL that receives an account's events (in one mode), signed with its secret.
+
+    The secret must be readable to sign each delivery, so it is stored as is (unlike API
+    keys); it is shown once when the endpoint is created and never logged.
+    """
+
+    __tablename__ = "webhook_endpoint"
+    __table_args__ = (Index(None, "account_id", "mode"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(Json)
+    secret: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,31 +1,446 @@
-"""The outbox: delivery work recorded in the caller's transaction, so it is never lost."""
+"""The outbox: delivery work recorded in the caller's transaction, so it is never lost.
+
+Messages move `queued -> sending -> sent | captured`, or `sending -> retrying -> sending ...`
+and finally `failed` after `delivery_max_attempts`. Claims are safe with several workers:
+on PostgreSQL candidates are selected `FOR UPDATE SKIP LOCKED`; everywhere the claim is a
+conditional UPDATE that sets a claim token (`locked_by`) and a lease (`locked_until`); a
+message whose worker died is claimable again once its lease has run out (at-least-once).
+Finishing a message only counts if the worker still holds its claim token.
+"""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from akowe.delivery.models import OutboxMessage
+from akowe.certificates.models import Certificate
+from akowe.db.base import new_id, utcnow
+from akowe.delivery.email import message_id as email_message_id
+from akowe.delivery.exceptions import (
+    MessageNotFound,
+    NotRetryable,
+    ValidationFailed,
+    WebhookNotFound,
+)
+from akowe.delivery.models import OutboxMessage, WebhookEndpoint
+from akowe.delivery.schemas import DeliveryRead, MessageRead, WebhookCreate
+from akowe.delivery.webhooks import vet_url
 from akowe.modes import Mode
+from akowe.schemas import format_timestamp
+from akowe.templates.fetch import FetchRefused
+
+PENDING = ("queued", "retrying", "sending")
+FINAL = ("sent", "failed", "captured")
+EMAIL, EVENT, WEBHOOK = "email", "event", "webhook"
 
 
 def enqueue(
     session: Session,
     *,
     account_id: str,
-    mode: Mode,
+    mode: Mode | str,
     kind: str,
     payload: dict[str, Any],
     certificate_id: str | None = None,
 ) -> OutboxMessage:
     """Queue a message; it is sent only if the surrounding transaction commits."""
     message = OutboxMessage(
+        id=new_id(),
         account_id=account_id,
         mode=mode,
         kind=kind,
         certificate_id=certificate_id,
         payload=payload,
+        status="queued",
+        attempts=0,
+        next_attempt_at=utcnow(),
     )
     session.add(message)
     return message
+
+
+def has_webhooks(session: Session, *, account_id: str, mode: str) -> bool:
+    """Whether the account has any webhook endpoint in this mode (events are skipped if not)."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    WebhookEndpoint.account_id == account_id, WebhookEndpoint.mode == mode
+                )
+            )
+        )
+    )
+
+
+def certificate_event_data(certificate: Certificate) -> dict[str, Any]:
+    """A certificate as webhook events describe it (links are added when the event is sent)."""
+    data: dict[str, Any] = {
+        "certificateId": certificate.id,
+        "recipientName": certificate.recipient_name,
+        "recipientEmail": certificate.recipient_email,
+        "organizationId": certificate.organization_id,
+        "templateId": certificate.template_id,
+        "status": certificate.status,
+        "issuedAt": format_timestamp(certificate.issued_at),
+        "emailStatus": certificate.email_status,
+        "test": certificate.mode == Mode.TEST,
+    }
+    if certificate.revoked_at is not None:
+        data["revokedAt"] = format_timestamp(certificate.revoked_at)
+        data["revocationReason"] = certificate.revoked_reason
+    return data
+
+
+def enqueue_event(
+    session: Session,
+    *,
+    account_id: str,
+    mode: str,
+    event: str,
+    data: dict[str, Any],
+    certificate_id: str | None = None,
+) -> OutboxMessage | None:
+    """Record a webhook event in the caller's transaction (nothing if no endpoint exists).
+
+    The worker fans it out to each subscribed endpoint; its id is the `Akowe-Event-Id`.
+    """
+    if not has_webhooks(session, account_id=account_id, mode=mode):
+        return None
+    payload = {"event": event, "data": data, "occurredAt": format_timestamp(utcnow())}
+    return enqueue(
+        session,
+        account_id=account_id,
+        mode=mode,
+        kind=EVENT,
+        payload=payload,
+        certificate_id=certificate_id,
+    )
+
+
+def enqueue_certificate_event(
+    session: Session, *, certificate: Certificate, event: str, extra: dict[str, Any] | None = None
+) -> OutboxMessage | None:
+    """Record `certificate.<event>` for this certificate in the caller's transaction."""
+    data = certificate_event_data(certificate)
+    if extra:
+        data.update(extra)
+    return enqueue_event(
+        session,
+        account_id=certificate.account_id,
+        mode=certificate.mode,
+        event=event,
+        data=data,
+        certificate_id=certificate.id,
+    )
+
+
+def requeue_email(session: Session, *, certificate: Certificate) -> OutboxMessage:
+    """Queue a new email for the certificate; a still-pending older one is superseded."""
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.certificate_id == certificate.id,
+            OutboxMessage.kind == EMAIL,
+            OutboxMessage.status.in_(PENDING),
+        )
+        .values(status="failed", last_error="superseded by a resend", locked_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    certificate.email_status = "queued"
+    return enqueue(
+        session,
+        account_id=certificate.account_id,
+        mode=certificate.mode,
+        kind=EMAIL,
+        certificate_id=certificate.id,
+        payload={"to": certificate.recipient_email},
+    )
+
+
+def latest_email(session: Session, *, certificate_id: str) -> OutboxMessage | None:
+    """The certificate's most recent email message."""
+    return session.scalar(
+        select(OutboxMessage)
+        .where(OutboxMessage.certificate_id == certificate_id, OutboxMessage.kind == EMAIL)
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(1)
+    )
+
+
+def delivery_info(session: Session, *, certificate: Certificate) -> DeliveryRead:
+    """`{status, attempts, lastError, sentAt}` of the certificate's latest email."""
+    message = latest_email(session, certificate_id=certificate.id)
+    if message is None:
+        return DeliveryRead(status="not_requested", attempts=0)
+    return DeliveryRead(
+        status=certificate.email_status,
+        attempts=message.attempts,
+        last_error=message.last_error,
+        sent_at=message.sent_at,
+    )
+
+
+def list_emails(session: Session, *, certificate_id: str) -> Sequence[OutboxMessage]:
+    """Every email of a certificate, oldest first."""
+    return session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.certificate_id == certificate_id, OutboxMessage.kind == EMAIL)
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+    ).all()
+
+
+# ---------------------------------------------------------------- the worker's side
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(
+            OutboxMessage.status.in_(("queued", "retrying")),
+            OutboxMessage.next_attempt_at <= now,
+        ),
+        and_(OutboxMessage.status == "sending", OutboxMessage.locked_until <= now),
+    )
+
+
+def claim(
+    session: Session, *, worker_id: str, now: datetime, lease: timedelta, limit: int
+) -> list[OutboxMessage]:
+    """Claim up to `limit` due messages for this worker (count one attempt each)."""
+    candidates = (
+        select(OutboxMessage.id)
+        .where(_due(now))
+        .order_by(OutboxMessage.next_attempt_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(session.scalars(candidates))
+    if not ids:
+        return []
+    token = f"{worker_id}:{new_id()}"
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), _due(now))
+        .values(
+            status="sending",
+            locked_by=token,
+            locked_until=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    messages = list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.locked_by == token)
+            .order_by(OutboxMessage.next_attempt_at)
+            .execution_options(populate_existing=True)
+        )
+    )
+    emails = [m.certificate_id for m in messages if m.kind == EMAIL and m.certificate_id]
+    if emails:
+        session.execute(
+            update(Certificate)
+            .where(Certificate.id.in_(emails))
+            .values(email_status="sending")
+            .execution_options(synchronize_session=False)
+        )
+    return messages
+
+
+def finish(
+    session: Session,
+    *,
+    message: OutboxMessage,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+    payload: dict[str, Any] | None = None,
+) -> bool:
+    """Record an attempt's outcome, if this worker still holds the claim; False if it lost it.
+
+    For emails, the certificate's `email_status` follows, and `certificate.delivered` or
+    `certificate.delivery_failed` is recorded in the same transaction.
+    """
+    values: dict[str, Any] = {
+        "status": status,
+        "locked_by": None,
+        "locked_until": None,
+        "last_error": error,
+    }
+    if status in ("sent", "captured"):
+        values["sent_at"] = now
+    if retry_at is not None:
+        values["next_attempt_at"] = retry_at
+    if payload is not None:
+        values["payload"] = payload
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id, OutboxMessage.locked_by == message.locked_by)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    if message.kind == EMAIL and message.certificate_id:
+        certificate = session.get(Certificate, message.certificate_id)
+        if certificate is not None:
+            certificate.email_status = status
+            if status in ("sent", "captured"):
+                enqueue_certificate_event(
+                    session,
+                    certificate=certificate,
+                    event="certificate.delivered",
+                    extra={"sentAt": format_timestamp(now), "captured": status == "captured"},
+                )
+            elif status == "failed":
+                enqueue_certificate_event(
+                    session,
+                    certificate=certificate,
+                    event="certificate.delivery_failed",
+                    extra={"lastError": error, "attempts": message.attempts},
+                )
+    return True
+
+
+def subscribed_endpoints(
+    session: Session, *, account_id: str, mode: str, event: str
+) -> list[WebhookEndpoint]:
+    """The account's endpoints (in this mode) that want this event."""
+    endpoints = session.scalars(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.account_id == account_id, WebhookEndpoint.mode == mode)
+        .order_by(WebhookEndpoint.created_at)
+    )
+    return [e for e in endpoints if event in e.events]
+
+
+# ---------------------------------------------------------------- operators (CLI)
+
+
+def list_messages(
+    session: Session, *, status: str | None = None, kind: str | None = None, limit: int = 100
+) -> Sequence[OutboxMessage]:
+    """Outbox messages, newest first, optionally by status and kind."""
+    statement = select(OutboxMessage).order_by(
+        OutboxMessage.created_at.desc(), OutboxMessage.id.desc()
+    )
+    if status:
+        statement = statement.where(OutboxMessage.status == status)
+    if kind:
+        statement = statement.where(OutboxMessage.kind == kind)
+    return session.scalars(statement.limit(limit)).all()
+
+
+def _requeue(session: Session, messages: Sequence[OutboxMessage]) -> None:
+    now = utcnow()
+    for message in messages:
+        message.status = "queued"
+        message.attempts = 0
+        message.next_attempt_at = now
+        message.locked_by = None
+        message.locked_until = None
+        if message.kind == EMAIL and message.certificate_id:
+            certificate = session.get(Certificate, message.certificate_id)
+            if certificate is not None:
+                certificate.email_status = "queued"
+
+
+def retry(session: Session, *, message_id: str) -> OutboxMessage:
+    """Queue a failed (or retrying) message again now, with a fresh set of attempts."""
+    message = session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None:
+        raise MessageNotFound()
+    if message.status not in ("failed", "retrying"):
+        raise NotRetryable()
+    _requeue(session, [message])
+    return message
+
+
+def retry_failed(session: Session) -> int:
+    """Queue every failed message again (except superseded emails); how many."""
+    messages = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "failed")
+        .where(
+            or_(
+                OutboxMessage.last_error.is_(None),
+                OutboxMessage.last_error != "superseded by a resend",
+            )
+        )
+        .with_for_update()
+    ).all()
+    _requeue(session, messages)
+    return len(messages)
+
+
+# ---------------------------------------------------------------- webhook endpoints
+
+
+def create_webhook(
+    session: Session, *, account_id: str, mode: str, data: WebhookCreate, allow_private: bool
+) -> WebhookEndpoint:
+    """Register an endpoint after checking its URL is public; the secret is generated here."""
+    try:
+        vet_url(data.url, allow_private=allow_private)
+    except FetchRefused as exc:
+        raise ValidationFailed.field("url", str(exc)) from exc
+    endpoint = WebhookEndpoint(
+        id=new_id(),
+        account_id=account_id,
+        mode=mode,
+        url=data.url,
+        events=list(dict.fromkeys(data.events)),
+        secret="whsec_" + secrets.token_urlsafe(32),
+        description=data.description,
+        created_at=utcnow(),
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def list_webhooks(session: Session, *, account_id: str, mode: str) -> Sequence[WebhookEndpoint]:
+    """The account's endpoints in this mode, oldest first."""
+    return session.scalars(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.account_id == account_id, WebhookEndpoint.mode == mode)
+        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    ).all()
+
+
+def delete_webhook(session: Session, *, account_id: str, mode: str, webhook_id: str) -> None:
+    """Remove an endpoint; its pending deliveries fail when their turn comes."""
+    result = session.execute(
+        delete(WebhookEndpoint).where(
+            WebhookEndpoint.id == webhook_id,
+            WebhookEndpoint.account_id == account_id,
+            WebhookEndpoint.mode == mode,
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise WebhookNotFound()
+
+
+def to_message_read(message: OutboxMessage, mail_from: str) -> MessageRead:
+    """An email message on the wire (with its content when it was captured)."""
+    payload = message.payload or {}
+    return MessageRead(
+        id=message.id,
+        status=message.status,
+        to=payload.get("to"),
+        attempts=message.attempts,
+        last_error=message.last_error,
+        created_at=message.created_at,
+        sent_at=message.sent_at,
+        message_id=payload.get("messageId") or email_message_id(message.id, mail_from),
+        subject=payload.get("subject"),
+        text=payload.get("text"),
+        html=payload.get("html"),
+    )

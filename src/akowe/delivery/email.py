@@ -1,0 +1,294 @@
+"""Certificate emails: composing them (placeholders, text + HTML, the PDF) and sending them.
+
+`Mailer` is the outside edge: `SmtpMailer` speaks SMTP (`AKOWE_SMTP_URL`, `smtp://` with
+optional `?starttls=1`, or `smtps://` for implicit TLS); without SMTP configured,
+`FileMailer` writes each message as an `.eml` file under `<data dir>/outbox-mail/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import logging
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from akowe.config import Settings
+from akowe.delivery.webhooks import DeliveryFailed
+
+log = logging.getLogger("akowe.delivery")
+
+DEFAULT_SUBJECT = "Your certificate from {{organization}}"
+DEFAULT_BODY = "Hello {{name}},\n\n{{organization}} has issued you a certificate. It is attached."
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Replace `{{name}}`-style placeholders; unknown ones are left as written."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def message_id(outbox_id: str, mail_from: str) -> str:
+    """The Message-ID of an outbox message: the same for every retry, so copies are spotted."""
+    domain = mail_from.rsplit("@", 1)[-1].strip("> ") or "akowe.local"
+    return f"<{outbox_id}@{domain}>"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateMail:
+    """What a certificate's email says, independent of how it is sent."""
+
+    outbox_id: str
+    to: str
+    subject: str
+    body: str
+    recipient_name: str
+    organization_name: str | None
+    organization_email: str | None
+    verification_url: str
+    attributes: Mapping[str, str]
+    certificate_id: str
+    sent_at: datetime
+
+
+def placeholder_values(mail: CertificateMail) -> dict[str, str]:
+    """Values for `{{name}}`, `{{organization}}`, `{{verificationUrl}}` and each attribute."""
+    return {
+        **mail.attributes,
+        "name": mail.recipient_name,
+        "recipientName": mail.recipient_name,
+        "organization": mail.organization_name or "",
+        "organizationName": mail.organization_name or "",
+        "verificationUrl": mail.verification_url,
+        "certificateId": mail.certificate_id,
+    }
+
+
+def render_text(mail: CertificateMail) -> tuple[str, str, str]:
+    """The subject, plain-text body and HTML body (user text escaped in HTML)."""
+    values = placeholder_values(mail)
+    subject = " ".join(fill(mail.subject, values).split()) or "Your certificate"
+    body = fill(mail.body, values).strip()
+    link = mail.verification_url
+    text = f"{body}\n\nView and verify your certificate: {link}\n"
+    paragraphs = "".join(
+        f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in body.split("\n\n") if p
+    )
+    org = html.escape(mail.organization_name or "")
+    href = html.escape(link, quote=True)
+    html_body = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head>"
+        '<body style="font-family:sans-serif;line-height:1.5;color:#222">'
+        f"{paragraphs}"
+        f'<p><a href="{href}">View and verify your certificate</a></p>'
+        f'<p style="color:#777;font-size:12px">Sent on behalf of {org}. '
+        "Your certificate is attached as a PDF.</p></body></html>"
+    )
+    return subject, text, html_body
+
+
+def compose(mail: CertificateMail, *, pdf: bytes, mail_from: str) -> EmailMessage:
+    """The MIME message: text and HTML alternatives, the PDF attached, deliverability headers."""
+    subject, text, html_body = render_text(mail)
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = formataddr((mail.organization_name or "", mail_from))
+    message["To"] = mail.to
+    if mail.organization_email:
+        message["Reply-To"] = formataddr((mail.organization_name or "", mail.organization_email))
+    message["Date"] = format_datetime(mail.sent_at)
+    message["Message-ID"] = message_id(mail.outbox_id, mail_from)
+    # A transactional notice: tells auto-responders not to answer (RFC 3834). There is no
+    # mailing list to leave, so no List-Unsubscribe.
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Akowe-Certificate-Id"] = mail.certificate_id
+    message.set_content(text)
+    message.add_alternative(html_body, subtype="html")
+    # Encoded with base64.encodebytes (C, 76-column lines) rather than the email package's
+    # line-by-line encoder: the PDF is most of the message and this is the worker's hot path.
+    attachment = EmailMessage()
+    attachment["Content-Type"] = "application/pdf"
+    attachment["Content-Transfer-Encoding"] = "base64"
+    attachment["Content-Disposition"] = (
+        f'attachment; filename="certificate-{mail.certificate_id}.pdf"'
+    )
+    attachment.set_payload(base64.encodebytes(pdf).decode("ascii"))
+    message.make_mixed()
+    message.attach(attachment)
+    return message
+
+
+class Mailer(Protocol):
+    """Sends one composed message; raises DeliveryFailed (permanent for 5xx rejections)."""
+
+    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        """Hand the message to the next hop."""
+        ...
+
+    def close(self) -> None:
+        """Release any open connection."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpTarget:
+    """Where and how to connect, parsed from `AKOWE_SMTP_URL`."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    starttls: bool
+    username: str | None
+    password: str | None
+    verify: bool
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """`smtp://user:pass@host:587?starttls=1` or `smtps://host:465`; `?verify=0` for self-signed."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ValueError("AKOWE_SMTP_URL must look like smtp://host:port or smtps://host:port")
+    query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    implicit = parts.scheme == "smtps"
+    port = parts.port or (465 if implicit else 25)
+    starttls = query.get("starttls", "1" if port == 587 else "0") in _TRUE and not implicit
+    return SmtpTarget(
+        host=parts.hostname,
+        port=port,
+        implicit_tls=implicit,
+        starttls=starttls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        verify=query.get("verify", "1") in _TRUE,
+    )
+
+
+class SmtpMailer:
+    """SMTP with one connection kept open between messages (not thread-safe: one per worker)."""
+
+    def __init__(self, target: SmtpTarget, *, timeout: float = 30.0) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._conn: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self.target.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect(self) -> smtplib.SMTP:
+        t = self.target
+        conn: smtplib.SMTP
+        if t.implicit_tls:
+            conn = smtplib.SMTP_SSL(t.host, t.port, timeout=self.timeout, context=self._context())
+        else:
+            conn = smtplib.SMTP(t.host, t.port, timeout=self.timeout)
+        try:
+            conn.ehlo()
+            if t.starttls:
+                conn.starttls(context=self._context())
+                conn.ehlo()
+            if t.username:
+                conn.login(t.username, t.password or "")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        """Send over the open connection, reconnecting once if the server dropped it."""
+        for fresh in (self._conn is None, True):
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                self._conn.send_message(message, from_addr=sender, to_addrs=[recipient])
+                return
+            except smtplib.SMTPServerDisconnected as exc:
+                self._drop()
+                if fresh:
+                    raise DeliveryFailed("the SMTP server closed the connection") from exc
+            except smtplib.SMTPRecipientsRefused as exc:
+                self._reset()
+                code, reply = next(iter(exc.recipients.values()))
+                raise _smtp_failure(code, reply) from exc
+            except smtplib.SMTPResponseException as exc:
+                self._reset()
+                raise _smtp_failure(exc.smtp_code, exc.smtp_error) from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop()
+                raise DeliveryFailed(
+                    f"SMTP connection failed: {exc or type(exc).__name__}"
+                ) from exc
+
+    def _reset(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.rset()
+            except (OSError, smtplib.SMTPException):
+                self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def close(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._conn.quit()
+            self._drop()
+
+
+def _smtp_failure(code: int, reply: bytes | str) -> DeliveryFailed:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    # 5xx is the server's final answer (e.g. no such mailbox): retrying cannot help.
+    return DeliveryFailed(f"SMTP {code}: {text}"[:1000], permanent=500 <= code < 600)
+
+
+class FileMailer:
+    """Development: each message becomes `<dir>/<outbox id>.eml` (nothing leaves the machine)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        """Write the message atomically and log where it went."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = str(message["Message-ID"]).strip("<>").split("@", 1)[0] + ".eml"
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(message.as_bytes())
+        path = self.directory / name
+        os.replace(tmp, path)
+        log.info("email written to file (no SMTP configured)", extra={"path": str(path)})
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    """SMTP when `AKOWE_SMTP_URL` is set, else `.eml` files in the data directory."""
+    if settings.smtp_url is not None:
+        target = parse_smtp_url(settings.smtp_url.get_secret_value())
+        return SmtpMailer(target, timeout=settings.smtp_timeout_seconds)
+    return FileMailer(settings.data_dir / "outbox-mail")

@@ -1,0 +1,376 @@
+"""The delivery worker: claims outbox messages and sends them, off the event loop.
+
+It runs in a background thread inside `akowe serve` (unless `AKOWE_WORKER_ENABLED=0`) and
+alone as `akowe worker`. Each step is its own short transaction: claim a batch, then for
+each message render/compose with a read session, send with no transaction open, and record
+the outcome. A crash between sending and recording means the message is sent again after
+its lease: at-least-once, with the same Message-ID / Akowe-Event-Id on every copy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from akowe.certificates import service as certificates_service
+from akowe.certificates.models import Certificate
+from akowe.certificates.renders import RenderCache
+from akowe.certificates.service import Links
+from akowe.config import Settings
+from akowe.db.base import new_id, utcnow
+from akowe.db.engine import make_engine, make_sessionmaker
+from akowe.delivery import service as delivery_service
+from akowe.delivery.email import (
+    DEFAULT_BODY,
+    DEFAULT_SUBJECT,
+    CertificateMail,
+    Mailer,
+    compose,
+    make_mailer,
+    message_id,
+    render_text,
+)
+from akowe.delivery.models import OutboxMessage, WebhookEndpoint
+from akowe.delivery.webhooks import (
+    DeliveryFailed,
+    HttpWebhookSender,
+    WebhookRequest,
+    WebhookSender,
+)
+from akowe.modes import Mode
+from akowe.rendering import render_pdf
+from akowe.storage.store import FileStore, make_store
+
+log = logging.getLogger("akowe.delivery")
+
+
+class DeliveryWorker:
+    """Sends what the outbox holds; `run_once` for one batch, `start`/`stop` for a thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        mailer: Mailer | None = None,
+        webhook_sender: WebhookSender | None = None,
+        store: FileStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self._own_engine = engine is None
+        self.engine = engine or make_engine(settings)
+        self.write_sessions: sessionmaker[Session] = make_sessionmaker(self.engine, write=True)
+        self.read_sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        # One mailer (one SMTP connection) per sending thread.
+        self._mailer = mailer
+        self._mailers: list[Mailer] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pool = (
+            ThreadPoolExecutor(settings.worker_concurrency, thread_name_prefix="akowe-send")
+            if settings.worker_concurrency > 1 and mailer is None
+            else None
+        )
+        self.webhooks = webhook_sender or HttpWebhookSender(
+            allow_private=settings.allow_private_urls, timeout=settings.webhook_timeout_seconds
+        )
+        self.store = store or make_store(settings)
+        self.renders = RenderCache(settings.data_dir / "renders")
+        self.links = Links(settings.public_base_url)
+        self.worker_id = f"{socket.gethostname()[:24]}-{os.getpid()}-{new_id()[:8]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ running
+
+    def run_once(self) -> int:
+        """Claim one batch of due messages and process it; how many were claimed."""
+        with self.write_sessions.begin() as session:
+            messages = delivery_service.claim(
+                session,
+                worker_id=self.worker_id,
+                now=utcnow(),
+                lease=timedelta(seconds=self.settings.delivery_lease_seconds),
+                limit=self.settings.worker_batch_size,
+            )
+            session.expunge_all()
+        if self._pool is not None and len(messages) > 1:
+            list(self._pool.map(self._process_unless_stopping, messages))
+        else:
+            for message in messages:
+                self._process_unless_stopping(message)
+        return len(messages)
+
+    @property
+    def mailer(self) -> Mailer:
+        """This thread's mailer."""
+        if self._mailer is not None:
+            return self._mailer
+        mailer: Mailer | None = getattr(self._local, "mailer", None)
+        if mailer is None:
+            mailer = make_mailer(self.settings)
+            self._local.mailer = mailer
+            with self._lock:
+                self._mailers.append(mailer)
+        return mailer
+
+    def close_mailers(self) -> None:
+        """Close every SMTP connection (they reopen on the next message)."""
+        with self._lock:
+            mailers = [self._mailer] if self._mailer is not None else list(self._mailers)
+        for mailer in mailers:
+            mailer.close()
+
+    def _process_unless_stopping(self, message: OutboxMessage) -> None:
+        if self._stop.is_set():
+            self._release([message])
+        else:
+            self._process(message)
+
+    def drain(self, max_batches: int = 1000) -> int:
+        """Process batches until nothing is due; how many messages were processed."""
+        total = 0
+        for _ in range(max_batches):
+            done = self.run_once()
+            if done == 0:
+                break
+            total += done
+        return total
+
+    def run(self) -> None:
+        """Loop until `stop()`: process what is due, sleep `worker_poll_interval` when idle."""
+        log.info("delivery worker started", extra={"worker_id": self.worker_id})
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:
+                log.exception("delivery worker step failed")
+                done = 0
+            if done == 0:
+                self.close_mailers()
+                self._stop.wait(self.settings.worker_poll_interval)
+        log.info("delivery worker stopped", extra={"worker_id": self.worker_id})
+
+    def start(self) -> None:
+        """Run the loop in a daemon thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="akowe-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the message in hand, give back the rest of the batch, release resources."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.close()
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the message in hand (e.g. from a signal handler)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Close the SMTP connection, the HTTP client and (if owned) the engine."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self.close_mailers()
+        close = getattr(self.webhooks, "close", None)
+        if close is not None:
+            close()
+        if self._own_engine:
+            self.engine.dispose()
+
+    # ------------------------------------------------------------ one message
+
+    def _process(self, message: OutboxMessage) -> None:
+        if message.attempts > self.settings.delivery_max_attempts:
+            # Its last lease ran out (the worker died mid-send): no attempts left.
+            self._record(message, "failed", error=message.last_error or "the worker stopped")
+            return
+        try:
+            if message.kind == delivery_service.EMAIL:
+                self._send_email(message)
+            elif message.kind == delivery_service.EVENT:
+                self._fan_out(message)
+            elif message.kind == delivery_service.WEBHOOK:
+                self._send_webhook(message)
+            else:
+                raise DeliveryFailed(f"unknown message kind {message.kind!r}", permanent=True)
+        except DeliveryFailed as exc:
+            self._failed(message, str(exc), permanent=exc.permanent)
+        except Exception as exc:
+            log.exception("delivery failed unexpectedly", extra={"outbox_id": message.id})
+            self._failed(message, f"internal error ({type(exc).__name__})", permanent=False)
+
+    def _record(self, message: OutboxMessage, status: str, **kwargs: Any) -> None:
+        with self.write_sessions.begin() as session:
+            kept = delivery_service.finish(
+                session, message=message, status=status, now=utcnow(), **kwargs
+            )
+        level = logging.WARNING if status in ("failed", "retrying") else logging.INFO
+        log.log(
+            level,
+            "delivery %s",
+            status if kept else "outcome dropped (claim lost)",
+            extra={
+                "outbox_id": message.id,
+                "kind": message.kind,
+                "attempts": message.attempts,
+                "error": kwargs.get("error"),
+            },
+        )
+
+    def _failed(self, message: OutboxMessage, error: str, *, permanent: bool) -> None:
+        if permanent or message.attempts >= self.settings.delivery_max_attempts:
+            self._record(message, "failed", error=error)
+        else:
+            self._record(message, "retrying", error=error, retry_at=self._retry_at(message))
+
+    def _retry_at(self, message: OutboxMessage) -> datetime:
+        base = self.settings.delivery_backoff_seconds * 2 ** (message.attempts - 1)
+        delay = min(self.settings.delivery_backoff_max_seconds, base)
+        # "Equal jitter": at least half the delay, so retries of a burst spread out.
+        return utcnow() + timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))
+
+    def _release(self, messages: list[OutboxMessage]) -> None:
+        """Hand back claimed, unprocessed messages so another worker need not wait the lease."""
+        with self.write_sessions.begin() as session:
+            for message in messages:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == message.id,
+                        OutboxMessage.locked_by == message.locked_by,
+                    )
+                    .values(
+                        status="queued" if message.attempts <= 1 else "retrying",
+                        attempts=OutboxMessage.attempts - 1,
+                        locked_by=None,
+                        locked_until=None,
+                        next_attempt_at=utcnow(),
+                    )
+                )
+
+    def _send_email(self, message: OutboxMessage) -> None:
+        settings = self.settings
+        with self.read_sessions() as session:
+            certificate = session.get(Certificate, message.certificate_id or "")
+            if certificate is None:
+                raise DeliveryFailed("the certificate no longer exists", permanent=True)
+            if certificate.status == "revoked":
+                raise DeliveryFailed("the certificate was revoked before delivery", permanent=True)
+            to = message.payload.get("to") or certificate.recipient_email
+            if not to:
+                raise DeliveryFailed("the certificate has no recipient email", permanent=True)
+            mail = self._mail(message, certificate, str(to))
+            if certificate.mode == Mode.TEST:
+                subject, text, html = render_text(mail)
+                captured = {
+                    **message.payload,
+                    "to": to,
+                    "subject": subject,
+                    "text": text,
+                    "html": html,
+                    "messageId": message_id(message.id, settings.mail_from),
+                }
+                session.close()
+                self._record(message, "captured", payload=captured)
+                return
+
+            def render() -> bytes:
+                spec, data = certificates_service.render_inputs(
+                    session, certificate=certificate, store=self.store, links=self.links
+                )
+                return render_pdf(spec, data)
+
+            pdf = self.renders.get_or_render(f"{certificate.id}.pdf", render)
+        self.mailer.send(
+            compose(mail, pdf=pdf, mail_from=settings.mail_from),
+            sender=settings.mail_from,
+            recipient=str(to),
+        )
+        self._record(message, "sent")
+
+    def _mail(self, message: OutboxMessage, certificate: Certificate, to: str) -> CertificateMail:
+        organization = certificate.organization or {}
+        return CertificateMail(
+            outbox_id=message.id,
+            to=to,
+            subject=certificate.mail_subject or DEFAULT_SUBJECT,
+            body=certificate.mail_body or DEFAULT_BODY,
+            recipient_name=certificate.recipient_name,
+            organization_name=organization.get("name"),
+            organization_email=organization.get("email"),
+            verification_url=self.links.verification_url(certificate.id),
+            attributes=dict(certificate.attributes),
+            certificate_id=certificate.id,
+            sent_at=utcnow(),
+        )
+
+    def _fan_out(self, message: OutboxMessage) -> None:
+        """One `webhook` message per subscribed endpoint, all in the event's transaction."""
+        event = str(message.payload["event"])
+        data = dict(message.payload.get("data") or {})
+        if "certificateId" in data:
+            data["verificationUrl"] = self.links.verification_url(str(data["certificateId"]))
+        body = json.dumps(
+            {
+                "id": message.id,
+                "type": event,
+                "createdAt": message.payload.get("occurredAt"),
+                "mode": message.mode,
+                "data": data,
+            },
+            separators=(",", ":"),
+        )
+        with self.write_sessions.begin() as session:
+            endpoints = delivery_service.subscribed_endpoints(
+                session, account_id=message.account_id, mode=message.mode, event=event
+            )
+            for endpoint in endpoints:
+                delivery_service.enqueue(
+                    session,
+                    account_id=message.account_id,
+                    mode=message.mode,
+                    kind=delivery_service.WEBHOOK,
+                    certificate_id=message.certificate_id,
+                    payload={
+                        "webhookId": endpoint.id,
+                        "eventId": message.id,
+                        "event": event,
+                        "body": body,
+                    },
+                )
+            delivery_service.finish(
+                session,
+                message=message,
+                status="sent",
+                now=utcnow(),
+                payload={**message.payload, "endpoints": len(endpoints)},
+            )
+
+    def _send_webhook(self, message: OutboxMessage) -> None:
+        with self.read_sessions() as session:
+            endpoint = session.get(WebhookEndpoint, str(message.payload.get("webhookId")))
+            if endpoint is None:
+                raise DeliveryFailed("the webhook endpoint was deleted", permanent=True)
+            request = WebhookRequest(
+                url=endpoint.url,
+                body=str(message.payload["body"]).encode(),
+                secret=endpoint.secret,
+                event=str(message.payload["event"]),
+                event_id=str(message.payload["eventId"]),
+                delivery_id=message.id,
+            )
+        self.webhooks.post(request)
+        self._record(message, "sent")

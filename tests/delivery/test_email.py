@@ -1,0 +1,256 @@
+"""Certificate emails reach a real SMTP server: content, retries, faults, test mode, resend."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from pypdf import PdfReader
+
+from akowe.delivery.worker import DeliveryWorker
+from tests.certificates.conftest import Issuer, make_issuer
+from tests.conftest import AccountFixture
+from tests.delivery.conftest import (
+    SmtpServer,
+    certificate,
+    free_port,
+    issue,
+    unique_email,
+    wait_for,
+)
+
+StartWorker = Callable[..., DeliveryWorker]
+
+
+def _recipient(name: str, address: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "email": address,
+        "attributes": {"Course Name": "Machine Learning", "Grade": "Excellent"},
+    }
+
+
+def _status(client: httpx.Client, issuer: Issuer, cid: str, wanted: str) -> dict[str, Any]:
+    return wait_for(  # type: ignore[no-any-return]
+        lambda: (c := certificate(client, issuer, cid))["emailStatus"] == wanted and c
+    )
+
+
+def test_email_arrives_with_placeholders_both_parts_pdf_and_link(
+    dclient: httpx.Client, dissuer: Issuer, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    address = unique_email()
+    name = "<script>alert('x')</script> Ada"
+    issued = issue(
+        dclient,
+        dissuer,
+        recipientData=_recipient(name, address),
+        mailData={
+            "templateId": dissuer.template_id,
+            "subject": "Your {{Course Name}} certificate from {{organization}}",
+            "body": "Dear {{name}},\n\nYou passed with {{ Grade }}.\n\nCheck: {{verificationUrl}}",
+        },
+    )
+    assert issued["emailStatus"] == "queued"
+    assert issued["delivery"] == {
+        "status": "queued",
+        "attempts": 0,
+        "lastError": None,
+        "sentAt": None,
+    }
+    start_worker(smtp_url=smtp.url)
+    cid = issued["certificateId"]
+    data = _status(dclient, dissuer, cid, "sent")
+    assert data["delivery"]["status"] == "sent"
+    assert data["delivery"]["attempts"] == 1
+    assert data["delivery"]["lastError"] is None
+    assert data["delivery"]["sentAt"].endswith("Z")
+
+    [message] = smtp.sink.to(address)
+    link = issued["verificationUrl"]
+    assert link.endswith(f"/verify/{cid}")
+    assert message["Subject"] == "Your Machine Learning certificate from Lagos Academy"
+    assert message["From"] == "Lagos Academy <certificates@akowe.test>"
+    assert message["Reply-To"] == "Lagos Academy <registrar@lagos.example>"
+    assert message["To"] == address
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Date"]
+    outbox_ids = {m["id"] for m in _messages(dclient, dissuer, cid)}
+    assert message["Message-ID"] in {f"<{i}@akowe.test>" for i in outbox_ids}
+
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    text_content, html_content = text.get_content(), html.get_content()
+    assert f"Dear {name}," in text_content
+    assert "You passed with Excellent." in text_content
+    assert f"Check: {link}" in text_content
+    assert "<script>" not in html_content
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; Ada" in html_content
+    assert f'href="{link}"' in html_content
+
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == f"certificate-{cid}.pdf"
+    pdf = PdfReader(io.BytesIO(attachment.get_content()))
+    assert len(pdf.pages) == 1
+    served = dclient.get(f"/api/certificates/{cid}/pdf", headers=dissuer.headers)
+    assert served.content == attachment.get_content()
+
+
+def _messages(client: httpx.Client, issuer: Issuer, cid: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/certificates/{cid}/messages", headers=issuer.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]  # type: ignore[no-any-return]
+
+
+def test_smtp_down_at_issue_time_is_retried_until_it_is_up(
+    dclient: httpx.Client, dissuer: Issuer, start_worker: StartWorker
+) -> None:
+    address = unique_email()
+    down = SmtpServer(port=free_port())
+    cid = issue(dclient, dissuer, recipientData=_recipient("Bola", address))["certificateId"]
+    worker = start_worker(run=False, smtp_url=down.url)
+    worker.run_once()
+    data = certificate(dclient, dissuer, cid)
+    assert data["emailStatus"] == "retrying"
+    assert data["delivery"]["attempts"] == 1
+    assert "SMTP connection failed" in data["delivery"]["lastError"]
+    down.start()
+    try:
+        worker.start()
+        data = _status(dclient, dissuer, cid, "sent")
+        assert data["delivery"]["attempts"] >= 2
+        assert len(down.sink.to(address)) == 1
+    finally:
+        worker.stop()
+        down.stop()
+
+
+def test_temporary_smtp_refusal_is_retried_then_delivered(
+    dclient: httpx.Client, dissuer: Issuer, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    address = unique_email()
+    smtp.sink.refusals.append("451 4.3.0 Try again later")
+    cid = issue(dclient, dissuer, recipientData=_recipient("Chi", address))["certificateId"]
+    start_worker(smtp_url=smtp.url)
+    data = _status(dclient, dissuer, cid, "sent")
+    assert data["delivery"]["attempts"] == 2
+    assert len(smtp.sink.to(address)) == 1
+
+
+def test_attempts_are_bounded_then_failed_with_the_last_error(
+    dclient: httpx.Client, dissuer: Issuer, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    address = unique_email()
+    smtp.sink.refuse_always = "452 4.2.2 Mailbox full"
+    cid = issue(dclient, dissuer, recipientData=_recipient("Dayo", address))["certificateId"]
+    start_worker(smtp_url=smtp.url, delivery_max_attempts=3)
+    data = _status(dclient, dissuer, cid, "failed")
+    assert data["delivery"]["attempts"] == 3
+    assert data["delivery"]["lastError"].startswith("SMTP 452")
+    assert "Mailbox full" in data["delivery"]["lastError"]
+    assert smtp.sink.to(address) == []
+
+
+def test_permanent_smtp_rejection_fails_at_once(
+    dclient: httpx.Client, dissuer: Issuer, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    smtp.sink.refuse_always = "550 5.1.1 No such user"
+    cid = issue(dclient, dissuer, recipientData=_recipient("Efe", unique_email()))["certificateId"]
+    start_worker(smtp_url=smtp.url)
+    data = _status(dclient, dissuer, cid, "failed")
+    assert data["delivery"]["attempts"] == 1
+    assert "550" in data["delivery"]["lastError"]
+
+
+def test_test_mode_email_is_captured_and_never_sent(
+    dclient: httpx.Client, daccount: AccountFixture, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    sandbox = make_issuer(dclient, daccount, test=True)
+    address = unique_email()
+    issued = issue(
+        dclient,
+        sandbox,
+        recipientData=_recipient("Femi <b>", address),
+        mailData={
+            "templateId": sandbox.template_id,
+            "subject": "Hi {{name}}",
+            "body": "Open {{verificationUrl}}",
+        },
+    )
+    cid = issued["certificateId"]
+    start_worker(smtp_url=smtp.url)
+    data = _status(dclient, sandbox, cid, "captured")
+    assert data["test"] is True
+    assert data["delivery"]["status"] == "captured"
+    [captured] = _messages(dclient, sandbox, cid)
+    assert captured["status"] == "captured"
+    assert captured["to"] == address
+    assert captured["subject"] == "Hi Femi <b>"
+    assert f"Open {issued['verificationUrl']}" in captured["text"]
+    assert "<b>" not in captured["html"]
+    assert "<title>Hi Femi &lt;b&gt;</title>" in captured["html"]
+    assert captured["messageId"] == f"<{captured['id']}@akowe.test>"
+    assert smtp.sink.data_commands == 0
+    # Live keys do not see sandbox certificates or their messages.
+    live = dclient.get(f"/api/certificates/{cid}/messages", headers=daccount.headers())
+    assert live.status_code == 404
+
+
+def test_resend_to_a_corrected_address(
+    dclient: httpx.Client, dissuer: Issuer, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    wrong, right = unique_email(), unique_email()
+    cid = issue(dclient, dissuer, recipientData=_recipient("Gbenga", wrong))["certificateId"]
+    worker = start_worker(smtp_url=smtp.url)
+    _status(dclient, dissuer, cid, "sent")
+    worker.stop()
+
+    response = dclient.post(
+        f"/api/certificates/{cid}/resend", headers=dissuer.headers, json={"email": right}
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["message"] == "Certificate email has been queued"
+    assert body["data"]["recipientEmail"] == right
+    assert body["data"]["emailStatus"] == "queued"
+    assert body["data"]["delivery"]["attempts"] == 0
+
+    start_worker(smtp_url=smtp.url)
+    _status(dclient, dissuer, cid, "sent")
+    [first] = smtp.sink.to(wrong)
+    [second] = smtp.sink.to(right)
+    assert first["Message-ID"] != second["Message-ID"]
+    assert [m["status"] for m in _messages(dclient, dissuer, cid)] == ["sent", "sent"]
+
+    bare = dclient.post(f"/api/certificates/{cid}/resend", headers=dissuer.headers)
+    assert bare.status_code == 202, bare.text
+    invalid = dclient.post(
+        f"/api/certificates/{cid}/resend", headers=dissuer.headers, json={"email": "nope"}
+    )
+    assert invalid.status_code == 400
+    assert invalid.json()["code"] == "validation_error"
+
+
+def test_resend_of_a_revoked_certificate_is_refused(dclient: httpx.Client, dissuer: Issuer) -> None:
+    cid = issue(dclient, dissuer, recipientData=_recipient("Hauwa", unique_email()))[
+        "certificateId"
+    ]
+    revoked = dclient.post(
+        f"/api/certificates/{cid}/revoke", headers=dissuer.headers, json={"reason": "error"}
+    )
+    assert revoked.status_code == 200
+    response = dclient.post(f"/api/certificates/{cid}/resend", headers=dissuer.headers, json={})
+    assert response.status_code == 409
+    assert response.json() == {
+        "success": False,
+        "message": "The certificate has been revoked and cannot be resent",
+        "code": "certificate_revoked",
+    }
+    missing = dclient.post(
+        "/api/certificates/00000000-0000-4000-8000-000000000000/resend", headers=dissuer.headers
+    )
+    assert missing.status_code == 404

@@ -1,0 +1,135 @@
+"""Workers that die mid-send lose nothing; operators list and retry deliveries from the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from akowe.config import Settings
+from akowe.delivery.worker import DeliveryWorker
+from tests.certificates.conftest import Issuer
+from tests.delivery.conftest import SmtpServer, certificate, issue, unique_email, wait_for
+
+StartWorker = Callable[..., DeliveryWorker]
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AKOWE_DATABASE_URL": settings.resolved_database_url,
+        "AKOWE_DATA_DIR": str(settings.data_dir),
+        "AKOWE_BASE_URL": settings.public_base_url,
+        "AKOWE_MAIL_FROM": settings.mail_from,
+        "AKOWE_LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+        **extra,
+    }
+
+
+def akowe(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "akowe.cli", *args],
+        env=_env(settings, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_worker_killed_mid_send_is_redelivered_after_its_lease(
+    dclient: httpx.Client,
+    dissuer: Issuer,
+    delivery_settings: Settings,
+    smtp: SmtpServer,
+    start_worker: StartWorker,
+) -> None:
+    addresses = [unique_email() for _ in range(3)]
+    ids = [
+        issue(dclient, dissuer, recipientData={"name": f"Recipient {i}", "email": address})[
+            "certificateId"
+        ]
+        for i, address in enumerate(addresses)
+    ]
+    smtp.sink.stall_next = True
+    process = subprocess.Popen(
+        [sys.executable, "-m", "akowe.cli", "worker"],
+        env=_env(
+            delivery_settings,
+            AKOWE_SMTP_URL=smtp.url,
+            AKOWE_DELIVERY_LEASE_SECONDS="2",
+            AKOWE_WORKER_POLL_INTERVAL="0.05",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert smtp.sink.stalling.wait(30), "the worker never reached DATA"
+        assert certificate(dclient, dissuer, ids[0])["emailStatus"] == "sending"
+    finally:
+        process.kill()  # SIGKILL: no clean-up of any kind
+        process.wait(10)
+    smtp.sink.release.set()
+
+    start_worker(smtp_url=smtp.url, delivery_lease_seconds=2)
+    for cid in ids:
+        wait_for(lambda cid=cid: certificate(dclient, dissuer, cid)["emailStatus"] == "sent")
+    copies = Counter()
+    for address in addresses:
+        received = smtp.sink.to(address)
+        assert received, f"lost: {address}"
+        ids_seen = {m["Message-ID"] for m in received}
+        assert len(ids_seen) == 1  # every copy of one message carries the same Message-ID
+        copies[address] = len(received)
+    assert all(count <= 2 for count in copies.values()), copies
+    assert sum(count - 1 for count in copies.values()) <= 1, copies
+
+
+def test_cli_lists_and_retries_failed_deliveries(
+    dclient: httpx.Client,
+    dissuer: Issuer,
+    delivery_settings: Settings,
+    smtp: SmtpServer,
+    start_worker: StartWorker,
+) -> None:
+    address = unique_email()
+    smtp.sink.refuse_always = "554 5.7.1 Rejected"
+    cid = issue(dclient, dissuer, recipientData={"name": "Ife", "email": address})["certificateId"]
+    worker = start_worker(smtp_url=smtp.url)
+    wait_for(lambda: certificate(dclient, dissuer, cid)["emailStatus"] == "failed")
+    worker.stop()
+
+    listed = akowe(delivery_settings, "deliveries", "list", "--status", "failed", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows: list[dict[str, Any]] = json.loads(listed.stdout)
+    [row] = [r for r in rows if r["certificateId"] == cid and r["kind"] == "email"]
+    assert row["status"] == "failed"
+    assert row["target"] == address
+    assert "554" in row["lastError"]
+    table = akowe(delivery_settings, "deliveries", "list")
+    assert table.returncode == 0, table.stderr
+    assert row["id"] in table.stdout
+
+    smtp.sink.refuse_always = None
+    retried = akowe(delivery_settings, "deliveries", "retry", row["id"])
+    assert retried.returncode == 0, retried.stderr
+    assert certificate(dclient, dissuer, cid)["emailStatus"] == "queued"
+    again = akowe(delivery_settings, "deliveries", "retry", row["id"])
+    assert again.returncode == 1
+    assert "Only failed or retrying" in again.stderr
+
+    sent = akowe(delivery_settings, "worker", "--once", AKOWE_SMTP_URL=smtp.url)
+    assert sent.returncode == 0, sent.stderr
+    assert certificate(dclient, dissuer, cid)["emailStatus"] == "sent"
+    assert len(smtp.sink.to(address)) == 1
+
+    none = akowe(delivery_settings, "deliveries", "retry", "--all-failed")
+    assert none.returncode == 0, none.stderr
+    bad = akowe(delivery_settings, "deliveries", "retry")
+    assert bad.returncode != 0
