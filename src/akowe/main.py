@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import anyio.to_thread
 from litestar import Litestar, Request, get
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
-from litestar.types import ControllerRouterHandler
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, ControllerRouterHandler
 from sqlalchemy import text
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from akowe import __version__
 from akowe.api.deps import DEPENDENCIES, SessionDep
 from akowe.api.errors import EXCEPTION_HANDLERS
+from akowe.api.fastpath import balance_fast_path
 from akowe.api.logging import configure_logging, request_log_middleware
 from akowe.api.openapi import SECURITY_COMPONENTS
 from akowe.certificates.router import router as certificates_router
@@ -23,6 +27,9 @@ from akowe.config import Settings
 from akowe.credits.router import router as credits_router
 from akowe.db.engine import make_engine, make_sessionmaker
 from akowe.db.quick import QuickReader
+from akowe.delivery.router import WEBHOOKS_DESCRIPTION
+from akowe.delivery.router import router as webhooks_router
+from akowe.delivery.worker import DeliveryWorker
 from akowe.errors import ServiceError
 from akowe.organizations.router import router as organizations_router
 from akowe.storage.router import get_file
@@ -30,6 +37,8 @@ from akowe.storage.store import make_store
 from akowe.templates.fetch import make_fetcher
 from akowe.templates.preview import router as preview_router
 from akowe.templates.router import router as templates_router
+
+DOCS_ASSETS = "/docs/assets"
 
 
 class DatabaseUnavailable(ServiceError):
@@ -58,7 +67,7 @@ def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 def create_app(
     settings: Settings | None = None, *, extra_handlers: Sequence[ControllerRouterHandler] = ()
-) -> Litestar:
+) -> ASGIApp:
     """Build the application for these settings (read from the environment when omitted)."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
@@ -75,10 +84,25 @@ def create_app(
         }
     )
 
+    # The delivery worker runs in its own thread (SMTP and rendering block); one per process.
+    worker = (
+        DeliveryWorker(settings, engine=engine, store=state.file_store)
+        if settings.worker_enabled
+        else None
+    )
+
+    async def start_worker() -> None:
+        if worker is not None:
+            worker.start()
+
+    async def stop_worker() -> None:
+        if worker is not None:
+            await anyio.to_thread.run_sync(worker.stop)
+
     async def dispose_engine() -> None:
         engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             openapi_json,
@@ -87,27 +111,47 @@ def create_app(
             templates_router,
             preview_router,
             certificates_router,
+            webhooks_router,
             get_file,
+            create_static_files_router(
+                path=DOCS_ASSETS,
+                directories=[swagger_ui_path],
+                cache_control=CacheControlHeader(max_age=86400, public=True),
+            ),
             *extra_handlers,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_log_middleware],
         plugins=[PydanticPlugin(prefer_alias=True)],
         state=state,
         request_max_body_size=settings.max_body_bytes,
-        on_shutdown=[dispose_engine],
+        on_startup=[start_worker],
+        on_shutdown=[stop_worker, dispose_engine],
         openapi_config=OpenAPIConfig(
             title="Akowe Issuance API",
             version=__version__,
             description=(
                 "Self-hostable implementation of the Akowe Issuance API. Every response uses "
                 '`{"success", "message", "data"}`; errors use `{"success": false, "message", '
-                '"code"}` with `errors` on validation failures.'
+                '"code"}` with `errors` on validation failures.\n\n'
+                "## Webhooks (extension)\n\n" + WEBHOOKS_DESCRIPTION
             ),
             path="/docs",
+            use_handler_docstrings=True,
             components=SECURITY_COMPONENTS,
-            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            # Swagger UI's files ship in a package and are served from here, so the docs
+            # work on machines without internet access.
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+                )
+            ],
         ),
         debug=False,
     )
+    # Outermost: every request is logged, unknown routes included.
+    return request_log_middleware(balance_fast_path(app))

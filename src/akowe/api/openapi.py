@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Example, SecurityScheme
+from litestar.params import HeaderParameter
 
 from akowe.schemas import ErrorEnvelope
 
@@ -20,11 +21,41 @@ _DESCRIPTIONS = {
 }
 
 
+_EXAMPLES = {
+    400: ("validation_error", "Validation failed: recipientData.email: value is not a valid email"),
+    401: ("invalid_api_key", "Invalid or missing API key"),
+    402: ("insufficient_credits", "Insufficient credits. Please top up your balance to continue."),
+    403: ("unknown_subaccount", "The sub-account is not part of this account"),
+    404: ("not_found", "The requested resource could not be found"),
+    409: (
+        "idempotency_key_in_use",
+        "A request with this Idempotency-Key is still being processed.",
+    ),
+    413: ("payload_too_large", "The request body is too large."),
+    422: ("idempotency_key_reused", "This Idempotency-Key was already used with a different body."),
+    500: ("internal_error", "An unexpected error occurred. Please try again later."),
+}
+
+
+def _example(code: int) -> Example:
+    error_code, message = _EXAMPLES[code]
+    value: dict[str, object] = {"success": False, "message": message, "code": error_code}
+    if code == 400:
+        value["errors"] = [{"field": "recipientData.email", "message": "value is not valid"}]
+    return Example(summary=error_code, value=value)
+
+
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
-    """Response specs for the given error status codes (auth errors always included)."""
-    wanted = sorted({401, 403, 500, *codes})
+    """Response specs for the given error statuses (400, 401, 403 and 500 always included;
+    listing 400 also replaces the framework's own validation-error schema in the docs)."""
+    wanted = sorted({400, 401, 403, 500, *codes})
     return {
-        code: ResponseSpec(data_container=ErrorEnvelope, description=_DESCRIPTIONS[code])
+        code: ResponseSpec(
+            data_container=ErrorEnvelope,
+            description=_DESCRIPTIONS[code],
+            generate_examples=False,
+            examples=[_example(code)],
+        )
         for code in wanted
     }
 
@@ -40,3 +71,15 @@ SECURITY_COMPONENTS = Components(
     }
 )
 SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]
+
+# Documented (and accepted) on every authenticated router; resolved by the auth dependency.
+SUBACCOUNT_HEADER = {
+    "subaccount_email": HeaderParameter(
+        name="x-subaccount-email",
+        required=False,
+        description=(
+            "Scope the request to one sub-account: created templates and certificates "
+            "belong to it and lists show only its own. Unknown sub-account: 403."
+        ),
+    )
+}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
@@ -24,13 +25,17 @@ from akowe.certificates.models import Certificate
 from akowe.certificates.schemas import CertificateFilters, CertificateRead, IssueRequest
 from akowe.credits import service as credits_service
 from akowe.db.base import new_id, utcnow
+from akowe.db.quick import QuickReader
 from akowe.delivery import service as delivery_service
+from akowe.delivery.exceptions import CertificateRevoked
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.pagination import Page, paginate
 from akowe.rendering import CertificateData, TemplateSpec
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
+
+_CERTIFICATES = cast(Table, Certificate.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +53,22 @@ class Links:
         return f"{self.base_url}/api/certificates/{certificate_id}/pdf"
 
 
-def issue(
-    session: Session,
-    *,
-    principal: Principal,
-    data: IssueRequest,
-    store: FileStore,
-) -> Certificate:
-    """Debit one credit, record the certificate and queue its email, in the caller's transaction."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated issue request with what it resolved to: ready to be recorded."""
+
+    data: IssueRequest
+    organization_id: str
+    organization: dict[str, Any]
+    template_id: str
+    template_version: int
+
+
+def prepare(
+    reader: QuickReader, *, principal: Principal, data: IssueRequest, store: FileStore
+) -> Prepared:
+    """Check the request and resolve its organization and template: primary-key reads off
+    the ORM and outside any transaction, so the write transaction stays short."""
     template_id = data.resolved_template_id
     if template_id is None:
         raise ValidationFailed.field("mailData.templateId", "is required")
@@ -63,10 +76,27 @@ def issue(
         raise ValidationFailed.field(
             "recipientData.email", "is required to send the certificate by email"
         )
-    organization = organizations_service.require(
-        session, principal=principal, organization_id=data.organization_id
+    organization = organizations_service.snapshot(
+        reader, principal=principal, organization_id=data.organization_id, store=store
     )
-    template = templates_service.require(session, principal=principal, template_id=template_id)
+    version = templates_service.current_version(
+        reader, principal=principal, template_id=template_id
+    )
+    return Prepared(
+        data=data,
+        organization_id=organization["id"],
+        organization=organization,
+        template_id=template_id,
+        template_version=version,
+    )
+
+
+def record(session: Session, *, principal: Principal, prepared: Prepared) -> Certificate:
+    """Debit one credit, record the certificate and queue its email, in the caller's transaction.
+
+    Kept short: it runs while this process holds SQLite's write lock.
+    """
+    data = prepared.data
     certificate_id = new_id()
     credits_service.debit(
         session,
@@ -83,17 +113,10 @@ def issue(
         mode=principal.mode,
         subaccount_id=principal.subaccount_id,
         subaccount_email=principal.subaccount_email,
-        organization_id=organization.id,
-        organization={
-            "id": organization.id,
-            "name": organization.name,
-            "website": organization.website,
-            "email": organization.email,
-            "phone": organization.phone,
-            "logoUrl": store.url(organization.logo_key) if organization.logo_key else None,
-        },
-        template_id=template.id,
-        template_version=template.version,
+        organization_id=prepared.organization_id,
+        organization=prepared.organization,
+        template_id=prepared.template_id,
+        template_version=prepared.template_version,
         recipient_name=data.recipient_data.name,
         recipient_email=data.recipient_data.email,
         attributes=data.recipient_data.attributes,
@@ -104,7 +127,10 @@ def issue(
         mail_body=mail.body if mail else None,
         email_status="queued" if mail else "not_requested",
     )
-    session.add(certificate)
+    # A Core insert: the ORM's unit of work costs more than the statement on this hot path.
+    session.execute(
+        insert(_CERTIFICATES), {c.key: getattr(certificate, c.key) for c in _CERTIFICATES.columns}
+    )
     if mail is not None:
         delivery_service.enqueue(
             session,
@@ -114,6 +140,9 @@ def issue(
             certificate_id=certificate_id,
             payload={"to": data.recipient_data.email},
         )
+    delivery_service.enqueue_certificate_event(
+        session, certificate=certificate, event="certificate.issued"
+    )
     session.flush()
     return certificate
 
@@ -199,6 +228,9 @@ def revoke(
     certificate.revoked_at = utcnow()
     certificate.revoked_reason = reason
     certificate.revoked_by_key_id = principal.key_id
+    delivery_service.enqueue_certificate_event(
+        session, certificate=certificate, event="certificate.revoked"
+    )
     session.flush()
     return certificate
 
@@ -247,3 +279,21 @@ def render_inputs(
         test_mode=certificate.mode == Mode.TEST,
     )
     return spec, data
+
+
+def resend(
+    session: Session, *, principal: Principal, certificate_id: str, email: str | None = None
+) -> Certificate:
+    """Queue the certificate's email again, optionally to a corrected recipient address."""
+    certificate = require(
+        session, principal=principal, certificate_id=certificate_id, for_update=True
+    )
+    if certificate.status == "revoked":
+        raise CertificateRevoked()
+    if email is not None:
+        certificate.recipient_email = email
+    if not certificate.recipient_email:
+        raise ValidationFailed.field("email", "is required: the certificate has no recipient email")
+    delivery_service.requeue_email(session, certificate=certificate)
+    session.flush()
+    return certificate

@@ -7,7 +7,7 @@ from typing import Any, TypedDict
 from litestar import Request, Router, route
 
 from akowe.api.deps import authenticate_request
-from akowe.api.openapi import SECURITY, error_responses
+from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
 from akowe.credits import service as credits_service
 
 
@@ -44,4 +44,4 @@ async def get_balance(request: Request[Any, Any, Any]) -> BalanceResponse:
     return {"success": True, "data": {"balance": balance}}
 
 
-router = Router(path="/api/users", route_handlers=[get_balance])
+router = Router(path="/api/users", route_handlers=[get_balance], parameters=SUBACCOUNT_HEADER)

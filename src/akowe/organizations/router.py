@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import FileStoreDep, PrincipalDep, SessionDep, WriteSessionDep
-from akowe.api.openapi import SECURITY, error_responses
+from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
 from akowe.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
@@ -144,4 +144,5 @@ router = Router(
     dependencies={"organization": Provide(load_organization, sync_to_thread=False)},
     tags=["Organizations"],
     security=SECURITY,
+    parameters=SUBACCOUNT_HEADER,
 )

@@ -9,7 +9,7 @@ from litestar import Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
 from akowe.api.deps import FileStoreDep, PrincipalDep, SessionDep, SettingsDep
-from akowe.api.openapi import SECURITY, error_responses
+from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
 from akowe.certificates.exceptions import RenderUnavailable
 from akowe.rendering import render_png, sample_data
 from akowe.templates import service as templates_service
@@ -48,5 +48,9 @@ def preview_template(
 
 
 router = Router(
-    path="/api/templates", route_handlers=[preview_template], tags=["Templates"], security=SECURITY
+    path="/api/templates",
+    route_handlers=[preview_template],
+    tags=["Templates"],
+    security=SECURITY,
+    parameters=SUBACCOUNT_HEADER,
 )

@@ -16,7 +16,7 @@ from akowe.api.deps import (
     SessionDep,
     WriteSessionDep,
 )
-from akowe.api.openapi import SECURITY, error_responses
+from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope
 from akowe.templates import service as templates_service
@@ -143,4 +143,5 @@ router = Router(
     dependencies={"template": Provide(load_template, sync_to_thread=False)},
     tags=["Templates"],
     security=SECURITY,
+    parameters=SUBACCOUNT_HEADER,
 )
