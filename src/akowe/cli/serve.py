@@ -78,7 +78,7 @@ def serve(
         api_key = ensure_demo(config)
         base = config.public_base_url
         console.print(f"\n[bold]akowe[/bold] is starting on {base} (docs: {base}/docs)")
-        console.print(f"Demo API key: [bold green]{api_key}[/bold green]")
+        console.print(f"Demo API key: [bold green]{api_key}[/bold green]", soft_wrap=True)
         console.print("Try it:\n")
         console.print(
             f"curl --location '{base}/api/users/balance' \\\n"
