@@ -36,6 +36,7 @@ from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
 
 _CERTIFICATES = cast(Table, Certificate.__table__)
+_INSERT_CERTIFICATE = insert(_CERTIFICATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ def record(session: Session, *, principal: Principal, prepared: Prepared) -> Cer
     )
     # A Core insert: the ORM's unit of work costs more than the statement on this hot path.
     session.execute(
-        insert(_CERTIFICATES), {c.key: getattr(certificate, c.key) for c in _CERTIFICATES.columns}
+        _INSERT_CERTIFICATE, {c.key: getattr(certificate, c.key) for c in _CERTIFICATES.columns}
     )
     if mail is not None:
         delivery_service.enqueue(

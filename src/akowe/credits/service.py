@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from akowe.credits.exceptions import InsufficientCredits, ValidationFailed
@@ -14,9 +14,20 @@ from akowe.db.base import new_id, utcnow
 from akowe.db.quick import QuickReader
 from akowe.modes import Mode
 
-# Core tables for the hot path (debit runs in every issuance transaction).
+# Core statements built once for the hot path (debit runs in every issuance transaction).
 _BALANCES = cast(Table, CreditBalance.__table__)
 _LEDGER = cast(Table, LedgerEntry.__table__)
+_DEBIT = (
+    update(_BALANCES)
+    .where(
+        _BALANCES.c.account_id == bindparam("b_account_id"),
+        _BALANCES.c.mode == bindparam("b_mode"),
+        _BALANCES.c.balance >= bindparam("b_amount"),
+    )
+    .values(balance=_BALANCES.c.balance - bindparam("b_amount"))
+    .returning(_BALANCES.c.balance)
+)
+_INSERT_ENTRY = insert(_LEDGER)
 
 
 def open_balances(session: Session, *, account_id: str) -> None:
@@ -94,16 +105,8 @@ def debit(
     """
     if amount <= 0:
         raise ValidationFailed.field("amount", "must be positive")
-    balances = _BALANCES.c
     new_balance = session.scalar(
-        update(_BALANCES)
-        .where(
-            balances.account_id == account_id,
-            balances.mode == mode,
-            balances.balance >= amount,
-        )
-        .values(balance=balances.balance - amount)
-        .returning(balances.balance)
+        _DEBIT, {"b_account_id": account_id, "b_mode": str(mode), "b_amount": amount}
     )
     if new_balance is None:
         raise InsufficientCredits()
@@ -154,5 +157,5 @@ def _record(
         created_at=utcnow(),
     )
     # A Core insert: the ORM's unit of work costs more than the statement on this hot path.
-    session.execute(insert(_LEDGER), {c.key: getattr(entry, c.key) for c in _LEDGER.columns})
+    session.execute(_INSERT_ENTRY, {c.key: getattr(entry, c.key) for c in _LEDGER.columns})
     return entry

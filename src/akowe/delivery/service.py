@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from akowe.certificates.models import Certificate
@@ -64,17 +64,18 @@ def enqueue(
     return message
 
 
+# Built once: it runs inside every issuance transaction.
+_HAS_WEBHOOKS = select(
+    exists().where(
+        WebhookEndpoint.account_id == bindparam("account_id"),
+        WebhookEndpoint.mode == bindparam("mode"),
+    )
+)
+
+
 def has_webhooks(session: Session, *, account_id: str, mode: str) -> bool:
     """Whether the account has any webhook endpoint in this mode (events are skipped if not)."""
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    WebhookEndpoint.account_id == account_id, WebhookEndpoint.mode == mode
-                )
-            )
-        )
-    )
+    return bool(session.scalar(_HAS_WEBHOOKS, {"account_id": account_id, "mode": str(mode)}))
 
 
 def certificate_event_data(certificate: Certificate) -> dict[str, Any]:
