@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -14,7 +16,6 @@ from litestar.plugins.pydantic import PydanticPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
 from sqlalchemy import text
-from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from akowe import __version__
 from akowe.api.deps import DEPENDENCIES, SessionDep
@@ -39,6 +40,9 @@ from akowe.templates.preview import router as preview_router
 from akowe.templates.router import router as templates_router
 
 DOCS_ASSETS = "/docs/assets"
+# Swagger UI 5 (the first to read OpenAPI 3.1) as shipped by the swagger-ui-py package; only
+# its static files are used, so it is located rather than imported.
+SWAGGER_UI_FILES = Path(find_spec("swagger_ui").submodule_search_locations[0]) / "static"  # type: ignore[union-attr,index]
 
 
 class DatabaseUnavailable(ServiceError):
@@ -115,7 +119,7 @@ def create_app(
             get_file,
             create_static_files_router(
                 path=DOCS_ASSETS,
-                directories=[swagger_ui_path],
+                directories=[SWAGGER_UI_FILES],
                 cache_control=CacheControlHeader(max_age=86400, public=True),
             ),
             *extra_handlers,
