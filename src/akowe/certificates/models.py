@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from akowe.db.base import Base, new_id, utcnow
-
-Json = JSON().with_variant(JSONB(), "postgresql")
+from akowe.db.base import Base, Json, new_id, utcnow
 
 
 class Certificate(Base):

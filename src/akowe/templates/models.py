@@ -10,13 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from akowe.db.base import Base, new_id, utcnow
-
-JsonList = JSON().with_variant(JSONB(), "postgresql")
+from akowe.db.base import Base, Json, new_id, utcnow
 
 
 class Template(Base):
@@ -43,7 +40,7 @@ class Template(Base):
     image_height: Mapped[int]
     width: Mapped[int]
     height: Mapped[int]
-    fields: Mapped[list[dict[str, Any]]] = mapped_column(JsonList)
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]
@@ -63,5 +60,5 @@ class TemplateVersion(Base):
     image_height: Mapped[int]
     width: Mapped[int]
     height: Mapped[int]
-    fields: Mapped[list[dict[str, Any]]] = mapped_column(JsonList)
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
