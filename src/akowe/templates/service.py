@@ -53,23 +53,6 @@ class StoredImage:
 
 
 @dataclass(frozen=True, slots=True)
-class TemplateField:
-    """One positioned field of a design (same names as the renderer's FieldSpec)."""
-
-    id: str
-    type: str
-    text: str
-    font_size: float
-    font_family: str
-    color: str
-    is_bold: bool
-    is_italic: bool
-    alignment: str
-    x: float
-    y: float
-
-
-@dataclass(frozen=True, slots=True)
 class TemplateDesign:
     """Everything needed to render one version of a template."""
 
@@ -81,7 +64,7 @@ class TemplateDesign:
     height: int
     image_width: int
     image_height: int
-    fields: tuple[TemplateField, ...]
+    fields: tuple[FieldSpec, ...]  # stored field dicts use the renderer's names
 
 
 def _image_error(message: str) -> ValidationFailed:
@@ -318,7 +301,7 @@ def get_version(
         height=row.height,
         image_width=row.image_width,
         image_height=row.image_height,
-        fields=tuple(TemplateField(**f) for f in row.fields),
+        fields=tuple(FieldSpec(**f) for f in row.fields),
     )
 
 
@@ -329,22 +312,7 @@ def render_spec(design: TemplateDesign) -> TemplateSpec:
         width=design.width,
         height=design.height,
         background=design.image,
-        fields=tuple(
-            FieldSpec(
-                id=f.id,
-                type=f.type,
-                text=f.text,
-                font_size=f.font_size,
-                font_family=f.font_family,
-                color=f.color,
-                is_bold=f.is_bold,
-                is_italic=f.is_italic,
-                alignment=f.alignment,
-                x=f.x,
-                y=f.y,
-            )
-            for f in design.fields
-        ),
+        fields=design.fields,
     )
 
 
