@@ -1,0 +1,260 @@
+"""Requests/s of akowe's ordinary endpoints against a baseline measured in the same run.
+
+One akowe server (uvicorn, N workers) and one baseline server; wrk (1 thread, C connections)
+from a separate process on loopback, rounds interleaved endpoint by endpoint, medians printed.
+
+- SQLite: every read endpoint against a bare Starlette endpoint answering the same bytes
+  (targets: reads >= 0.15x, balance >= 0.5x); issue throughput at C connections (target
+  >= 450/s) and sequential p50 (target < 3 ms).
+- PostgreSQL (--database-url postgresql://...): balance and GET /api/certificates/{id} against
+  a bare Starlette app running the same queries through a psycopg async pool (target >= 0.7x);
+  issue throughput (target >= 400/s); the other reads against the bare endpoint, for the record.
+
+    python bench/api.py [--database-url URL] [--workers 1] [--rounds 3] [--duration 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.balance import BIN, free_port, wait_ready  # noqa: E402
+from bench.issue import WRK_LUA, api, part_latency, setup  # noqa: E402
+from bench.issue import wrk as wrk_counted  # noqa: E402
+
+CREDITS = 1_000_000
+READ_TARGET, BALANCE_TARGET, PG_TARGET = 0.15, 0.5, 0.7
+
+
+def start(app: str, port: int, env: dict[str, str], *, factory: bool, workers: int = 1) -> Any:
+    import subprocess
+
+    cmd = [str(BIN / "uvicorn"), app, "--port", str(port), "--workers", str(workers)]
+    cmd += ["--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
+    if factory:
+        cmd.append("--factory")
+    return subprocess.Popen(cmd, env=env, cwd=ROOT)
+
+
+def record(port: int, key: str, paths: dict[str, str]) -> dict[str, Any]:
+    """The exact bytes akowe answers on each path, for the baseline to replay."""
+    out = {}
+    for path in paths.values():
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+        request.add_header("x-api-key", key)
+        with urllib.request.urlopen(request) as response:
+            out[path.split("?")[0]] = {
+                "body": base64.b64encode(response.read()).decode(),
+                "contentType": response.headers["content-type"],
+            }
+    return out
+
+
+def main() -> None:
+    import subprocess
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=300, help="sequential issues per round")
+    parser.add_argument("--only", default="", help="comma-separated endpoint names")
+    parser.add_argument("--skip-issue", action="store_true")
+    parser.add_argument(
+        "--profile", default="", help="py-spy the server while wrk loads this endpoint"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    postgres = bool(args.database_url)
+
+    data_dir = tempfile.mkdtemp(prefix="akowe-bench-api-")
+    env = {**os.environ, "AKOWE_DATA_DIR": data_dir, "AKOWE_LOG_LEVEL": "WARNING"}
+    env["AKOWE_WORKER_ENABLED"] = "0"
+    database = None
+    if postgres:
+        import sqlalchemy as sa
+
+        from akowe.config import normalize_database_url
+
+        admin = sa.create_engine(normalize_database_url(args.database_url))
+        database = f"akowe_bench_{os.getpid()}"
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+        url = sa.make_url(normalize_database_url(args.database_url)).set(database=database)
+        env["AKOWE_DATABASE_URL"] = url.render_as_string(hide_password=False)
+        env["BENCH_PG_URL"] = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    else:
+        env.pop("AKOWE_DATABASE_URL", None)
+
+    def cli(*argv: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(BIN / "akowe"), *argv], env=env, check=True, capture_output=True, text=True
+        )
+        return json.loads(done.stdout) if "--json" in argv else {}
+
+    servers = []
+    try:
+        cli("db", "upgrade")
+        account = cli("accounts", "create", "--email", "bench@x.io", "--credits", "10", "--json")
+        key = account["apiKey"]
+        cli("credits", "add", "--account", account["accountId"], "--amount", str(CREDITS))
+        port = free_port()
+        servers.append(
+            start("akowe.main:create_app", port, env, factory=True, workers=args.workers)
+        )
+        wait_ready(f"http://127.0.0.1:{port}/healthz", {})
+
+        from bench.render import background
+
+        body = setup(port, key, background("JPEG"))
+        certificate_ids = []
+        for _ in range(25):
+            status, issued, _ = api(port, key, "POST", "/api/certificates/issue", body)
+            assert status == 201, issued
+            certificate_ids.append(issued["data"]["certificateId"])
+        paths = {
+            "balance": "/api/users/balance",
+            "certificate": f"/api/certificates/{certificate_ids[0]}",
+            "certificates?limit=20": "/api/certificates?limit=20",
+            "organization": f"/api/profile/organization/{body['organizationId']}",
+            "templates": "/api/templates",
+            "healthz": "/healthz",
+        }
+        if args.only:
+            paths = {k: v for k, v in paths.items() if k in args.only.split(",")}
+        replay = Path(data_dir) / "replay.json"
+        replay.write_text(json.dumps(record(port, key, paths)))
+        env["BENCH_REPLAY"] = str(replay)
+        bare_port = free_port()
+        servers.append(start("bench.bare_app:replay_app", bare_port, env, factory=False))
+        wait_ready(f"http://127.0.0.1:{bare_port}{next(iter(paths.values()))}", {})
+        pg_port = None
+        if postgres:
+            pg_port = free_port()
+            servers.append(start("bench.bare_app:pg_app", pg_port, env, factory=False))
+            wait_ready(f"http://127.0.0.1:{pg_port}{paths['balance']}", {"x-api-key": key})
+
+        script = Path(data_dir) / "get.lua"
+        script.write_text(WRK_LUA)
+
+        def load(base_port: int, path: str, duration: int) -> float:
+            url = f"http://127.0.0.1:{base_port}{path}"
+            return float(wrk_counted(url, key, duration, args.connections, script)["rate"])
+
+        baselines = {name: (bare_port, "bare") for name in paths}
+        if pg_port is not None:
+            for name in ("balance", "certificate"):
+                if name in paths:
+                    baselines[name] = (pg_port, "bare+psycopg")
+        for name, path in paths.items():  # warm-up
+            load(port, path, 1)
+            load(baselines[name][0], path, 1)
+        ours: dict[str, list[float]] = {n: [] for n in paths}
+        bare: dict[str, list[float]] = {n: [] for n in paths}
+        for i in range(args.rounds):
+            for name, path in paths.items():
+                a = load(port, path, args.duration)
+                b = load(baselines[name][0], path, args.duration)
+                ours[name].append(a)
+                bare[name].append(b)
+                print(
+                    f"round {i + 1} {name:24} akowe {a:8.0f}/s  {baselines[name][1]:13} "
+                    f"{b:8.0f}/s  ratio {a / b:.3f}",
+                    flush=True,
+                )
+
+        if args.profile:
+            from bench.issue import py_spy, top_frames
+
+            raw = Path(data_dir) / "profile.raw"
+            spy = py_spy(servers[0].pid, args.duration, raw)
+            time.sleep(0.5)
+            load(port, paths[args.profile], args.duration)
+            spy.communicate(timeout=args.duration + 30)
+            print(f"\nprofile of {args.profile}:")
+            top_frames(raw, 40)
+
+        issue = None
+        latency = None
+        if not args.skip_issue:
+            issue_script = Path(data_dir) / "issue.lua"
+            lua_body = json.dumps(json.dumps(body, ensure_ascii=False), ensure_ascii=False)
+            issue_script.write_text(
+                'wrk.method = "POST"\n'
+                f"wrk.body = {lua_body}\n"
+                'wrk.headers["Content-Type"] = "application/json"\n' + WRK_LUA
+            )
+            issue_url = f"http://127.0.0.1:{port}/api/certificates/issue"
+            wrk_counted(issue_url, key, 2, args.connections, issue_script)
+            rates = []
+            for i in range(args.rounds):
+                result = wrk_counted(issue_url, key, args.duration, args.connections, issue_script)
+                if result["s201"] != result["s2xx"]:
+                    raise RuntimeError(f"issue answered 2xx other than 201: {result}")
+                rates.append(result["rate"])
+                print(f"round {i + 1} issue (wrk -c{args.connections}) {result['rate']:8.0f}/s")
+            issue = statistics.median(rates)
+            body_file = Path(data_dir) / "issue.json"
+            body_file.write_text(json.dumps(body))
+            latency = part_latency(port, key, body_file, args.rounds, args.requests)
+
+        db = "PostgreSQL" if postgres else "SQLite"
+        print(
+            f"\n======== {db}, {args.workers} worker(s), wrk -t1 -c{args.connections}, "
+            f"{args.rounds}x{args.duration}s, medians ========"
+        )
+        for name in paths:
+            ratio = statistics.median(a / b for a, b in zip(ours[name], bare[name], strict=True))
+            if postgres and name in ("balance", "certificate"):
+                target = PG_TARGET
+            elif postgres:
+                target = None
+            else:
+                target = BALANCE_TARGET if name == "balance" else READ_TARGET
+            verdict = "    " if target is None else ("OK  " if ratio >= target else "MISS")
+            goal = f"(goal >= {target}x)" if target is not None else "(for the record)"
+            print(
+                f"{verdict} {name:24} akowe {statistics.median(ours[name]):8.0f}/s  "
+                f"{baselines[name][1]:13} {statistics.median(bare[name]):8.0f}/s  "
+                f"ratio {ratio:.3f}  {goal}"
+            )
+        if issue is not None and latency is not None:
+            goal = 400 if postgres else 450
+            print(
+                f"{'OK  ' if issue >= goal else 'MISS'} issue throughput {issue:8.0f}/s "
+                f"(goal >= {goal}/s at {args.connections} connections)"
+            )
+            print(
+                f"{'OK  ' if latency['issue_p50'] < 3 else 'MISS'} issue p50 "
+                f"{latency['issue_p50']:.2f} ms, p95 {latency['issue_p95']:.2f} ms "
+                f"(goal p50 < 3 ms; balance p50 {latency['balance_p50']:.2f} ms)"
+            )
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if database is not None:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
