@@ -3,6 +3,7 @@ AKOWE_TEST_DATABASE_URL names one) and the real service over real HTTP on loopba
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -24,6 +25,7 @@ from akowe.accounts import service as accounts_service
 from akowe.config import Settings, normalize_database_url
 from akowe.credits import service as credits_service
 from akowe.db import migrate
+from akowe.db.database import Database
 from akowe.db.engine import make_engine, make_sessionmaker
 from akowe.main import create_app
 from akowe.modes import Mode
@@ -103,6 +105,20 @@ def engine(settings: Settings) -> Iterator[sa.Engine]:
 def db(engine: sa.Engine) -> sessionmaker[Session]:
     """Write sessions for arranging and inspecting state directly."""
     return make_sessionmaker(engine, write=True)
+
+
+@pytest.fixture
+def call(settings: Settings):  # type: ignore[no-untyped-def]
+    """Run an async service function `fn(db, **kwargs)` on a fresh Database (its own loop)."""
+
+    def run(fn, /, **kwargs):  # type: ignore[no-untyped-def]
+        async def main():  # type: ignore[no-untyped-def]
+            async with Database(settings).lifespan() as database:
+                return await fn(database, **kwargs)
+
+        return asyncio.run(main())
+
+    return run
 
 
 @contextmanager

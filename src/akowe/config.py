@@ -54,6 +54,35 @@ class Settings(BaseSettings):
         description="A claimed message is retried by another worker if not finished by then.",
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    db_threads: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Threads for database transactions per process (one pooled connection each).",
+    )
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=512,
+        description="Async read connections per process (PostgreSQL).",
+    )
+    db_max_overflow: int = Field(
+        default=4,
+        ge=0,
+        le=256,
+        description="Extra connections for synchronous callers outside the thread pool.",
+    )
+    db_wait_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a request waits for database capacity before a 503.",
+    )
+    db_tenant_share: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="The fraction of threads or connections one account may hold at once.",
+    )
     key_last_used_resolution_seconds: int = Field(
         default=60,
         ge=0,

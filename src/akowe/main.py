@@ -15,27 +15,29 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
-from sqlalchemy import text
+from sqlalchemy import literal, select
 
 from akowe import __version__
-from akowe.api.deps import DEPENDENCIES, SessionDep
+from akowe.api.balance_fastpath import balance_fast_path
+from akowe.api.deps import DEPENDENCIES, Services, ServicesDep
 from akowe.api.errors import EXCEPTION_HANDLERS
-from akowe.api.fastpath import balance_fast_path
 from akowe.api.logging import configure_logging, request_log_middleware
-from akowe.api.openapi import SECURITY_COMPONENTS
+from akowe.api.openapi import SECURITY_COMPONENTS, error_responses
+from akowe.certificates.renders import RenderCache
 from akowe.certificates.router import router as certificates_router
+from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.credits.router import router as credits_router
-from akowe.db.engine import make_engine, make_sessionmaker
-from akowe.db.quick import QuickReader
+from akowe.db.database import Database, DatabaseUnavailable
+from akowe.db.statements import Query
 from akowe.delivery.router import WEBHOOKS_DESCRIPTION
 from akowe.delivery.router import router as webhooks_router
 from akowe.delivery.worker import DeliveryWorker
 from akowe.errors import ServiceError
 from akowe.organizations.router import router as organizations_router
+from akowe.outbound import make_fetcher
 from akowe.storage.router import get_file
 from akowe.storage.store import make_store
-from akowe.templates.fetch import make_fetcher
 from akowe.templates.preview import router as preview_router
 from akowe.templates.router import router as templates_router
 
@@ -45,19 +47,16 @@ DOCS_ASSETS = "/docs/assets"
 SWAGGER_UI_FILES = Path(find_spec("swagger_ui").submodule_search_locations[0]) / "static"  # type: ignore[union-attr,index]
 
 
-class DatabaseUnavailable(ServiceError):
-    """The health check could not reach the database."""
-
-    code = "database_unavailable"
-    status_code = 503
-    default_message = "The database is unavailable."
+SELECT_ONE: Query[Any] = Query(select(literal(1)), name="select 1")
 
 
-@get("/healthz", sync_to_thread=False, include_in_schema=True, tags=["Operations"])
-def healthz(session: SessionDep) -> dict[str, Any]:
+@get("/healthz", include_in_schema=True, tags=["Operations"], responses=error_responses(503))
+async def healthz(services: ServicesDep) -> dict[str, Any]:
     """Liveness and database check for load balancers."""
     try:
-        session.execute(text("SELECT 1"))
+        await services.db.scalar(SELECT_ONE)
+    except ServiceError:
+        raise
     except Exception as exc:
         raise DatabaseUnavailable() from exc
     return {"success": True, "message": "", "data": {"status": "ok", "version": __version__}}
@@ -75,36 +74,28 @@ def create_app(
     """Build the application for these settings (read from the environment when omitted)."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    engine = make_engine(settings)
-    state = State(
-        {
-            "settings": settings,
-            "engine": engine,
-            "sessionmaker": make_sessionmaker(engine),
-            "write_sessionmaker": make_sessionmaker(engine, write=True),
-            "quick_reader": QuickReader(engine),
-            "file_store": make_store(settings),
-            "image_fetcher": make_fetcher(settings),
-        }
+    db = Database(settings)
+    services = Services(
+        settings=settings,
+        db=db,
+        store=make_store(settings),
+        fetcher=make_fetcher(settings),
+        links=Links(settings.public_base_url),
+        render_cache=RenderCache(settings.data_dir / "renders"),
     )
+    # The delivery worker runs in its own thread with its own small engine (SMTP and
+    # rendering block), so it never competes with requests for a connection.
+    worker = DeliveryWorker(settings, store=services.store) if settings.worker_enabled else None
 
-    # The delivery worker runs in its own thread (SMTP and rendering block); one per process.
-    worker = (
-        DeliveryWorker(settings, engine=engine, store=state.file_store)
-        if settings.worker_enabled
-        else None
-    )
-
-    async def start_worker() -> None:
+    async def start() -> None:
+        await db.start()
         if worker is not None:
             worker.start()
 
-    async def stop_worker() -> None:
+    async def stop() -> None:
         if worker is not None:
             await anyio.to_thread.run_sync(worker.stop)
-
-    async def dispose_engine() -> None:
-        engine.dispose()
+        await db.close()
 
     app = Litestar(
         route_handlers=[
@@ -127,10 +118,10 @@ def create_app(
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[PydanticPlugin(prefer_alias=True)],
-        state=state,
+        state=State({"services": services}),
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[start_worker],
-        on_shutdown=[stop_worker, dispose_engine],
+        on_startup=[start],
+        on_shutdown=[stop],
         openapi_config=OpenAPIConfig(
             title="Akowe Issuance API",
             version=__version__,

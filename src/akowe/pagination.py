@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, or_
 
+from akowe.db.database import Database
+from akowe.db.statements import QueryFamily
 from akowe.errors import ValidationFailed
 
 DEFAULT_LIMIT = 100
@@ -52,14 +53,22 @@ def encode_cursor(created_at: datetime, id_: str) -> str:
 def decode_cursor(value: str) -> Cursor:
     """Parse a cursor made by `encode_cursor`, or fail with a field error on `cursor`."""
     try:
+        if len(value) > 200:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        created, id_ = json.loads(raw)
-        created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is None or not isinstance(id_, str):
+        decoded = json.loads(raw)
+        if not isinstance(decoded, list) or len(decoded) != 2:
             raise ValueError("bad cursor")
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        created, id_ = decoded
+        if not isinstance(created, str) or not isinstance(id_, str) or "\x00" in id_:
+            raise ValueError("bad cursor")
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("bad cursor")
+        created_at = created_at.astimezone(UTC)
+    except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise ValidationFailed.field("cursor", "is not a valid cursor") from exc
-    return Cursor(created_at=created_at.astimezone(UTC), id=id_)
+    return Cursor(created_at=created_at, id=id_)
 
 
 def check_limit(limit: int) -> int:
@@ -69,33 +78,43 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def paginate(
-    session: Session,
-    statement: Select[T],
+def keyset(
+    statement: Select[Any],
     *,
-    created_at: InstrumentedAttribute[datetime],
-    id_column: InstrumentedAttribute[str],
+    created_at: ColumnElement[datetime],
+    id_column: ColumnElement[str],
+    with_cursor: bool,
+) -> Select[Any]:
+    """Newest first, from an optional cursor, at most `limit` rows: parameters `cursor_at`,
+    `cursor_id` and `limit` (filled in by `fetch_page`)."""
+    if with_cursor:
+        after: BindParameter[datetime] = bindparam("cursor_at")
+        statement = statement.where(
+            or_(created_at < after, and_(created_at == after, id_column < bindparam("cursor_id")))
+        )
+    return statement.order_by(created_at.desc(), id_column.desc()).limit(bindparam("limit"))
+
+
+async def fetch_page(
+    db: Database,
+    family: QueryFamily[T],
+    *key: Any,
     limit: int,
     cursor: str | None,
+    tenant: str | None,
+    created_key: str = "created_at",
+    **params: Any,
 ) -> Page[T]:
-    """Run `statement` newest first from `cursor`, returning at most `limit` rows."""
+    """One page of `family(*key, with_cursor)` (built with `keyset`)."""
     check_limit(limit)
     if cursor:
         position = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                created_at < position.created_at,
-                and_(created_at == position.created_at, id_column < position.id),
-            )
-        )
-    rows: list[Any] = list(
-        session.scalars(statement.order_by(created_at.desc(), id_column.desc()).limit(limit + 1))
+        params["cursor_at"], params["cursor_id"] = position.created_at, position.id
+    rows: list[Any] = await db.all(
+        family(*key, cursor is not None), tenant=tenant, limit=limit + 1, **params
     )
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)
     items = rows[:limit]
     last = items[-1]
-    return Page(
-        items=items,
-        next_cursor=encode_cursor(getattr(last, created_at.key), getattr(last, id_column.key)),
-    )
+    return Page(items=items, next_cursor=encode_cursor(getattr(last, created_key), last.id))

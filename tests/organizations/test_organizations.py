@@ -212,7 +212,7 @@ def test_invalid_update_is_refused(client: httpx.Client, account, body, field) -
     assert errors_of(response) == [field]
 
 
-def test_delete_is_soft(client: httpx.Client, account, db: sessionmaker[Session]) -> None:
+def test_delete_is_soft(client: httpx.Client, account, db: sessionmaker[Session], call) -> None:
     created = create(client, account)
     response = client.delete(f"{URL}/{created['id']}", headers=account.headers())
     assert response.status_code == 200
@@ -238,13 +238,7 @@ def test_delete_is_soft(client: httpx.Client, account, db: sessionmaker[Session]
         assert row is not None
         assert row.deleted_at is not None
         assert row.name == "Acme Academy"
-        assert (
-            organizations_service.get(session, principal=principal, organization_id=row.id) is None
-        )
-        kept = organizations_service.get(
-            session, principal=principal, organization_id=row.id, include_deleted=True
-        )
-        assert kept is row
+    assert call(organizations_service.get, principal=principal, organization_id=row.id) is None
 
 
 def test_another_accounts_organization_is_404(client: httpx.Client, make_account) -> None:
@@ -336,17 +330,14 @@ def test_bad_paging_parameters_are_400(client: httpx.Client, account, params, fi
     assert errors_of(response) == [field]
 
 
-def test_require_raises_the_domain_404(db: sessionmaker[Session], make_account, client) -> None:
+def test_require_raises_the_domain_404(call, make_account, client) -> None:
     owner, other = make_account(), make_account()
     created = create(client, owner)
-    with db() as session:
-        mine = Principal(key_id="k", account_id=owner.account_id, mode=Mode.LIVE)
-        theirs = Principal(key_id="k", account_id=other.account_id, mode=Mode.LIVE)
-        sandbox = Principal(key_id="k", account_id=owner.account_id, mode=Mode.TEST)
-        org = organizations_service.require(session, principal=mine, organization_id=created["id"])
-        assert org.name == "Acme Academy"
-        for principal in (theirs, sandbox):
-            with pytest.raises(OrganizationNotFound):
-                organizations_service.require(
-                    session, principal=principal, organization_id=created["id"]
-                )
+    mine = Principal(key_id="k", account_id=owner.account_id, mode=Mode.LIVE)
+    theirs = Principal(key_id="k", account_id=other.account_id, mode=Mode.LIVE)
+    sandbox = Principal(key_id="k", account_id=owner.account_id, mode=Mode.TEST)
+    org = call(organizations_service.require, principal=mine, organization_id=created["id"])
+    assert org.name == "Acme Academy"
+    for principal in (theirs, sandbox):
+        with pytest.raises(OrganizationNotFound):
+            call(organizations_service.require, principal=principal, organization_id=created["id"])

@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from akowe.accounts import service as accounts_service
 from akowe.accounts.service import Principal
 from akowe.config import Settings
+from akowe.db.database import Database
 from akowe.modes import Mode
 from akowe.storage.store import make_store
 from akowe.templates import service as templates_service
 from akowe.templates.exceptions import TemplateNotFound
 from akowe.templates.models import Template
+from akowe.templates.service import TemplateDesign
 from tests.storage.factories import (
     b64,
     data_uri,
@@ -258,7 +260,7 @@ def test_get_list_and_unknown(client: httpx.Client, make_account) -> None:
 
 
 def test_patch_versions_design_changes_and_keeps_field_ids(
-    client: httpx.Client, account, db: sessionmaker[Session], settings: Settings
+    client: httpx.Client, account, call, settings: Settings
 ) -> None:
     image = image_bytes(40, 20)
     created = create(client, account.headers(), body(image))
@@ -304,19 +306,15 @@ def test_patch_versions_design_changes_and_keeps_field_ids(
     # Older versions stay renderable, also after the template is deleted.
     assert client.delete(item, headers=account.headers()).status_code == 200
     store = make_store(settings)
-    with db() as session:
-        v1 = templates_service.get_version(
-            session, store=store, template_id=created["id"], version=1
+
+    async def version(database: Database, *, number: int) -> TemplateDesign | None:
+        row = await database.one(
+            templates_service.TEMPLATE_VERSION, template_id=created["id"], version=number
         )
-        v3 = templates_service.get_version(
-            session, store=store, template_id=created["id"], version=3
-        )
-        assert (
-            templates_service.get_version(
-                session, store=store, template_id=created["id"], version=4
-            )
-            is None
-        )
+        return None if row is None else templates_service.design(row, store=store)
+
+    v1, v3 = call(version, number=1), call(version, number=3)
+    assert call(version, number=4) is None
     assert v1 is not None and v3 is not None
     assert v1.image == image
     assert (v1.width, v1.height) == (40, 20)
@@ -443,22 +441,19 @@ def test_paging_with_limit_and_cursor(client: httpx.Client, make_account) -> Non
         assert errors_of(client.get(URL, params=params, headers=account.headers())) == [field]
 
 
-def test_service_get_and_require_respect_scope(
-    client: httpx.Client, make_account, db: sessionmaker[Session]
-) -> None:
+def test_service_get_and_require_respect_scope(client: httpx.Client, make_account, call) -> None:
     owner, other = make_account(), make_account()
     created = create(client, owner.headers())
-    with db() as session:
-        mine = Principal(key_id="k", account_id=owner.account_id, mode=Mode.LIVE)
-        found = templates_service.require(session, principal=mine, template_id=created["id"])
-        assert found.version == 1
-        for principal in (
-            Principal(key_id="k", account_id=other.account_id, mode=Mode.LIVE),
-            Principal(key_id="k", account_id=owner.account_id, mode=Mode.TEST),
-        ):
-            assert templates_service.get(session, principal=principal, template_id=found.id) is None
-            with pytest.raises(TemplateNotFound):
-                templates_service.require(session, principal=principal, template_id=found.id)
+    mine = Principal(key_id="k", account_id=owner.account_id, mode=Mode.LIVE)
+    found = call(templates_service.require, principal=mine, template_id=created["id"])
+    assert found.version == 1
+    for principal in (
+        Principal(key_id="k", account_id=other.account_id, mode=Mode.LIVE),
+        Principal(key_id="k", account_id=owner.account_id, mode=Mode.TEST),
+    ):
+        assert call(templates_service.get, principal=principal, template_id=found.id) is None
+        with pytest.raises(TemplateNotFound):
+            call(templates_service.require, principal=principal, template_id=found.id)
 
 
 def test_openapi_documents_the_endpoints(client: httpx.Client) -> None:

@@ -9,8 +9,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,9 +23,9 @@ from akowe.accounts.exceptions import (
     ValidationFailed,
 )
 from akowe.accounts.models import Account, ApiKey, SubAccount
-from akowe.credits import service as credits_service
 from akowe.db.base import utcnow
-from akowe.db.quick import QuickReader, as_utc
+from akowe.db.database import Database
+from akowe.db.statements import Query
 from akowe.modes import Mode
 
 KEY_FORMAT_VERSION = 0
@@ -74,6 +75,9 @@ def create_account(
         session.flush()
     except IntegrityError as exc:
         raise ValidationFailed.field("email", "an account with this email already exists") from exc
+    # Imported here: the credits domain builds on accounts (its balance query joins the key).
+    from akowe.credits import service as credits_service
+
     credits_service.open_balances(session, account_id=account.id)
     return account, create_key(session, account_id=account.id, mode=Mode.LIVE)
 
@@ -139,70 +143,96 @@ def revoke_key(session: Session, *, key_id: str) -> ApiKey:
     return key
 
 
-_KEY_SQL = (
-    "SELECT account_id, mode, format_version, secret_hash, expires_at, revoked_at, last_used_at"
-    " FROM api_key WHERE id = ?"
+_API_KEY = ApiKey.__table__
+_SUB_ACCOUNT = SubAccount.__table__
+# The key row every authenticated request reads; routes that need one more row of the
+# key's account (the balance) extend it with a join instead of a second round trip.
+KEY_COLUMNS = (
+    _API_KEY.c.account_id,
+    _API_KEY.c.mode,
+    _API_KEY.c.format_version,
+    _API_KEY.c.secret_hash,
+    _API_KEY.c.expires_at,
+    _API_KEY.c.revoked_at,
+    _API_KEY.c.last_used_at,
 )
-_SUBACCOUNT_SQL = "SELECT id, email FROM sub_account WHERE account_id = ? AND email = ?"
+KEY_BY_ID: Query[ApiKey] = Query(
+    select(*KEY_COLUMNS).where(_API_KEY.c.id == bindparam("key_id")), name="key by id"
+)
+SUBACCOUNT_BY_EMAIL: Query[SubAccount] = Query(
+    select(_SUB_ACCOUNT.c.id, _SUB_ACCOUNT.c.email).where(
+        _SUB_ACCOUNT.c.account_id == bindparam("account_id"),
+        _SUB_ACCOUNT.c.email == bindparam("email"),
+    ),
+    name="sub-account by email",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """The outcome of checking a key: who calls, whether its last-used time is due, and the
+    key row as read (a query extending KEY_BY_ID carries its extra columns here)."""
+
+    principal: Principal
+    touch: bool
+    row: Any
 
 
 async def authenticate(
-    reader: QuickReader,
+    db: Database,
     *,
     raw_key: str | None,
     subaccount_email: str | None,
     now: datetime,
     touch_after: timedelta,
-) -> tuple[Principal, bool]:
-    """The principal for a raw key and optional sub-account email, and whether to touch the key.
+    key_query: Query[Any] = KEY_BY_ID,
+) -> Authentication:
+    """Check a raw key (and resolve the optional sub-account email): the one authentication
+    function of every route, the balance fast path included.
 
-    Every key failure is the same InvalidApiKey; the secret is compared in constant time.
+    Every key failure is the same InvalidApiKey; the secret is compared in constant time,
+    also for unknown ids, so timing does not reveal which ids exist. An unknown sub-account
+    email is UnknownSubAccount (403).
     """
     match = _KEY_RE.match(raw_key.strip()) if raw_key else None
     if match is None:
         raise InvalidApiKey()
     mode, key_id, version, secret = match.groups()
-    row = await reader.fetch(_KEY_SQL, key_id)
-    # Hash and compare even for an unknown id, so timing does not reveal which ids exist.
-    expected = row[3] if row is not None else _EMPTY_HASH
+    row = await db.one(key_query, key_id=key_id)
+    expected = row.secret_hash if row is not None else _EMPTY_HASH
     secret_ok = hmac.compare_digest(hash_secret(secret), expected)
-    if row is None or not secret_ok or row[1] != mode or row[2] != int(version) or row[5]:
+    if (
+        row is None
+        or not secret_ok
+        or row.mode != mode
+        or row.format_version != int(version)
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+    ):
         raise InvalidApiKey()
-    expires_at, last_used_at = as_utc(row[4]), as_utc(row[6])
-    if expires_at is not None and expires_at <= now:
-        raise InvalidApiKey()
-    touch = last_used_at is None or now - last_used_at >= touch_after
-    account_id = row[0]
-    if subaccount_email is None or not subaccount_email.strip():
-        return Principal(key_id=key_id, account_id=account_id, mode=Mode(mode)), touch
-    sub = await reader.fetch(_SUBACCOUNT_SQL, account_id, normalize_email(subaccount_email))
-    if sub is None:
-        raise UnknownSubAccount()
-    principal = Principal(
-        key_id=key_id,
-        account_id=account_id,
-        mode=Mode(mode),
-        subaccount_id=sub[0],
-        subaccount_email=sub[1],
-    )
-    return principal, touch
+    touch = row.last_used_at is None or now - row.last_used_at >= touch_after
+    principal = Principal(key_id=key_id, account_id=row.account_id, mode=Mode(mode))
+    if subaccount_email is not None and subaccount_email.strip():
+        sub = await db.one(
+            SUBACCOUNT_BY_EMAIL,
+            account_id=row.account_id,
+            email=normalize_email(subaccount_email),
+        )
+        if sub is None:
+            raise UnknownSubAccount()
+        principal = Principal(
+            key_id=key_id,
+            account_id=row.account_id,
+            mode=Mode(mode),
+            subaccount_id=sub.id,
+            subaccount_email=sub.email,
+        )
+    return Authentication(principal=principal, touch=touch, row=row)
 
 
 def touch_key(session: Session, *, key_id: str, now: datetime) -> None:
     """Record that a key was used."""
     session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
-
-
-def resolve_subaccount(session: Session, *, account_id: str, email: str) -> SubAccount:
-    """The sub-account named by `x-subaccount-email`, or 403."""
-    sub = session.scalar(
-        select(SubAccount).where(
-            SubAccount.account_id == account_id, SubAccount.email == normalize_email(email)
-        )
-    )
-    if sub is None:
-        raise UnknownSubAccount()
-    return sub
 
 
 def add_subaccount(session: Session, *, account_id: str, email: str) -> SubAccount:

@@ -44,6 +44,14 @@ def _response(
 
 def service_error_handler(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
     """Domain errors carry their own status, code and message."""
+    if exc.status_code == 503:
+        # Saturated or unreachable: a clean answer with a hint, not an incident.
+        log.warning(
+            "service unavailable",
+            extra={"code": exc.code, "request_id": _request_id(request), "path": request.url.path},
+        )
+        retry_after = str(getattr(exc, "retry_after", 1))
+        return _response(503, error_body(exc.message, exc.code), {"Retry-After": retry_after})
     if exc.status_code >= 500:
         return internal_error_handler(request, exc)
     errors = getattr(exc, "errors", None)
@@ -53,6 +61,10 @@ def service_error_handler(request: Request[Any, Any, Any], exc: ServiceError) ->
         [{"field": e.field, "message": e.message} for e in errors] if errors else None,
     )
     return _response(exc.status_code, body)
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "-"))
 
 
 def _field_errors(extra: Any) -> list[dict[str, str]]:
@@ -90,11 +102,10 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unexpected: logged with the request id, answered with the generic message."""
-    request_id = request.scope.get("state", {}).get("request_id", "-")
     log.error(
         "unhandled error",
         exc_info=exc,
-        extra={"request_id": request_id, "path": request.url.path},
+        extra={"request_id": _request_id(request), "path": request.url.path},
     )
     return _response(HTTP_500_INTERNAL_SERVER_ERROR, error_body(GENERIC_MESSAGE, "internal_error"))
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import sys
 import time
 from typing import Any
@@ -33,14 +36,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure_logging(level: str) -> None:
-    """Send every akowe log to stderr as JSON lines."""
+    """Send every akowe log to stderr as JSON lines, written by a background thread: a slow
+    or blocked stderr consumer never stalls the event loop."""
+    global _listener
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    if _listener is not None:
+        atexit.unregister(_listener.stop)
+        _listener.stop()
+    log_queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(log_queue, handler)
+    _listener.start()
+    atexit.register(_listener.stop)
     root = logging.getLogger("akowe")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_QueueHandler(log_queue)]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+class _QueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread; formatting (with tracebacks) happens there."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
 
 
 # Request ids: a random per-process prefix and a counter; unique without a syscall per request.
@@ -53,8 +75,13 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
+JSON = b"application/json"
+JSON_UTF8 = b"application/json; charset=utf-8"
+
+
 def request_log_middleware(app: ASGIApp) -> ASGIApp:
-    """Assign a request id, echo it as `x-request-id`, and log one line when the response ends."""
+    """Assign a request id, echo it as `x-request-id`, log one line when the response ends,
+    and label JSON responses `application/json; charset=utf-8` as API.md specifies."""
 
     async def middleware(scope: Any, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +98,13 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+                message["headers"] = [
+                    *(
+                        (b"content-type", JSON_UTF8) if h == (b"content-type", JSON) else h
+                        for h in message.get("headers", ())
+                    ),
+                    (b"x-request-id", rid),
+                ]
             await send(message)
 
         try:

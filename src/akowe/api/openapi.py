@@ -18,6 +18,7 @@ _DESCRIPTIONS = {
     413: "The request body is larger than the configured limit.",
     422: "The Idempotency-Key was used with a different request body.",
     500: "Unexpected error (`An unexpected error occurred. Please try again later.`).",
+    503: "The service is saturated or its database unreachable; retry after `Retry-After`.",
 }
 
 
@@ -34,6 +35,7 @@ _EXAMPLES = {
     413: ("payload_too_large", "The request body is too large."),
     422: ("idempotency_key_reused", "This Idempotency-Key was already used with a different body."),
     500: ("internal_error", "An unexpected error occurred. Please try again later."),
+    503: ("service_busy", "The service is busy. Please retry in a moment."),
 }
 
 
@@ -46,9 +48,9 @@ def _example(code: int) -> Example:
 
 
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
-    """Response specs for the given error statuses (400, 401, 403 and 500 always included;
-    listing 400 also replaces the framework's own validation-error schema in the docs)."""
-    wanted = sorted({400, 401, 403, 500, *codes})
+    """Response specs for the given error statuses (400, 401, 403, 500 and 503 always
+    included; listing 400 also replaces the framework's own validation-error schema)."""
+    wanted = sorted({400, 401, 403, 500, 503, *codes})
     return {
         code: ResponseSpec(
             data_container=ErrorEnvelope,

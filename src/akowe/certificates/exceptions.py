@@ -1,6 +1,7 @@
 """Errors raised by issuance and the certificate lifecycle."""
 
 from akowe.errors import Conflict, InsufficientCredits, NotFound, Unprocessable, ValidationFailed
+from akowe.templates.exceptions import RenderUnavailable
 
 
 class CertificateNotFound(NotFound):
@@ -28,13 +29,6 @@ class IdempotencyKeyReused(Unprocessable):
 
     code = "idempotency_key_reused"
     default_message = "This Idempotency-Key was already used with a different request body."
-
-
-class RenderUnavailable(NotFound):
-    """The certificate's design could not be loaded."""
-
-    code = "render_unavailable"
-    default_message = "The certificate's design is no longer available"
 
 
 __all__ = [

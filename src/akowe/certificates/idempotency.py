@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.certificates.exceptions import (
@@ -28,6 +28,7 @@ from akowe.certificates.exceptions import (
 )
 from akowe.certificates.models import IdempotencyKey
 from akowe.db.base import utcnow
+from akowe.db.database import Database
 
 RETENTION = timedelta(hours=48)
 LOCK = timedelta(seconds=60)
@@ -73,20 +74,23 @@ def _new_claim(principal: Principal, key: str, fingerprint: str, now: datetime) 
     )
 
 
-def claim(
-    factory: sessionmaker[Session], *, principal: Principal, key: str, fingerprint: str
-) -> Replay | None:
-    """Claim the key for this request, or return the stored response to replay (409/422)."""
+def claim(db: Database, *, principal: Principal, key: str, fingerprint: str) -> Replay | None:
+    """Claim the key for this request, or return the stored response to replay (409/422).
+
+    Blocking: runs its own short transactions (call it from a database thread).
+    """
     now = utcnow()
     try:
-        with factory.begin() as session:
-            session.add(_new_claim(principal, key, fingerprint, now))
+        db.run_transaction(
+            lambda session: session.add(_new_claim(principal, key, fingerprint, now))
+        )
         return None
     except IntegrityError:
         pass
-    with factory.begin() as session:
+
+    def inspect(session: Session) -> Replay | None:
         row = session.get(
-            IdempotencyKey, (principal.account_id, principal.mode, key), with_for_update=True
+            IdempotencyKey, (principal.account_id, str(principal.mode), key), with_for_update=True
         )
         if row is None or row.expires_at <= now:
             # Expired or released meanwhile: start afresh under this request.
@@ -104,6 +108,8 @@ def claim(
         row.locked_until = now + LOCK  # the first holder crashed: take over
         return None
 
+    return db.run_transaction(inspect)
+
 
 def complete(
     session: Session, *, principal: Principal, key: str, status: int, body: dict[str, Any]
@@ -117,9 +123,10 @@ def complete(
     row.response_body = body
 
 
-def release(factory: sessionmaker[Session], *, principal: Principal, key: str) -> None:
-    """Forget a claim whose request failed and recorded nothing."""
-    with factory.begin() as session:
+def release(db: Database, *, principal: Principal, key: str) -> None:
+    """Forget a claim whose request failed and recorded nothing (blocking)."""
+
+    def forget(session: Session) -> None:
         session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.account_id == principal.account_id,
@@ -128,6 +135,8 @@ def release(factory: sessionmaker[Session], *, principal: Principal, key: str) -
                 IdempotencyKey.state == "processing",
             )
         )
+
+    db.run_transaction(forget)
 
 
 def purge_expired(session: Session) -> int:

@@ -15,7 +15,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MAX_ATTRIBUTES = 50
 EmailStatus = Literal[
     "not_requested", "queued", "sending", "sent", "retrying", "failed", "captured"
-]
+]  # the latest email's status (a superseded email is never the latest)
 
 
 class RecipientData(RequestSchema):

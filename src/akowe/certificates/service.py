@@ -1,8 +1,10 @@
 """Issuance and the certificate lifecycle.
 
-`issue` validates, then in ONE transaction debits one credit, records the certificate with
-a snapshot of its organization and a pinned design version, and queues its delivery work.
-Any failure rolls the whole transaction back: nothing recorded, nothing spent.
+`issue` is the whole issuance use case, called alike by the API, the CLI and the job worker:
+the idempotency claim, then ONE transaction that resolves the organization and template,
+debits one credit, records the certificate with a snapshot of its organization and a pinned
+design version, queues its delivery work and stores the response for replays. Any failure
+rolls the whole transaction back: nothing recorded, nothing spent.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, insert, select
+from sqlalchemy import Select, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
+from akowe.certificates import idempotency
 from akowe.certificates.exceptions import (
     AlreadyRevoked,
     CertificateNotFound,
@@ -22,21 +25,27 @@ from akowe.certificates.exceptions import (
     ValidationFailed,
 )
 from akowe.certificates.models import Certificate
+from akowe.certificates.renders import RenderCache
 from akowe.certificates.schemas import CertificateFilters, CertificateRead, IssueRequest
 from akowe.credits import service as credits_service
 from akowe.db.base import new_id, utcnow
-from akowe.db.quick import QuickReader
+from akowe.db.database import Database, session_reader
+from akowe.db.statements import DriverReader, QueryFamily, load
 from akowe.delivery import service as delivery_service
 from akowe.delivery.exceptions import CertificateRevoked
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
-from akowe.pagination import Page, paginate
-from akowe.rendering import CertificateData, TemplateSpec
+from akowe.organizations.exceptions import OrganizationNotFound
+from akowe.pagination import Page, fetch_page, keyset
+from akowe.rendering import CertificateData, TemplateSpec, render_pdf, render_png
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
+from akowe.templates.exceptions import TemplateNotFound
 
+ISSUED = "Certificate issued successfully"
 _CERTIFICATES = cast(Table, Certificate.__table__)
 _INSERT_CERTIFICATE = insert(_CERTIFICATES)
+_DELIVERY_JOIN, _DELIVERY_COLUMNS = delivery_service.latest_email_join(_CERTIFICATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,133 +63,114 @@ class Links:
         return f"{self.base_url}/api/certificates/{certificate_id}/pdf"
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A validated issue request with what it resolved to: ready to be recorded."""
-
-    data: IssueRequest
-    organization_id: str
-    organization: dict[str, Any]
-    template_id: str
-    template_version: int
+# ---------------------------------------------------------------- reads
 
 
-def prepare(
-    reader: QuickReader, *, principal: Principal, data: IssueRequest, store: FileStore
-) -> Prepared:
-    """Check the request and resolve its organization and template: primary-key reads off
-    the ORM and outside any transaction, so the write transaction stays short."""
-    template_id = data.resolved_template_id
-    if template_id is None:
-        raise ValidationFailed.field("mailData.templateId", "is required")
-    if data.wants_email and data.recipient_data.email is None:
-        raise ValidationFailed.field(
-            "recipientData.email", "is required to send the certificate by email"
+def _visible(sub_account: bool) -> Select[Any]:
+    # The caller's account and mode; with `x-subaccount-email` only that sub-account's. Rows
+    # carry their latest email's delivery columns (the one source of `emailStatus`).
+    columns = [c for c in _CERTIFICATES.c if c.key != "email_status"]
+    statement = (
+        select(*columns, *_DELIVERY_COLUMNS)
+        .select_from(_DELIVERY_JOIN)
+        .where(
+            _CERTIFICATES.c.account_id == bindparam("account_id"),
+            _CERTIFICATES.c.mode == bindparam("mode"),
         )
-    organization = organizations_service.snapshot(
-        reader, principal=principal, organization_id=data.organization_id, store=store
     )
-    version = templates_service.current_version(
-        reader, principal=principal, template_id=template_id
-    )
-    return Prepared(
-        data=data,
-        organization_id=organization["id"],
-        organization=organization,
-        template_id=template_id,
-        template_version=version,
-    )
-
-
-def record(session: Session, *, principal: Principal, prepared: Prepared) -> Certificate:
-    """Debit one credit, record the certificate and queue its email, in the caller's transaction.
-
-    Kept short: it runs while this process holds SQLite's write lock.
-    """
-    data = prepared.data
-    certificate_id = new_id()
-    credits_service.debit(
-        session,
-        account_id=principal.account_id,
-        mode=principal.mode,
-        reason="certificate issued",
-        reference=certificate_id,
-        actor=f"key:{principal.key_id}",
-    )
-    mail = data.mail_data if data.wants_email else None
-    certificate = Certificate(
-        id=certificate_id,
-        account_id=principal.account_id,
-        mode=principal.mode,
-        subaccount_id=principal.subaccount_id,
-        subaccount_email=principal.subaccount_email,
-        organization_id=prepared.organization_id,
-        organization=prepared.organization,
-        template_id=prepared.template_id,
-        template_version=prepared.template_version,
-        recipient_name=data.recipient_data.name,
-        recipient_email=data.recipient_data.email,
-        attributes=data.recipient_data.attributes,
-        status="issued",
-        issued_at=utcnow(),
-        issued_by_key_id=principal.key_id,
-        mail_subject=mail.subject if mail else None,
-        mail_body=mail.body if mail else None,
-        email_status="queued" if mail else "not_requested",
-    )
-    # A Core insert: the ORM's unit of work costs more than the statement on this hot path.
-    session.execute(
-        _INSERT_CERTIFICATE, {c.key: getattr(certificate, c.key) for c in _CERTIFICATES.columns}
-    )
-    if mail is not None:
-        delivery_service.enqueue(
-            session,
-            account_id=principal.account_id,
-            mode=principal.mode,
-            kind="email",
-            certificate_id=certificate_id,
-            payload={"to": data.recipient_data.email},
-        )
-    delivery_service.enqueue_certificate_event(
-        session, certificate=certificate, event="certificate.issued"
-    )
-    session.flush()
-    return certificate
-
-
-def _scoped(principal: Principal) -> Select[Certificate]:
-    statement = select(Certificate).where(
-        Certificate.account_id == principal.account_id, Certificate.mode == principal.mode
-    )
-    if principal.subaccount_id is not None:
-        statement = statement.where(Certificate.subaccount_id == principal.subaccount_id)
+    if sub_account:
+        statement = statement.where(_CERTIFICATES.c.subaccount_id == bindparam("subaccount_id"))
     return statement
 
 
-def get(
-    session: Session, *, principal: Principal, certificate_id: str, for_update: bool = False
-) -> Certificate | None:
+CERTIFICATE_BY_ID: QueryFamily[Certificate] = QueryFamily(
+    lambda sub_account: _visible(sub_account).where(
+        _CERTIFICATES.c.id == bindparam("certificate_id")
+    ),
+    name="certificate by id",
+)
+# The same scope without the delivery join, for write transactions that lock the row.
+_CERTIFICATE_FOR_UPDATE: QueryFamily[Certificate] = QueryFamily(
+    lambda sub_account: select(_CERTIFICATES).where(
+        _CERTIFICATES.c.id == bindparam("certificate_id"),
+        _CERTIFICATES.c.account_id == bindparam("account_id"),
+        _CERTIFICATES.c.mode == bindparam("mode"),
+        *((_CERTIFICATES.c.subaccount_id == bindparam("subaccount_id"),) if sub_account else ()),
+    ),
+    name="certificate for update",
+)
+
+
+def _page(
+    sub_account: bool,
+    organization: bool,
+    template: bool,
+    email: bool,
+    status: bool,
+    after: bool,
+    before: bool,
+    with_cursor: bool,
+) -> Select[Any]:
+    c = _CERTIFICATES.c
+    statement = _visible(sub_account)
+    if organization:
+        statement = statement.where(c.organization_id == bindparam("organization_id"))
+    if template:
+        statement = statement.where(c.template_id == bindparam("template_id"))
+    if email:
+        statement = statement.where(func.lower(c.recipient_email) == bindparam("recipient_email"))
+    if status:
+        statement = statement.where(c.status == bindparam("status"))
+    if after:
+        statement = statement.where(c.issued_at >= bindparam("issued_after"))
+    if before:
+        statement = statement.where(c.issued_at < bindparam("issued_before"))
+    return keyset(statement, created_at=c.issued_at, id_column=c.id, with_cursor=with_cursor)
+
+
+CERTIFICATE_PAGE: QueryFamily[Certificate] = QueryFamily(_page, name="certificates")
+
+
+def _scope(principal: Principal) -> dict[str, Any]:
+    scope: dict[str, Any] = {"account_id": principal.account_id, "mode": principal.mode}
+    if principal.subaccount_id is not None:
+        scope["subaccount_id"] = principal.subaccount_id
+    return scope
+
+
+async def get(db: Database, *, principal: Principal, certificate_id: str) -> Certificate | None:
     """The certificate if the caller may see it (account, mode, sub-account scope)."""
-    statement = _scoped(principal).where(Certificate.id == certificate_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return session.scalar(statement)
+    query = CERTIFICATE_BY_ID(principal.subaccount_id is not None)
+    return await db.one(
+        query, tenant=principal.account_id, certificate_id=certificate_id, **_scope(principal)
+    )
 
 
-def require(
-    session: Session, *, principal: Principal, certificate_id: str, for_update: bool = False
-) -> Certificate:
+async def require(db: Database, *, principal: Principal, certificate_id: str) -> Certificate:
     """The certificate, or 404 (also for other accounts' ones)."""
-    certificate = get(
-        session, principal=principal, certificate_id=certificate_id, for_update=for_update
+    certificate = await get(db, principal=principal, certificate_id=certificate_id)
+    if certificate is None:
+        raise CertificateNotFound()
+    return certificate
+
+
+def lock(session: Session, *, principal: Principal, certificate_id: str) -> Certificate:
+    """The certificate for update in the caller's transaction, or 404."""
+    certificate = load(
+        session,
+        Certificate,
+        _CERTIFICATE_FOR_UPDATE(principal.subaccount_id is not None),
+        for_update=True,
+        certificate_id=certificate_id,
+        **_scope(principal),
     )
     if certificate is None:
         raise CertificateNotFound()
     return certificate
 
 
-def list_certificates(
-    session: Session,
+async def list_certificates(
+    db: Database,
     *,
     principal: Principal,
     filters: CertificateFilters,
@@ -188,27 +178,39 @@ def list_certificates(
     cursor: str | None,
 ) -> Page[Certificate]:
     """The caller's certificates, newest first, filtered, one page at a time."""
-    statement = _scoped(principal)
+    params = _scope(principal)
     if filters.organization_id:
-        statement = statement.where(Certificate.organization_id == filters.organization_id)
+        params["organization_id"] = filters.organization_id
     if filters.template_id:
-        statement = statement.where(Certificate.template_id == filters.template_id)
+        params["template_id"] = filters.template_id
     if filters.recipient_email:
-        email = filters.recipient_email.strip().lower()
-        statement = statement.where(func.lower(Certificate.recipient_email) == email)
+        params["recipient_email"] = filters.recipient_email.strip().lower()
     if filters.status:
-        statement = statement.where(Certificate.status == filters.status)
+        params["status"] = filters.status
     if filters.issued_after:
-        statement = statement.where(Certificate.issued_at >= _aware(filters.issued_after))
+        params["issued_after"] = _aware(filters.issued_after)
     if filters.issued_before:
-        statement = statement.where(Certificate.issued_at < _aware(filters.issued_before))
-    return paginate(
-        session,
-        statement,
-        created_at=Certificate.issued_at,
-        id_column=Certificate.id,
+        params["issued_before"] = _aware(filters.issued_before)
+    return await fetch_page(
+        db,
+        CERTIFICATE_PAGE,
+        principal.subaccount_id is not None,
+        *(
+            key in params
+            for key in (
+                "organization_id",
+                "template_id",
+                "recipient_email",
+                "status",
+                "issued_after",
+                "issued_before",
+            )
+        ),
         limit=limit,
         cursor=cursor,
+        tenant=principal.account_id,
+        created_key="issued_at",
+        **params,
     )
 
 
@@ -216,28 +218,8 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def revoke(
-    session: Session, *, principal: Principal, certificate_id: str, reason: str
-) -> Certificate:
-    """Revoke for good, recording who and when; no credit is refunded."""
-    certificate = require(
-        session, principal=principal, certificate_id=certificate_id, for_update=True
-    )
-    if certificate.status == "revoked":
-        raise AlreadyRevoked()
-    certificate.status = "revoked"
-    certificate.revoked_at = utcnow()
-    certificate.revoked_reason = reason
-    certificate.revoked_by_key_id = principal.key_id
-    delivery_service.enqueue_certificate_event(
-        session, certificate=certificate, event="certificate.revoked"
-    )
-    session.flush()
-    return certificate
-
-
 def to_read(certificate: Certificate, links: Links) -> CertificateRead:
-    """The wire shape of a certificate."""
+    """The wire shape of a certificate row (with its delivery columns)."""
     return CertificateRead(
         certificate_id=certificate.id,
         recipient_name=certificate.recipient_name,
@@ -255,19 +237,257 @@ def to_read(certificate: Certificate, links: Links) -> CertificateRead:
         test=certificate.mode == Mode.TEST,
         revoked_at=certificate.revoked_at,
         revocation_reason=certificate.revoked_reason,
+        delivery=delivery_service.delivery_read(certificate),
     )
+
+
+# ---------------------------------------------------------------- issuance
+
+
+@dataclass(frozen=True, slots=True)
+class IssueResult:
+    """What the caller answers: the status and body (the stored first one on a replay)."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def issue(
+    db: Database,
+    *,
+    principal: Principal,
+    data: IssueRequest,
+    idempotency_key: str | None,
+    path: str,
+    store: FileStore,
+    links: Links,
+) -> IssueResult:
+    """Issue one certificate (blocking: run it in a database thread, see Database.call).
+
+    With an idempotency key the key is claimed first in its own short transaction, so a
+    concurrent duplicate sees it (409); the response is stored in the issuing transaction,
+    so a stored response always means a recorded certificate. A failure releases the key.
+    """
+    template_id = data.resolved_template_id
+    if template_id is None:
+        raise ValidationFailed.field("mailData.templateId", "is required")
+    if data.wants_email and data.recipient_data.email is None:
+        raise ValidationFailed.field(
+            "recipientData.email", "is required to send the certificate by email"
+        )
+    key = idempotency_key
+    if key is not None:
+        fingerprint = idempotency.request_hash(path, data)
+        replay = idempotency.claim(db, principal=principal, key=key, fingerprint=fingerprint)
+        if replay is not None:
+            return IssueResult(replay.status, replay.body, replayed=True)
+
+    def transaction(session: Session) -> dict[str, Any]:
+        reader = session_reader(session)
+        certificate = record(
+            session,
+            principal=principal,
+            prepared=prepare(reader, principal=principal, data=data, store=store),
+        )
+        body = {
+            "success": True,
+            "message": ISSUED,
+            "data": to_read(certificate, links).model_dump(mode="json", by_alias=True),
+        }
+        if key is not None:
+            idempotency.complete(session, principal=principal, key=key, status=201, body=body)
+        return body
+
+    try:
+        return IssueResult(201, db.run_transaction(transaction))
+    except BaseException:
+        if key is not None:
+            idempotency.release(db, principal=principal, key=key)
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated issue request with what it resolved to: ready to be recorded."""
+
+    data: IssueRequest
+    organization_id: str
+    organization: dict[str, Any]
+    template_id: str
+    template_version: int
+
+
+def prepare(
+    reader: DriverReader, *, principal: Principal, data: IssueRequest, store: FileStore
+) -> Prepared:
+    """Resolve the request's organization and template (404 for anything not the caller's)."""
+    organization = reader.one(
+        organizations_service.ORGANIZATION_BY_ID,
+        organization_id=data.organization_id,
+        account_id=principal.account_id,
+        mode=principal.mode,
+    )
+    if organization is None:
+        raise OrganizationNotFound()
+    template_id = data.resolved_template_id or ""
+    template = reader.one(
+        templates_service.TEMPLATE_BY_ID(principal.subaccount_id is not None),
+        template_id=template_id,
+        **_scope(principal),
+    )
+    if template is None:
+        raise TemplateNotFound()
+    return Prepared(
+        data=data,
+        organization_id=organization.id,
+        organization=organizations_service.snapshot(organization, store=store),
+        template_id=template.id,
+        template_version=template.version,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _IssuedRow:
+    """A certificate as just recorded: the attributes of a row of CERTIFICATE_BY_ID."""
+
+    id: str
+    account_id: str
+    mode: str
+    subaccount_id: str | None
+    subaccount_email: str | None
+    organization_id: str
+    organization: dict[str, Any]
+    template_id: str
+    template_version: int
+    recipient_name: str
+    recipient_email: str | None
+    attributes: dict[str, str]
+    status: str
+    issued_at: datetime
+    issued_by_key_id: str
+    mail_subject: str | None
+    mail_body: str | None
+    revoked_at: datetime | None
+    revoked_reason: str | None
+    revoked_by_key_id: str | None
+    email_status: str
+    email_attempts: int
+    email_last_error: str | None
+    email_sent_at: datetime | None
+
+
+def record(session: Session, *, principal: Principal, prepared: Prepared) -> Any:
+    """Debit one credit, record the certificate and queue its email, in the caller's
+    transaction; returns the recorded row (with its delivery columns)."""
+    data = prepared.data
+    certificate_id = new_id()
+    credits_service.debit(
+        session,
+        account_id=principal.account_id,
+        mode=principal.mode,
+        reason="certificate issued",
+        reference=certificate_id,
+        actor=f"key:{principal.key_id}",
+    )
+    mail = data.mail_data if data.wants_email else None
+    values: dict[str, Any] = {
+        "id": certificate_id,
+        "account_id": principal.account_id,
+        "mode": str(principal.mode),
+        "subaccount_id": principal.subaccount_id,
+        "subaccount_email": principal.subaccount_email,
+        "organization_id": prepared.organization_id,
+        "organization": prepared.organization,
+        "template_id": prepared.template_id,
+        "template_version": prepared.template_version,
+        "recipient_name": data.recipient_data.name,
+        "recipient_email": data.recipient_data.email,
+        "attributes": data.recipient_data.attributes,
+        "status": "issued",
+        "issued_at": utcnow(),
+        "issued_by_key_id": principal.key_id,
+        "mail_subject": mail.subject if mail else None,
+        "mail_body": mail.body if mail else None,
+    }
+    # A Core insert (the ORM's unit of work costs more than the statement here); columns
+    # not given, such as the deprecated `email_status`, get their declared defaults.
+    session.execute(_INSERT_CERTIFICATE, values)
+    email_status = "queued" if mail is not None else delivery_service.NOT_REQUESTED
+    row = _IssuedRow(
+        **values,
+        revoked_at=None,
+        revoked_reason=None,
+        revoked_by_key_id=None,
+        email_status=email_status,
+        email_attempts=0,
+        email_last_error=None,
+        email_sent_at=None,
+    )
+    if mail is not None:
+        delivery_service.enqueue(
+            session,
+            account_id=principal.account_id,
+            mode=principal.mode,
+            kind="email",
+            certificate_id=certificate_id,
+            payload={"to": data.recipient_data.email},
+        )
+    delivery_service.enqueue_certificate_event(
+        session,
+        certificate=cast(Certificate, row),
+        event="certificate.issued",
+        email_status=email_status,
+    )
+    return row
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+def revoke(session: Session, *, principal: Principal, certificate_id: str, reason: str) -> None:
+    """Revoke for good, recording who and when; no credit is refunded."""
+    certificate = lock(session, principal=principal, certificate_id=certificate_id)
+    if certificate.status == "revoked":
+        raise AlreadyRevoked()
+    certificate.status = "revoked"
+    certificate.revoked_at = utcnow()
+    certificate.revoked_reason = reason
+    certificate.revoked_by_key_id = principal.key_id
+    delivery_service.enqueue_certificate_event(
+        session, certificate=certificate, event="certificate.revoked"
+    )
+    session.flush()
+
+
+def resend(
+    session: Session, *, principal: Principal, certificate_id: str, email: str | None = None
+) -> None:
+    """Queue the certificate's email again, optionally to a corrected recipient address."""
+    certificate = lock(session, principal=principal, certificate_id=certificate_id)
+    if certificate.status == "revoked":
+        raise CertificateRevoked()
+    if email is not None:
+        certificate.recipient_email = email
+    if not certificate.recipient_email:
+        raise ValidationFailed.field("email", "is required: the certificate has no recipient email")
+    delivery_service.requeue_email(session, certificate=certificate)
+    session.flush()
+
+
+# ---------------------------------------------------------------- files
 
 
 def render_inputs(
     session: Session, *, certificate: Certificate, store: FileStore, links: Links
 ) -> tuple[TemplateSpec, CertificateData]:
     """What the renderer needs, from stored data only (so a re-render is identical)."""
-    design = templates_service.get_version(
-        session,
-        store=store,
+    version = session_reader(session).one(
+        templates_service.TEMPLATE_VERSION,
         template_id=certificate.template_id,
         version=certificate.template_version,
     )
+    design = templates_service.design(version, store=store) if version is not None else None
     if design is None:
         raise RenderUnavailable()
     spec = templates_service.render_spec(design)
@@ -282,19 +502,35 @@ def render_inputs(
     return spec, data
 
 
-def resend(
-    session: Session, *, principal: Principal, certificate_id: str, email: str | None = None
-) -> Certificate:
-    """Queue the certificate's email again, optionally to a corrected recipient address."""
-    certificate = require(
-        session, principal=principal, certificate_id=certificate_id, for_update=True
+def pdf(
+    session: Session,
+    *,
+    certificate: Certificate,
+    store: FileStore,
+    links: Links,
+    cache: RenderCache,
+) -> bytes:
+    """The certificate's PDF through the render cache: the one way every caller (download,
+    email, public page) gets it. Blocking: run it in a thread."""
+    return cache.get_or_render(
+        f"{certificate.id}.pdf",
+        lambda: render_pdf(
+            *render_inputs(session, certificate=certificate, store=store, links=links)
+        ),
     )
-    if certificate.status == "revoked":
-        raise CertificateRevoked()
-    if email is not None:
-        certificate.recipient_email = email
-    if not certificate.recipient_email:
-        raise ValidationFailed.field("email", "is required: the certificate has no recipient email")
-    delivery_service.requeue_email(session, certificate=certificate)
-    session.flush()
-    return certificate
+
+
+def png(
+    session: Session,
+    *,
+    certificate: Certificate,
+    store: FileStore,
+    links: Links,
+    cache: RenderCache,
+    width: int | None,
+) -> bytes:
+    """The certificate as a PNG (optionally scaled) through the render cache. Blocking."""
+    spec, data = render_inputs(session, certificate=certificate, store=store, links=links)
+    return cache.get_or_render(
+        f"{certificate.id}-{width or spec.width}.png", lambda: render_png(spec, data, width)
+    )

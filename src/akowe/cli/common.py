@@ -12,7 +12,7 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from akowe.config import Settings
-from akowe.db.engine import make_engine, make_sessionmaker
+from akowe.db.database import Database
 from akowe.errors import ServiceError
 
 console = Console()
@@ -27,15 +27,16 @@ def settings() -> Settings:
 @contextmanager
 def transaction() -> Iterator[Session]:
     """One committed transaction; a domain error prints its message and exits 1."""
-    engine = make_engine(settings())
+    db = Database(settings())
     try:
-        with make_sessionmaker(engine, write=True).begin() as session:
+        with db.session(write=True) as session:
             yield session
+            session.commit()
     except ServiceError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 def print_json(value: Any) -> None:

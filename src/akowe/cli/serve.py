@@ -65,14 +65,19 @@ def serve(
         bool, typer.Option(help="Create a demo account and print how to try it.")
     ] = False,
     migrate_first: Annotated[
-        bool, typer.Option("--migrate/--no-migrate", help="Upgrade the database first.")
-    ] = True,
+        bool,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Upgrade the database first (--demo always does). Deployments run "
+            "`akowe db upgrade` once instead, so several processes can start together.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP service."""
     # Workers are separate processes that read settings from the environment.
     os.environ["AKOWE_HOST"], os.environ["AKOWE_PORT"] = host, str(port)
     config = settings()
-    if migrate_first:
+    if migrate_first or demo:
         migrate.upgrade(config)
     if demo:
         api_key = ensure_demo(config)

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from akowe.accounts import service as accounts_service
+from akowe.accounts.models import ApiKey
+from akowe.accounts.service import Authentication
 from akowe.credits.exceptions import InsufficientCredits, ValidationFailed
 from akowe.credits.models import CreditBalance, LedgerEntry
 from akowe.db.base import new_id, utcnow
-from akowe.db.quick import QuickReader
+from akowe.db.database import Database
+from akowe.db.statements import Query
 from akowe.modes import Mode
 
 # Core statements built once for the hot path (debit runs in every issuance transaction).
 _BALANCES = cast(Table, CreditBalance.__table__)
 _LEDGER = cast(Table, LedgerEntry.__table__)
+_API_KEYS = cast(Table, ApiKey.__table__)
 _DEBIT = (
     update(_BALANCES)
     .where(
@@ -45,12 +51,54 @@ def balance(session: Session, *, account_id: str, mode: Mode) -> int:
     return value or 0
 
 
-async def read_balance(reader: QuickReader, *, account_id: str, mode: Mode) -> int:
-    """`balance`, through the hot-path reader (see akowe.db.quick)."""
-    row = await reader.fetch(
-        "SELECT balance FROM credit_balance WHERE account_id = ? AND mode = ?", account_id, mode
+BALANCE: Query[CreditBalance] = Query(
+    select(_BALANCES.c.balance).where(
+        _BALANCES.c.account_id == bindparam("account_id"), _BALANCES.c.mode == bindparam("mode")
+    ),
+    name="balance",
+)
+# The key row and its account's balance in one round trip (the balance endpoint's query).
+KEY_WITH_BALANCE: Query[Any] = Query(
+    select(*accounts_service.KEY_COLUMNS, _BALANCES.c.balance)
+    .select_from(
+        _API_KEYS.outerjoin(
+            _BALANCES,
+            and_(
+                _BALANCES.c.account_id == _API_KEYS.c.account_id,
+                _BALANCES.c.mode == _API_KEYS.c.mode,
+            ),
+        )
     )
-    return int(row[0]) if row else 0
+    .where(_API_KEYS.c.id == bindparam("key_id")),
+    name="key with balance",
+)
+
+
+async def read_balance(db: Database, *, account_id: str, mode: Mode) -> int:
+    """`balance`, without blocking the event loop."""
+    value = await db.scalar(BALANCE, account_id=account_id, mode=mode)
+    return int(value or 0)
+
+
+async def balance_for_key(
+    db: Database,
+    *,
+    raw_key: str | None,
+    subaccount_email: str | None,
+    now: datetime,
+    touch_after: timedelta,
+) -> tuple[Authentication, int]:
+    """Authenticate a key and read its account's balance (shared by sub-accounts): one query
+    for both, through the same authentication function as every route."""
+    auth = await accounts_service.authenticate(
+        db,
+        raw_key=raw_key,
+        subaccount_email=subaccount_email,
+        now=now,
+        touch_after=touch_after,
+        key_query=KEY_WITH_BALANCE,
+    )
+    return auth, int(auth.row.balance or 0)
 
 
 def add(

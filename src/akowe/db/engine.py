@@ -32,21 +32,35 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(settings: Settings) -> Engine:
-    """Create the engine the settings name; SQLite files live in the data directory."""
+def make_engine(settings: Settings, *, pool_size: int = 4, max_overflow: int = 4) -> Engine:
+    """Create the engine the settings name; SQLite files live in the data directory.
+
+    The pool is sized by the caller (see akowe.db.database: one connection per database
+    thread, plus overflow for callers outside the thread pool). PostgreSQL connections are
+    not pinged on checkout: a dead one fails its transaction once, which invalidates the
+    pool's older connections too, and the request answers 503 instead of paying a round
+    trip on every checkout.
+    """
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=8,
-            max_overflow=16,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=settings.db_wait_timeout,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=settings.db_wait_timeout,
+        pool_recycle=1800,
+    )
 
 
 _SQLITE_WRITE_LOCKS: dict[str, threading.Lock] = {}

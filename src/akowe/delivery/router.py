@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from litestar import Router, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
-from akowe.api.deps import PrincipalDep, SessionDep, SettingsDep, WriteSessionDep
+from akowe.api.deps import PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
 from akowe.delivery import service as delivery_service
 from akowe.delivery.models import WebhookEndpoint
@@ -45,49 +46,54 @@ def _read(endpoint: WebhookEndpoint) -> WebhookRead:
 @post(
     "",
     status_code=201,
-    sync_to_thread=True,
     responses=error_responses(400),
     description=WEBHOOKS_DESCRIPTION + "\nThe `secret` is in this response only.",
 )
-def create_webhook(
-    data: JSONBody[WebhookCreate],
-    principal: PrincipalDep,
-    write_session: WriteSessionDep,
-    settings: SettingsDep,
+async def create_webhook(
+    data: JSONBody[WebhookCreate], principal: PrincipalDep, services: ServicesDep
 ) -> Envelope[WebhookCreated]:
     """Register a webhook endpoint (extension); its signing secret is shown once."""
-    endpoint = delivery_service.create_webhook(
-        write_session,
-        account_id=principal.account_id,
-        mode=principal.mode,
-        data=data,
-        allow_private=settings.allow_private_urls,
+    endpoint = await services.db.transaction(
+        partial(
+            delivery_service.create_webhook,
+            account_id=principal.account_id,
+            mode=principal.mode,
+            data=data,
+            allow_private=services.settings.allow_private_urls,
+        ),
+        tenant=principal.account_id,
     )
-    write_session.commit()
     created = WebhookCreated(**_read(endpoint).model_dump(), secret=endpoint.secret)
     return Envelope(message=CREATED, data=created)
 
 
-@get("", sync_to_thread=True, responses=error_responses(), description=WEBHOOKS_DESCRIPTION)
-def list_webhooks(principal: PrincipalDep, session: SessionDep) -> Envelope[list[WebhookRead]]:
+@get("", responses=error_responses(), description=WEBHOOKS_DESCRIPTION)
+async def list_webhooks(
+    principal: PrincipalDep, services: ServicesDep
+) -> Envelope[list[WebhookRead]]:
     """List the account's webhook endpoints in this mode (extension), without secrets."""
-    endpoints = delivery_service.list_webhooks(
-        session, account_id=principal.account_id, mode=principal.mode
+    endpoints = await delivery_service.list_webhooks(
+        services.db, account_id=principal.account_id, mode=principal.mode
     )
     return Envelope(data=[_read(e) for e in endpoints])
 
 
-@delete("/{webhookId:str}", status_code=200, sync_to_thread=True, responses=error_responses(404))
-def delete_webhook(
+@delete("/{webhookId:str}", status_code=200, responses=error_responses(404))
+async def delete_webhook(
     webhook_id: Annotated[str, PathParameter(name="webhookId")],
     principal: PrincipalDep,
-    write_session: WriteSessionDep,
+    services: ServicesDep,
 ) -> dict[str, Any]:
     """Remove a webhook endpoint (extension); its pending deliveries are dropped."""
-    delivery_service.delete_webhook(
-        write_session, account_id=principal.account_id, mode=principal.mode, webhook_id=webhook_id
+    await services.db.transaction(
+        partial(
+            delivery_service.delete_webhook,
+            account_id=principal.account_id,
+            mode=principal.mode,
+            webhook_id=webhook_id,
+        ),
+        tenant=principal.account_id,
     )
-    write_session.commit()
     return {"success": True, "message": DELETED, "data": None}
 
 

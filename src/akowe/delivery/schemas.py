@@ -9,7 +9,7 @@ from pydantic import EmailStr, Field, StringConstraints
 from akowe.schemas import BaseSchema, RequestSchema, Timestamp
 
 DeliveryStatus = Literal[
-    "not_requested", "queued", "sending", "sent", "retrying", "failed", "captured"
+    "not_requested", "queued", "sending", "sent", "retrying", "failed", "captured", "superseded"
 ]
 WebhookEvent = Literal[
     "certificate.issued",

@@ -1,10 +1,12 @@
 """The outbox: delivery work recorded in the caller's transaction, so it is never lost.
 
 Messages move `queued -> sending -> sent | captured`, or `sending -> retrying -> sending ...`
-and finally `failed` after `delivery_max_attempts`. Claims are safe with several workers:
-on PostgreSQL candidates are selected `FOR UPDATE SKIP LOCKED`; everywhere the claim is a
-conditional UPDATE that sets a claim token (`locked_by`) and a lease (`locked_until`); a
-message whose worker died is claimable again once its lease has run out (at-least-once).
+and finally `failed` after `delivery_max_attempts`; an email replaced by a resend before it
+went out is `superseded`. A certificate's delivery status is its latest email's status.
+Claims are safe with several workers: on PostgreSQL candidates are selected
+`FOR UPDATE SKIP LOCKED`; everywhere the claim is a conditional UPDATE that sets a claim
+token (`locked_by`) and a lease (`locked_until`); a message whose worker died is claimable
+again once its lease has run out (at-least-once).
 Finishing a message only counts if the worker still holds its claim token.
 """
 
@@ -13,13 +15,27 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Join,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from akowe.certificates.models import Certificate
 from akowe.db.base import new_id, utcnow
+from akowe.db.database import Database, session_reader
+from akowe.db.statements import Query
 from akowe.delivery.email import message_id as email_message_id
 from akowe.delivery.exceptions import (
     MessageNotFound,
@@ -31,11 +47,12 @@ from akowe.delivery.models import OutboxMessage, WebhookEndpoint
 from akowe.delivery.schemas import DeliveryRead, MessageRead, WebhookCreate
 from akowe.delivery.webhooks import vet_url
 from akowe.modes import Mode
+from akowe.outbound import FetchRefused
 from akowe.schemas import format_timestamp
-from akowe.templates.fetch import FetchRefused
 
 PENDING = ("queued", "retrying", "sending")
-FINAL = ("sent", "failed", "captured")
+SUPERSEDED = "superseded"  # an email replaced by a resend before it went out
+FINAL = ("sent", "failed", "captured", SUPERSEDED)
 EMAIL, EVENT, WEBHOOK = "email", "event", "webhook"
 
 
@@ -78,7 +95,7 @@ def has_webhooks(session: Session, *, account_id: str, mode: str) -> bool:
     return bool(session.scalar(_HAS_WEBHOOKS, {"account_id": account_id, "mode": str(mode)}))
 
 
-def certificate_event_data(certificate: Certificate) -> dict[str, Any]:
+def certificate_event_data(certificate: Certificate, *, email_status: str) -> dict[str, Any]:
     """A certificate as webhook events describe it (links are added when the event is sent)."""
     data: dict[str, Any] = {
         "certificateId": certificate.id,
@@ -88,7 +105,7 @@ def certificate_event_data(certificate: Certificate) -> dict[str, Any]:
         "templateId": certificate.template_id,
         "status": certificate.status,
         "issuedAt": format_timestamp(certificate.issued_at),
-        "emailStatus": certificate.email_status,
+        "emailStatus": email_status,
         "test": certificate.mode == Mode.TEST,
     }
     if certificate.revoked_at is not None:
@@ -124,10 +141,17 @@ def enqueue_event(
 
 
 def enqueue_certificate_event(
-    session: Session, *, certificate: Certificate, event: str, extra: dict[str, Any] | None = None
+    session: Session,
+    *,
+    certificate: Certificate,
+    event: str,
+    email_status: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> OutboxMessage | None:
     """Record `certificate.<event>` for this certificate in the caller's transaction."""
-    data = certificate_event_data(certificate)
+    if email_status is None:
+        email_status = email_status_of(session, certificate_id=certificate.id)
+    data = certificate_event_data(certificate, email_status=email_status)
     if extra:
         data.update(extra)
     return enqueue_event(
@@ -141,7 +165,7 @@ def enqueue_certificate_event(
 
 
 def requeue_email(session: Session, *, certificate: Certificate) -> OutboxMessage:
-    """Queue a new email for the certificate; a still-pending older one is superseded."""
+    """Queue a new email for the certificate; a still-pending older one is `superseded`."""
     session.execute(
         update(OutboxMessage)
         .where(
@@ -149,10 +173,9 @@ def requeue_email(session: Session, *, certificate: Certificate) -> OutboxMessag
             OutboxMessage.kind == EMAIL,
             OutboxMessage.status.in_(PENDING),
         )
-        .values(status="failed", last_error="superseded by a resend", locked_by=None)
+        .values(status=SUPERSEDED, last_error="superseded by a resend", locked_by=None)
         .execution_options(synchronize_session=False)
     )
-    certificate.email_status = "queued"
     return enqueue(
         session,
         account_id=certificate.account_id,
@@ -163,36 +186,77 @@ def requeue_email(session: Session, *, certificate: Certificate) -> OutboxMessag
     )
 
 
-def latest_email(session: Session, *, certificate_id: str) -> OutboxMessage | None:
-    """The certificate's most recent email message."""
-    return session.scalar(
-        select(OutboxMessage)
-        .where(OutboxMessage.certificate_id == certificate_id, OutboxMessage.kind == EMAIL)
-        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_LATEST = _OUTBOX.alias("latest_email")
+NOT_REQUESTED = "not_requested"
+_WEBHOOKS = cast(Table, WebhookEndpoint.__table__)
+WEBHOOKS: Query[WebhookEndpoint] = Query(
+    select(_WEBHOOKS)
+    .where(_WEBHOOKS.c.account_id == bindparam("account_id"), _WEBHOOKS.c.mode == bindparam("mode"))
+    .order_by(_WEBHOOKS.c.created_at, _WEBHOOKS.c.id),
+    name="webhooks",
+)
+
+
+def latest_email_join(certificates: Table) -> tuple[Join, list[ColumnElement[Any]]]:
+    """Each certificate joined to its latest email message, and the delivery columns that
+    come with it: `email_status` (`not_requested` without one), `email_attempts`,
+    `email_last_error`, `email_sent_at`. The outbox row is the one source of a
+    certificate's delivery state: every read (issue, get, list, revoke, resend) shows it."""
+    latest_id = (
+        select(_OUTBOX.c.id)
+        .where(_OUTBOX.c.certificate_id == certificates.c.id, _OUTBOX.c.kind == EMAIL)
+        .order_by(_OUTBOX.c.created_at.desc(), _OUTBOX.c.id.desc())
         .limit(1)
+        .correlate(certificates)
+        .scalar_subquery()
     )
+    joined = certificates.outerjoin(_LATEST, _LATEST.c.id == latest_id)
+    columns: list[ColumnElement[Any]] = [
+        func.coalesce(_LATEST.c.status, NOT_REQUESTED).label("email_status"),
+        _LATEST.c.attempts.label("email_attempts"),
+        _LATEST.c.last_error.label("email_last_error"),
+        _LATEST.c.sent_at.label("email_sent_at"),
+    ]
+    return joined, columns
 
 
-def delivery_info(session: Session, *, certificate: Certificate) -> DeliveryRead:
-    """`{status, attempts, lastError, sentAt}` of the certificate's latest email."""
-    message = latest_email(session, certificate_id=certificate.id)
-    if message is None:
-        return DeliveryRead(status="not_requested", attempts=0)
+_EMAIL_STATUS: Query[Any] = Query(
+    select(_OUTBOX.c.status)
+    .where(_OUTBOX.c.certificate_id == bindparam("certificate_id"), _OUTBOX.c.kind == EMAIL)
+    .order_by(_OUTBOX.c.created_at.desc(), _OUTBOX.c.id.desc())
+    .limit(1),
+    name="email status",
+)
+
+
+def email_status_of(session: Session, *, certificate_id: str) -> str:
+    """The status of the certificate's latest email, in the caller's transaction."""
+    status = session_reader(session).scalar(_EMAIL_STATUS, certificate_id=certificate_id)
+    return str(status) if status is not None else NOT_REQUESTED
+
+
+def delivery_read(row: Any) -> DeliveryRead:
+    """`{status, attempts, lastError, sentAt}` from a row carrying the delivery columns."""
     return DeliveryRead(
-        status=certificate.email_status,
-        attempts=message.attempts,
-        last_error=message.last_error,
-        sent_at=message.sent_at,
+        status=row.email_status,
+        attempts=row.email_attempts or 0,
+        last_error=row.email_last_error,
+        sent_at=row.email_sent_at,
     )
 
 
-def list_emails(session: Session, *, certificate_id: str) -> Sequence[OutboxMessage]:
+EMAILS: Query[OutboxMessage] = Query(
+    select(_OUTBOX)
+    .where(_OUTBOX.c.certificate_id == bindparam("certificate_id"), _OUTBOX.c.kind == EMAIL)
+    .order_by(_OUTBOX.c.created_at, _OUTBOX.c.id),
+    name="emails",
+)
+
+
+async def list_emails(db: Database, *, certificate_id: str, tenant: str) -> list[OutboxMessage]:
     """Every email of a certificate, oldest first."""
-    return session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.certificate_id == certificate_id, OutboxMessage.kind == EMAIL)
-        .order_by(OutboxMessage.created_at, OutboxMessage.id)
-    ).all()
+    return await db.all(EMAILS, tenant=tenant, certificate_id=certificate_id)
 
 
 # ---------------------------------------------------------------- the worker's side
@@ -243,14 +307,6 @@ def claim(
             .execution_options(populate_existing=True)
         )
     )
-    emails = [m.certificate_id for m in messages if m.kind == EMAIL and m.certificate_id]
-    if emails:
-        session.execute(
-            update(Certificate)
-            .where(Certificate.id.in_(emails))
-            .values(email_status="sending")
-            .execution_options(synchronize_session=False)
-        )
     return messages
 
 
@@ -266,8 +322,8 @@ def finish(
 ) -> bool:
     """Record an attempt's outcome, if this worker still holds the claim; False if it lost it.
 
-    For emails, the certificate's `email_status` follows, and `certificate.delivered` or
-    `certificate.delivery_failed` is recorded in the same transaction.
+    For emails, `certificate.delivered` or `certificate.delivery_failed` is recorded in the
+    same transaction (the message's own status is the certificate's delivery status).
     """
     values: dict[str, Any] = {
         "status": status,
@@ -292,12 +348,12 @@ def finish(
     if message.kind == EMAIL and message.certificate_id:
         certificate = session.get(Certificate, message.certificate_id)
         if certificate is not None:
-            certificate.email_status = status
             if status in ("sent", "captured"):
                 enqueue_certificate_event(
                     session,
                     certificate=certificate,
                     event="certificate.delivered",
+                    email_status=status,
                     extra={"sentAt": format_timestamp(now), "captured": status == "captured"},
                 )
             elif status == "failed":
@@ -305,6 +361,7 @@ def finish(
                     session,
                     certificate=certificate,
                     event="certificate.delivery_failed",
+                    email_status=status,
                     extra={"lastError": error, "attempts": message.attempts},
                 )
     return True
@@ -314,11 +371,7 @@ def subscribed_endpoints(
     session: Session, *, account_id: str, mode: str, event: str
 ) -> list[WebhookEndpoint]:
     """The account's endpoints (in this mode) that want this event."""
-    endpoints = session.scalars(
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.account_id == account_id, WebhookEndpoint.mode == mode)
-        .order_by(WebhookEndpoint.created_at)
-    )
+    endpoints = session_reader(session).all(WEBHOOKS, account_id=account_id, mode=mode)
     return [e for e in endpoints if event in e.events]
 
 
@@ -347,10 +400,6 @@ def _requeue(session: Session, messages: Sequence[OutboxMessage]) -> None:
         message.next_attempt_at = now
         message.locked_by = None
         message.locked_until = None
-        if message.kind == EMAIL and message.certificate_id:
-            certificate = session.get(Certificate, message.certificate_id)
-            if certificate is not None:
-                certificate.email_status = "queued"
 
 
 def retry(session: Session, *, message_id: str) -> OutboxMessage:
@@ -367,15 +416,7 @@ def retry(session: Session, *, message_id: str) -> OutboxMessage:
 def retry_failed(session: Session) -> int:
     """Queue every failed message again (except superseded emails); how many."""
     messages = session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.status == "failed")
-        .where(
-            or_(
-                OutboxMessage.last_error.is_(None),
-                OutboxMessage.last_error != "superseded by a resend",
-            )
-        )
-        .with_for_update()
+        select(OutboxMessage).where(OutboxMessage.status == "failed").with_for_update()
     ).all()
     _requeue(session, messages)
     return len(messages)
@@ -407,13 +448,9 @@ def create_webhook(
     return endpoint
 
 
-def list_webhooks(session: Session, *, account_id: str, mode: str) -> Sequence[WebhookEndpoint]:
+async def list_webhooks(db: Database, *, account_id: str, mode: str) -> list[WebhookEndpoint]:
     """The account's endpoints in this mode, oldest first."""
-    return session.scalars(
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.account_id == account_id, WebhookEndpoint.mode == mode)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    ).all()
+    return await db.all(WEBHOOKS, tenant=account_id, account_id=account_id, mode=mode)
 
 
 def delete_webhook(session: Session, *, account_id: str, mode: str, webhook_id: str) -> None:

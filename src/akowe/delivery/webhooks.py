@@ -24,7 +24,7 @@ from typing import Protocol
 
 import httpx
 
-from akowe.templates.fetch import FetchRefused, IPAddress, is_public, parse_ip, resolve
+from akowe.outbound import FetchRefused, GuardedClient, parse_url, vet
 
 SIGNATURE_HEADER = "Akowe-Signature"
 EVENT_ID_HEADER = "Akowe-Event-Id"
@@ -65,28 +65,9 @@ def verify(
     return abs(time.time() - timestamp) <= tolerance and hmac.compare_digest(expected, given)
 
 
-def vet_url(url: str, *, allow_private: bool) -> tuple[httpx.URL, str]:
-    """The parsed URL and the address to connect to, or FetchRefused (public addresses only)."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise FetchRefused("the URL is not valid") from exc
-    if parsed.scheme not in {"http", "https"}:
-        raise FetchRefused("only http and https URLs are allowed")
-    host = parsed.host
-    if not host:
-        raise FetchRefused("the URL has no host")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses: list[IPAddress]
-    try:
-        addresses = [parse_ip(host)]
-    except ValueError:
-        addresses = [parse_ip(a) for a in resolve(host, port)]
-    if not addresses:
-        raise FetchRefused("the host name could not be resolved")
-    if not allow_private and not all(is_public(a) for a in addresses):
-        raise FetchRefused("the URL points to a private or reserved network address")
-    return parsed, str(addresses[0]).split("%", 1)[0]
+def vet_url(url: str, *, allow_private: bool) -> None:
+    """Refuse (FetchRefused) a URL that is not http(s) or not on a public address."""
+    vet(parse_url(url), allow_private=allow_private)
 
 
 class DeliveryFailed(Exception):
@@ -127,42 +108,27 @@ class HttpWebhookSender:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.allow_private = allow_private
         self.timeout = timeout
-        self.client = httpx.Client(
-            follow_redirects=False, trust_env=False, transport=transport, timeout=timeout
+        self.client = GuardedClient(
+            allow_private=allow_private, transport=transport, user_agent="akowe-webhooks"
         )
 
     def post(self, request: WebhookRequest) -> int:
         """POST the event to the vetted address with the hostname in Host and SNI."""
-        try:
-            url, address = vet_url(request.url, allow_private=self.allow_private)
-        except FetchRefused as exc:
-            raise DeliveryFailed(str(exc), permanent=True) from exc
         timestamp = int(time.time())
         headers = {
-            "Host": url.netloc.decode("ascii").rsplit("@", 1)[-1],
             "Content-Type": "application/json",
-            "User-Agent": "akowe-webhooks",
             SIGNATURE_HEADER: sign(request.secret, request.body, timestamp),
             EVENT_ID_HEADER: request.event_id,
             EVENT_HEADER: request.event,
             "Akowe-Delivery-Id": request.delivery_id,
         }
-        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-        outgoing = self.client.build_request(
-            "POST",
-            url.copy_with(host=address),
-            content=request.body,
-            headers=headers,
-            extensions=extensions,
-        )
         try:
-            response = self.client.send(outgoing)
-        except httpx.TimeoutException as exc:
-            raise DeliveryFailed(f"timed out after {self.timeout:g} s") from exc
-        except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"connection failed: {type(exc).__name__}") from exc
+            response = self.client.send(
+                "POST", request.url, timeout=self.timeout, headers=headers, content=request.body
+            )
+        except FetchRefused as exc:
+            raise DeliveryFailed(str(exc), permanent=not exc.transient) from exc
         response.close()
         if not 200 <= response.status_code < 300:
             raise DeliveryFailed(f"the endpoint answered HTTP {response.status_code}")

@@ -48,7 +48,6 @@ from akowe.delivery.webhooks import (
     WebhookSender,
 )
 from akowe.modes import Mode
-from akowe.rendering import render_pdf
 from akowe.storage.store import FileStore, make_store
 
 log = logging.getLogger("akowe.delivery")
@@ -68,7 +67,10 @@ class DeliveryWorker:
     ) -> None:
         self.settings = settings
         self._own_engine = engine is None
-        self.engine = engine or make_engine(settings)
+        # Its own small pool: one connection per sending thread, never shared with requests.
+        self.engine = engine or make_engine(
+            settings, pool_size=settings.worker_concurrency + 1, max_overflow=2
+        )
         self.write_sessions: sessionmaker[Session] = make_sessionmaker(self.engine, write=True)
         self.read_sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         # One mailer (one SMTP connection) per sending thread.
@@ -287,13 +289,13 @@ class DeliveryWorker:
                 self._record(message, "captured", payload=captured)
                 return
 
-            def render() -> bytes:
-                spec, data = certificates_service.render_inputs(
-                    session, certificate=certificate, store=self.store, links=self.links
-                )
-                return render_pdf(spec, data)
-
-            pdf = self.renders.get_or_render(f"{certificate.id}.pdf", render)
+            pdf = certificates_service.pdf(
+                session,
+                certificate=certificate,
+                store=self.store,
+                links=self.links,
+                cache=self.renders,
+            )
         self.mailer.send(
             compose(mail, pdf=pdf, mail_from=settings.mail_from),
             sender=settings.mail_from,

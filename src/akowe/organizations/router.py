@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from litestar import Response, Router, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from akowe.api.deps import FileStoreDep, PrincipalDep, SessionDep, WriteSessionDep
+from akowe.api.deps import Injected, PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
@@ -21,43 +22,34 @@ CREATED = "Organization has been created successfully"
 UPDATED = "Organization has been updated successfully"
 DELETED = "Organization has been deleted successfully"
 ITEM = "/{organizationId:str}"
-OrganizationDep = NamedDependency[Organization]
+OrganizationDep = Injected[Organization]
 
 
-def load_organization(
+async def load_organization(
     organization_id: Annotated[str, PathParameter(name="organizationId")],
     principal: PrincipalDep,
-    session: SessionDep,
+    services: ServicesDep,
 ) -> Organization:
     """Load-or-404 for every route with `{organizationId}`."""
-    return organizations_service.require(
-        session, principal=principal, organization_id=organization_id
+    return await organizations_service.require(
+        services.db, principal=principal, organization_id=organization_id
     )
 
 
-@post(
-    "",
-    sync_to_thread=True,
-    status_code=201,
-    responses=error_responses(400, 413),
-)
-def create_organization(
-    data: JSONBody[OrganizationCreate],
-    principal: PrincipalDep,
-    write_session: WriteSessionDep,
-    file_store: FileStoreDep,
+@post("", status_code=201, responses=error_responses(400, 413))
+async def create_organization(
+    data: JSONBody[OrganizationCreate], principal: PrincipalDep, services: ServicesDep
 ) -> Envelope[OrganizationRead]:
     """Create an organization."""
-    organization = organizations_service.create(
-        write_session, principal=principal, data=data, store=file_store
+    organization = await services.db.transaction(
+        partial(organizations_service.create, principal=principal, data=data, store=services.store),
+        tenant=principal.account_id,
     )
-    write_session.commit()
-    return Envelope(message=CREATED, data=OrganizationRead.build(organization, file_store))
+    return Envelope(message=CREATED, data=OrganizationRead.build(organization, services.store))
 
 
 @get(
     "",
-    sync_to_thread=False,
     responses=error_responses(400),
     response_headers=[
         ResponseHeader(
@@ -67,10 +59,9 @@ def create_organization(
         )
     ],
 )
-def list_organizations(
+async def list_organizations(
     principal: PrincipalDep,
-    session: SessionDep,
-    file_store: FileStoreDep,
+    services: ServicesDep,
     limit: Annotated[
         int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size (extension).")
     ] = DEFAULT_LIMIT,
@@ -79,57 +70,55 @@ def list_organizations(
     ] = None,
 ) -> Response[Envelope[list[OrganizationRead]]]:
     """List the account's organizations (newest first)."""
-    page = organizations_service.list_organizations(
-        session, principal=principal, limit=limit, cursor=cursor
+    page = await organizations_service.list_organizations(
+        services.db, principal=principal, limit=limit, cursor=cursor
     )
     body: Envelope[list[OrganizationRead]] = Envelope(
-        data=[OrganizationRead.build(o, file_store) for o in page.items]
+        data=[OrganizationRead.build(o, services.store) for o in page.items]
     )
     headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor else {}
     return Response(body, headers=headers)
 
 
-@get(ITEM, sync_to_thread=False, responses=error_responses(404))
-def get_organization(
-    organization: OrganizationDep, file_store: FileStoreDep
+@get(ITEM, responses=error_responses(404))
+async def get_organization(
+    organization: OrganizationDep, services: ServicesDep
 ) -> Envelope[OrganizationRead]:
     """Get one organization."""
-    return Envelope(data=OrganizationRead.build(organization, file_store))
+    return Envelope(data=OrganizationRead.build(organization, services.store))
 
 
-@patch(ITEM, sync_to_thread=True, responses=error_responses(400, 404, 413))
-def update_organization(
+@patch(ITEM, responses=error_responses(400, 404, 413))
+async def update_organization(
     data: JSONBody[OrganizationUpdate],
     organization: OrganizationDep,
     principal: PrincipalDep,
-    write_session: WriteSessionDep,
-    file_store: FileStoreDep,
+    services: ServicesDep,
 ) -> Envelope[OrganizationRead]:
     """Update an organization (extension): only the fields sent change."""
-    updated = organizations_service.update(
-        write_session,
-        principal=principal,
-        organization_id=organization.id,
-        data=data,
-        store=file_store,
+    updated = await services.db.transaction(
+        partial(
+            organizations_service.update,
+            principal=principal,
+            organization_id=organization.id,
+            data=data,
+            store=services.store,
+        ),
+        tenant=principal.account_id,
     )
-    write_session.commit()
-    return Envelope(message=UPDATED, data=OrganizationRead.build(updated, file_store))
+    return Envelope(message=UPDATED, data=OrganizationRead.build(updated, services.store))
 
 
-@delete(ITEM, sync_to_thread=True, status_code=200, responses=error_responses(404))
-def delete_organization(
-    organization: OrganizationDep,
-    principal: PrincipalDep,
-    write_session: WriteSessionDep,
-    file_store: FileStoreDep,
+@delete(ITEM, status_code=200, responses=error_responses(404))
+async def delete_organization(
+    organization: OrganizationDep, principal: PrincipalDep, services: ServicesDep
 ) -> Envelope[OrganizationRead]:
     """Delete an organization; certificates already issued stay verifiable."""
-    deleted = organizations_service.delete(
-        write_session, principal=principal, organization_id=organization.id
+    deleted = await services.db.transaction(
+        partial(organizations_service.delete, principal=principal, organization_id=organization.id),
+        tenant=principal.account_id,
     )
-    write_session.commit()
-    return Envelope(message=DELETED, data=OrganizationRead.build(deleted, file_store))
+    return Envelope(message=DELETED, data=OrganizationRead.build(deleted, services.store))
 
 
 router = Router(
@@ -141,7 +130,7 @@ router = Router(
         update_organization,
         delete_organization,
     ],
-    dependencies={"organization": Provide(load_organization, sync_to_thread=False)},
+    dependencies={"organization": Provide(load_organization)},
     tags=["Organizations"],
     security=SECURITY,
     parameters=SUBACCOUNT_HEADER,

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.db.base import utcnow
-from akowe.db.quick import QuickReader
+from akowe.db.database import Database
+from akowe.db.statements import Query, QueryFamily, load
 from akowe.organizations.exceptions import OrganizationNotFound, ValidationFailed
 from akowe.organizations.models import Organization
 from akowe.organizations.schemas import OrganizationCreate, OrganizationUpdate
-from akowe.pagination import Page, paginate
+from akowe.pagination import Page, fetch_page, keyset
 from akowe.storage.images import (
     ImageRejected,
     check_raster,
@@ -70,55 +71,80 @@ def create(
     return organization
 
 
-def get(
-    session: Session,
-    *,
-    principal: Principal,
-    organization_id: str,
-    include_deleted: bool = False,
-    for_update: bool = False,
-) -> Organization | None:
-    """The organization if it belongs to the caller's account and mode (and is not deleted)."""
-    statement = select(Organization).where(
-        Organization.id == organization_id,
-        Organization.account_id == principal.account_id,
-        Organization.mode == principal.mode,
+_ORGANIZATIONS = cast(Table, Organization.__table__)
+ORGANIZATION_BY_ID: Query[Organization] = Query(
+    select(_ORGANIZATIONS).where(
+        _ORGANIZATIONS.c.id == bindparam("organization_id"),
+        _ORGANIZATIONS.c.account_id == bindparam("account_id"),
+        _ORGANIZATIONS.c.mode == bindparam("mode"),
+        _ORGANIZATIONS.c.deleted_at.is_(None),
+    ),
+    name="organization by id",
+)
+ORGANIZATION_PAGE: QueryFamily[Organization] = QueryFamily(
+    lambda with_cursor: keyset(
+        select(_ORGANIZATIONS).where(
+            _ORGANIZATIONS.c.account_id == bindparam("account_id"),
+            _ORGANIZATIONS.c.mode == bindparam("mode"),
+            _ORGANIZATIONS.c.deleted_at.is_(None),
+        ),
+        created_at=_ORGANIZATIONS.c.created_at,
+        id_column=_ORGANIZATIONS.c.id,
+        with_cursor=with_cursor,
+    ),
+    name="organizations",
+)
+
+
+def _scope(principal: Principal, organization_id: str) -> dict[str, Any]:
+    return {
+        "organization_id": organization_id,
+        "account_id": principal.account_id,
+        "mode": principal.mode,
+    }
+
+
+async def get(db: Database, *, principal: Principal, organization_id: str) -> Organization | None:
+    """The organization if it belongs to the caller's account and mode and is not deleted."""
+    return await db.one(
+        ORGANIZATION_BY_ID, tenant=principal.account_id, **_scope(principal, organization_id)
     )
-    if not include_deleted:
-        statement = statement.where(Organization.deleted_at.is_(None))
-    if for_update:
-        statement = statement.with_for_update()
-    return session.scalar(statement)
 
 
-def require(
-    session: Session, *, principal: Principal, organization_id: str, for_update: bool = False
-) -> Organization:
+async def require(db: Database, *, principal: Principal, organization_id: str) -> Organization:
     """The organization, or OrganizationNotFound (404) - also for other accounts' ones."""
-    organization = get(
-        session, principal=principal, organization_id=organization_id, for_update=for_update
+    organization = await get(db, principal=principal, organization_id=organization_id)
+    if organization is None:
+        raise OrganizationNotFound()
+    return organization
+
+
+def lock(session: Session, *, principal: Principal, organization_id: str) -> Organization:
+    """The organization for update in the caller's transaction, or OrganizationNotFound."""
+    organization = load(
+        session,
+        Organization,
+        ORGANIZATION_BY_ID,
+        for_update=True,
+        **_scope(principal, organization_id),
     )
     if organization is None:
         raise OrganizationNotFound()
     return organization
 
 
-def list_organizations(
-    session: Session, *, principal: Principal, limit: int, cursor: str | None
+async def list_organizations(
+    db: Database, *, principal: Principal, limit: int, cursor: str | None
 ) -> Page[Organization]:
     """The account's organizations in this mode, newest first, one page at a time."""
-    statement = select(Organization).where(
-        Organization.account_id == principal.account_id,
-        Organization.mode == principal.mode,
-        Organization.deleted_at.is_(None),
-    )
-    return paginate(
-        session,
-        statement,
-        created_at=Organization.created_at,
-        id_column=Organization.id,
+    return await fetch_page(
+        db,
+        ORGANIZATION_PAGE,
         limit=limit,
         cursor=cursor,
+        tenant=principal.account_id,
+        account_id=principal.account_id,
+        mode=principal.mode,
     )
 
 
@@ -133,9 +159,7 @@ def update(
     """Change the fields sent; `null` clears an optional one."""
     sent = data.model_fields_set
     logo_key = store_logo(store, data.logo) if "logo" in sent and data.logo else None
-    organization = require(
-        session, principal=principal, organization_id=organization_id, for_update=True
-    )
+    organization = lock(session, principal=principal, organization_id=organization_id)
     if "name" in sent and data.name is not None:
         organization.name = data.name
     for attribute in ("website", "email", "phone"):
@@ -150,33 +174,19 @@ def update(
 
 def delete(session: Session, *, principal: Principal, organization_id: str) -> Organization:
     """Soft-delete: gone from the API, kept for the certificates already issued under it."""
-    organization = require(
-        session, principal=principal, organization_id=organization_id, for_update=True
-    )
+    organization = lock(session, principal=principal, organization_id=organization_id)
     organization.deleted_at = utcnow()
     session.flush()
     return organization
 
 
-_SNAPSHOT_SQL = (
-    "SELECT id, name, website, email, phone, logo_key FROM organization"
-    " WHERE id = ? AND account_id = ? AND mode = ? AND deleted_at IS NULL"
-)
-
-
-def snapshot(
-    reader: QuickReader, *, principal: Principal, organization_id: str, store: FileStore
-) -> dict[str, Any]:
-    """The organization as a certificate records it, or OrganizationNotFound (hot path)."""
-    row = reader.one(_SNAPSHOT_SQL, organization_id, principal.account_id, principal.mode)
-    if row is None:
-        raise OrganizationNotFound()
-    id_, name, website, email, phone, logo_key = row
+def snapshot(organization: Organization, *, store: FileStore) -> dict[str, Any]:
+    """The organization as a certificate records it (frozen at issue time)."""
     return {
-        "id": id_,
-        "name": name,
-        "website": website,
-        "email": email,
-        "phone": phone,
-        "logoUrl": store.url(logo_key) if logo_key else None,
+        "id": organization.id,
+        "name": organization.name,
+        "website": organization.website,
+        "email": organization.email,
+        "phone": organization.phone,
+        "logoUrl": store.url(organization.logo_key) if organization.logo_key else None,
     }

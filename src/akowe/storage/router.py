@@ -8,7 +8,7 @@ from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
-from akowe.api.deps import FileStoreDep
+from akowe.api.deps import ServicesDep
 from akowe.api.openapi import error_responses
 from akowe.storage.exceptions import FileNotFound
 
@@ -27,7 +27,9 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
     },
 )
 def get_file(
-    key: FromPath[str], request: Request[Any, Any, Any], file_store: FileStoreDep
+    key: FromPath[str],
+    request: Request[Any, Any, Any],
+    services: ServicesDep,
 ) -> Response[bytes]:
     """A stored file (organization logo, template background)."""
     etag = f'"{key.split(".", 1)[0]}"'
@@ -37,7 +39,7 @@ def get_file(
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     }
-    stored = file_store.get(key)
+    stored = services.store.get(key)
     if stored is None:
         raise FileNotFound()
     if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:

@@ -10,4 +10,11 @@ class TemplateNotFound(NotFound):
     default_message = "The requested template could not be found"
 
 
-__all__ = ["TemplateNotFound", "ValidationFailed"]
+class RenderUnavailable(NotFound):
+    """A design version could not be loaded (its image is gone from the file store)."""
+
+    code = "render_unavailable"
+    default_message = "The certificate's design is no longer available"
+
+
+__all__ = ["RenderUnavailable", "TemplateNotFound", "ValidationFailed"]

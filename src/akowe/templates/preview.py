@@ -3,48 +3,48 @@ users can check field placement before issuing."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
+import anyio.to_thread
 from litestar import Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
-from akowe.api.deps import FileStoreDep, PrincipalDep, SessionDep, SettingsDep
+from akowe.api.deps import PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
-from akowe.certificates.exceptions import RenderUnavailable
-from akowe.rendering import render_png, sample_data
 from akowe.templates import service as templates_service
+from akowe.templates.exceptions import RenderUnavailable
 
 SAMPLE_ID = "00000000-0000-4000-8000-000000000000"
 
 
-@get(
-    "/{templateId:str}/preview",
-    sync_to_thread=True,
-    media_type="image/png",
-    responses=error_responses(400, 404),
-)
-def preview_template(
+@get("/{templateId:str}/preview", media_type="image/png", responses=error_responses(400, 404))
+async def preview_template(
     template_id: Annotated[str, PathParameter(name="templateId")],
     principal: PrincipalDep,
-    session: SessionDep,
-    file_store: FileStoreDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     width: Annotated[int | None, QueryParameter(ge=16, le=4000)] = None,
 ) -> Response[bytes]:
     """Render the template with sample values (PNG); `width` scales it (extension)."""
-    template = templates_service.require(session, principal=principal, template_id=template_id)
-    design = templates_service.get_version(
-        session, store=file_store, template_id=template.id, version=template.version
+    template = await templates_service.require(
+        services.db, principal=principal, template_id=template_id
     )
-    if design is None:
+    version = await services.db.one(
+        templates_service.TEMPLATE_VERSION, template_id=template.id, version=template.version
+    )
+    if version is None:
         raise RenderUnavailable()
-    spec = templates_service.render_spec(design)
-    sample = sample_data(spec, f"{settings.public_base_url}/verify/{SAMPLE_ID}")
-    return Response(
-        render_png(spec, sample, width),
-        media_type="image/png",
-        headers={"Cache-Control": "private, no-cache"},
+    verification_url = f"{services.settings.public_base_url}/verify/{SAMPLE_ID}"
+    png = await anyio.to_thread.run_sync(
+        partial(
+            templates_service.preview,
+            version,
+            store=services.store,
+            url=verification_url,
+            width=width,
+        )
     )
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-cache"})
 
 
 router = Router(

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from litestar import Response, Router, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from akowe.api.deps import (
-    FileStoreDep,
-    ImageFetcherDep,
-    PrincipalDep,
-    SessionDep,
-    WriteSessionDep,
-)
+from akowe.api.deps import Injected, PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope
@@ -27,38 +22,37 @@ CREATED = "Template has been created successfully"
 UPDATED = "Template has been updated successfully"
 DELETED = "Template has been deleted successfully"
 ITEM = "/{templateId:str}"
-TemplateDep = NamedDependency[Template]
+TemplateDep = Injected[Template]
 
 
-def load_template(
+async def load_template(
     template_id: Annotated[str, PathParameter(name="templateId")],
     principal: PrincipalDep,
-    session: SessionDep,
+    services: ServicesDep,
 ) -> Template:
     """Load-or-404 for every route with `{templateId}`."""
-    return templates_service.require(session, principal=principal, template_id=template_id)
+    return await templates_service.require(
+        services.db, principal=principal, template_id=template_id
+    )
 
 
-# Write handlers run in a thread: they may fetch a URL and decode an image.
-@post("", sync_to_thread=True, status_code=201, responses=error_responses(400, 413))
-def create_template(
-    data: JSONBody[TemplateCreate],
-    principal: PrincipalDep,
-    write_session: WriteSessionDep,
-    file_store: FileStoreDep,
-    image_fetcher: ImageFetcherDep,
+@post("", status_code=201, responses=error_responses(400, 413))
+async def create_template(
+    data: JSONBody[TemplateCreate], principal: PrincipalDep, services: ServicesDep
 ) -> Envelope[TemplateRead]:
     """Create a template; `imageUrl` may be a data URI, base64 or an http(s) URL."""
-    template = templates_service.create(
-        write_session, principal=principal, data=data, store=file_store, fetcher=image_fetcher
+    template = await templates_service.create(
+        services.db,
+        principal=principal,
+        data=data,
+        store=services.store,
+        fetcher=services.fetcher,
     )
-    write_session.commit()
-    return Envelope(message=CREATED, data=TemplateRead.build(template, file_store))
+    return Envelope(message=CREATED, data=TemplateRead.build(template, services.store))
 
 
 @get(
     "",
-    sync_to_thread=False,
     responses=error_responses(400),
     response_headers=[
         ResponseHeader(
@@ -68,10 +62,9 @@ def create_template(
         )
     ],
 )
-def list_templates(
+async def list_templates(
     principal: PrincipalDep,
-    session: SessionDep,
-    file_store: FileStoreDep,
+    services: ServicesDep,
     limit: Annotated[
         int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size (extension).")
     ] = DEFAULT_LIMIT,
@@ -80,55 +73,51 @@ def list_templates(
     ] = None,
 ) -> Response[Envelope[list[TemplateRead]]]:
     """List templates (only the sub-account's with `x-subaccount-email`), newest first."""
-    page = templates_service.list_templates(
-        session, principal=principal, limit=limit, cursor=cursor
+    page = await templates_service.list_templates(
+        services.db, principal=principal, limit=limit, cursor=cursor
     )
     body: Envelope[list[TemplateRead]] = Envelope(
-        data=[TemplateRead.build(t, file_store) for t in page.items]
+        data=[TemplateRead.build(t, services.store) for t in page.items]
     )
     headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor else {}
     return Response(body, headers=headers)
 
 
-@get(ITEM, sync_to_thread=False, responses=error_responses(404))
-def get_template(template: TemplateDep, file_store: FileStoreDep) -> Envelope[TemplateRead]:
+@get(ITEM, responses=error_responses(404))
+async def get_template(template: TemplateDep, services: ServicesDep) -> Envelope[TemplateRead]:
     """Get one template (extension)."""
-    return Envelope(data=TemplateRead.build(template, file_store))
+    return Envelope(data=TemplateRead.build(template, services.store))
 
 
-@patch(ITEM, sync_to_thread=True, responses=error_responses(400, 404, 413))
-def update_template(
+@patch(ITEM, responses=error_responses(400, 404, 413))
+async def update_template(
     data: JSONBody[TemplateUpdate],
     template: TemplateDep,
     principal: PrincipalDep,
-    write_session: WriteSessionDep,
-    file_store: FileStoreDep,
-    image_fetcher: ImageFetcherDep,
+    services: ServicesDep,
 ) -> Envelope[TemplateRead]:
     """Update a template (extension); changing image, dimensions or fields adds a version."""
-    updated = templates_service.update(
-        write_session,
+    updated = await templates_service.update(
+        services.db,
         principal=principal,
         template_id=template.id,
         data=data,
-        store=file_store,
-        fetcher=image_fetcher,
+        store=services.store,
+        fetcher=services.fetcher,
     )
-    write_session.commit()
-    return Envelope(message=UPDATED, data=TemplateRead.build(updated, file_store))
+    return Envelope(message=UPDATED, data=TemplateRead.build(updated, services.store))
 
 
-@delete(ITEM, sync_to_thread=True, status_code=200, responses=error_responses(404))
-def delete_template(
-    template: TemplateDep,
-    principal: PrincipalDep,
-    write_session: WriteSessionDep,
-    file_store: FileStoreDep,
+@delete(ITEM, status_code=200, responses=error_responses(404))
+async def delete_template(
+    template: TemplateDep, principal: PrincipalDep, services: ServicesDep
 ) -> Envelope[TemplateRead]:
     """Delete a template; certificates issued from it still render and verify."""
-    deleted = templates_service.delete(write_session, principal=principal, template_id=template.id)
-    write_session.commit()
-    return Envelope(message=DELETED, data=TemplateRead.build(deleted, file_store))
+    deleted = await services.db.transaction(
+        partial(templates_service.delete, principal=principal, template_id=template.id),
+        tenant=principal.account_id,
+    )
+    return Envelope(message=DELETED, data=TemplateRead.build(deleted, services.store))
 
 
 router = Router(
@@ -140,7 +129,7 @@ router = Router(
         update_template,
         delete_template,
     ],
-    dependencies={"template": Provide(load_template, sync_to_thread=False)},
+    dependencies={"template": Provide(load_template)},
     tags=["Templates"],
     security=SECURITY,
     parameters=SUBACCOUNT_HEADER,

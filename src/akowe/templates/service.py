@@ -10,17 +10,21 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
-from sqlalchemy import Select, select
+import anyio.to_thread
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.db.base import utcnow
-from akowe.db.quick import QuickReader
+from akowe.db.database import Database
+from akowe.db.statements import Query, QueryFamily, load
 from akowe.errors import FieldError
-from akowe.pagination import Page, paginate
-from akowe.rendering import FieldSpec, TemplateSpec
+from akowe.outbound import FetchRefused, ImageFetcher
+from akowe.pagination import Page, fetch_page, keyset
+from akowe.rendering import FieldSpec, TemplateSpec, render_png, sample_data
 from akowe.storage.images import (
     ImageInfo,
     ImageRejected,
@@ -30,8 +34,7 @@ from akowe.storage.images import (
     parse_data_uri,
 )
 from akowe.storage.store import FileStore
-from akowe.templates.exceptions import TemplateNotFound, ValidationFailed
-from akowe.templates.fetch import FetchRefused, ImageFetcher
+from akowe.templates.exceptions import RenderUnavailable, TemplateNotFound, ValidationFailed
 from akowe.templates.models import Template, TemplateVersion
 from akowe.templates.schemas import Dimensions, FieldIn, TemplateCreate, TemplateUpdate
 
@@ -149,20 +152,38 @@ def _snapshot(template: Template) -> TemplateVersion:
     )
 
 
-def create(
-    session: Session,
+async def create(
+    db: Database,
     *,
     principal: Principal,
     data: TemplateCreate,
     store: FileStore,
     fetcher: ImageFetcher,
 ) -> Template:
-    """Create a template (version 1), owned by the sub-account named in the request if any."""
-    # The image work (fetch, decode) happens before the first query, so no write lock is
-    # held while it runs.
-    image = ingest_image(data.image_url, store=store, fetcher=fetcher)
+    """Create a template (version 1), owned by the sub-account named in the request if any.
+
+    The image is fetched and decoded in a worker thread first, so no database thread or
+    connection is held while a slow URL downloads.
+    """
+    image = await anyio.to_thread.run_sync(
+        partial(ingest_image, data.image_url, store=store, fetcher=fetcher)
+    )
     check_dimensions(image.width, image.height, data.dimensions)
     fields = _fields_json(data.fields)
+    return await db.transaction(
+        partial(_insert, principal=principal, data=data, image=image, fields=fields),
+        tenant=principal.account_id,
+    )
+
+
+def _insert(
+    session: Session,
+    *,
+    principal: Principal,
+    data: TemplateCreate,
+    image: StoredImage,
+    fields: list[dict[str, Any]],
+) -> Template:
     now = utcnow()
     template = Template(
         id=str(uuid.uuid4()),
@@ -188,53 +209,100 @@ def create(
     return template
 
 
-def _scoped(principal: Principal) -> Select[Template]:
-    statement = select(Template).where(
-        Template.account_id == principal.account_id,
-        Template.mode == principal.mode,
-        Template.deleted_at.is_(None),
+_TEMPLATES = cast(Table, Template.__table__)
+_VERSIONS = cast(Table, TemplateVersion.__table__)
+
+
+def _visible(sub_account: bool) -> Select[Any]:
+    # The caller's account and mode, not deleted; with `x-subaccount-email`, only that
+    # sub-account's templates.
+    statement = select(_TEMPLATES).where(
+        _TEMPLATES.c.account_id == bindparam("account_id"),
+        _TEMPLATES.c.mode == bindparam("mode"),
+        _TEMPLATES.c.deleted_at.is_(None),
     )
-    if principal.subaccount_id is not None:
-        statement = statement.where(Template.subaccount_id == principal.subaccount_id)
+    if sub_account:
+        statement = statement.where(_TEMPLATES.c.subaccount_id == bindparam("subaccount_id"))
     return statement
 
 
-def get(
-    session: Session, *, principal: Principal, template_id: str, for_update: bool = False
-) -> Template | None:
+TEMPLATE_BY_ID: QueryFamily[Template] = QueryFamily(
+    lambda sub_account: _visible(sub_account).where(_TEMPLATES.c.id == bindparam("template_id")),
+    name="template by id",
+)
+TEMPLATE_PAGE: QueryFamily[Template] = QueryFamily(
+    lambda sub_account, with_cursor: keyset(
+        _visible(sub_account),
+        created_at=_TEMPLATES.c.created_at,
+        id_column=_TEMPLATES.c.id,
+        with_cursor=with_cursor,
+    ),
+    name="templates",
+)
+TEMPLATE_VERSION: Query[TemplateVersion] = Query(
+    select(_VERSIONS).where(
+        _VERSIONS.c.template_id == bindparam("template_id"),
+        _VERSIONS.c.version == bindparam("version"),
+    ),
+    name="template version",
+)
+
+
+def _scope(principal: Principal) -> dict[str, Any]:
+    scope: dict[str, Any] = {"account_id": principal.account_id, "mode": principal.mode}
+    if principal.subaccount_id is not None:
+        scope["subaccount_id"] = principal.subaccount_id
+    return scope
+
+
+async def get(db: Database, *, principal: Principal, template_id: str) -> Template | None:
     """The template if the caller may see it (account, mode, sub-account scope), else None."""
-    statement = _scoped(principal).where(Template.id == template_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return session.scalar(statement)
+    query = TEMPLATE_BY_ID(principal.subaccount_id is not None)
+    return await db.one(
+        query, tenant=principal.account_id, template_id=template_id, **_scope(principal)
+    )
 
 
-def require(
-    session: Session, *, principal: Principal, template_id: str, for_update: bool = False
-) -> Template:
+async def require(db: Database, *, principal: Principal, template_id: str) -> Template:
     """The template, or TemplateNotFound (404) - also for other accounts' ones."""
-    template = get(session, principal=principal, template_id=template_id, for_update=for_update)
+    template = await get(db, principal=principal, template_id=template_id)
     if template is None:
         raise TemplateNotFound()
     return template
 
 
-def list_templates(
-    session: Session, *, principal: Principal, limit: int, cursor: str | None
+def lock(session: Session, *, principal: Principal, template_id: str) -> Template:
+    """The template for update in the caller's transaction, or TemplateNotFound."""
+    template = load(
+        session,
+        Template,
+        TEMPLATE_BY_ID(principal.subaccount_id is not None),
+        for_update=True,
+        template_id=template_id,
+        **_scope(principal),
+    )
+    if template is None:
+        raise TemplateNotFound()
+    return template
+
+
+async def list_templates(
+    db: Database, *, principal: Principal, limit: int, cursor: str | None
 ) -> Page[Template]:
     """The templates the caller may see, newest first, one page at a time."""
-    return paginate(
-        session,
-        _scoped(principal),
-        created_at=Template.created_at,
-        id_column=Template.id,
+    return await fetch_page(
+        db,
+        TEMPLATE_PAGE,
+        principal.subaccount_id is not None,
         limit=limit,
         cursor=cursor,
+        tenant=principal.account_id,
+        **_scope(principal),
     )
 
 
-def update(
-    session: Session,
+async def update(
+    db: Database,
     *,
     principal: Principal,
     template_id: str,
@@ -243,13 +311,26 @@ def update(
     fetcher: ImageFetcher,
 ) -> Template:
     """Change what was sent; a new version is recorded when the image, size or fields change."""
-    sent = data.model_fields_set
-    image = (
-        ingest_image(data.image_url, store=store, fetcher=fetcher)
-        if "image_url" in sent and data.image_url is not None
-        else None
+    image = None
+    if "image_url" in data.model_fields_set and data.image_url is not None:
+        image = await anyio.to_thread.run_sync(
+            partial(ingest_image, data.image_url, store=store, fetcher=fetcher)
+        )
+    return await db.transaction(
+        partial(_update, principal=principal, template_id=template_id, data=data, image=image),
+        tenant=principal.account_id,
     )
-    template = require(session, principal=principal, template_id=template_id, for_update=True)
+
+
+def _update(
+    session: Session,
+    *,
+    principal: Principal,
+    template_id: str,
+    data: TemplateUpdate,
+    image: StoredImage | None,
+) -> Template:
+    template = lock(session, principal=principal, template_id=template_id)
     if image is None:
         image = StoredImage(template.image_key, template.image_width, template.image_height)
     dimensions = data.dimensions or Dimensions(width=template.width, height=template.height)
@@ -276,32 +357,27 @@ def update(
 
 def delete(session: Session, *, principal: Principal, template_id: str) -> Template:
     """Soft-delete: gone from the API; its versions stay for certificates issued from them."""
-    template = require(session, principal=principal, template_id=template_id, for_update=True)
+    template = lock(session, principal=principal, template_id=template_id)
     template.deleted_at = utcnow()
     session.flush()
     return template
 
 
-def get_version(
-    session: Session, *, store: FileStore, template_id: str, version: int
-) -> TemplateDesign | None:
-    """One version of a design with its image bytes (also for edited or deleted templates)."""
-    row = session.get(TemplateVersion, (template_id, version))
-    if row is None:
-        return None
-    stored = store.get(row.image_key)
+def design(version: TemplateVersion, *, store: FileStore) -> TemplateDesign | None:
+    """A stored version with its image bytes (None if the image is gone from the store)."""
+    stored = store.get(version.image_key)
     if stored is None:
         return None
     return TemplateDesign(
-        template_id=row.template_id,
-        version=row.version,
+        template_id=version.template_id,
+        version=version.version,
         image=stored.data,
         content_type=stored.content_type,
-        width=row.width,
-        height=row.height,
-        image_width=row.image_width,
-        image_height=row.image_height,
-        fields=tuple(FieldSpec(**f) for f in row.fields),
+        width=version.width,
+        height=version.height,
+        image_width=version.image_width,
+        image_height=version.image_height,
+        fields=tuple(FieldSpec(**f) for f in version.fields),
     )
 
 
@@ -316,17 +392,10 @@ def render_spec(design: TemplateDesign) -> TemplateSpec:
     )
 
 
-def current_version(reader: QuickReader, *, principal: Principal, template_id: str) -> int:
-    """The version a certificate issued now pins, or TemplateNotFound (hot path)."""
-    sql = (
-        "SELECT version FROM template"
-        " WHERE id = ? AND account_id = ? AND mode = ? AND deleted_at IS NULL"
-    )
-    params: list[Any] = [template_id, principal.account_id, principal.mode]
-    if principal.subaccount_id is not None:
-        sql += " AND subaccount_id = ?"
-        params.append(principal.subaccount_id)
-    row = reader.one(sql, *params)
-    if row is None:
-        raise TemplateNotFound()
-    return int(row[0])
+def preview(version: TemplateVersion, *, store: FileStore, url: str, width: int | None) -> bytes:
+    """A version rendered with sample values as a PNG (blocking: rendering)."""
+    found = design(version, store=store)
+    if found is None:
+        raise RenderUnavailable()
+    spec = render_spec(found)
+    return render_png(spec, sample_data(spec, url), width)

@@ -7,7 +7,7 @@ import ipaddress
 import httpx
 import pytest
 
-from akowe.templates.fetch import FetchRefused, HttpImageFetcher, is_public
+from akowe.outbound import FetchRefused, HttpImageFetcher, is_public
 from tests.storage.factories import image_bytes
 from tests.templates.conftest import ImageServer, Route
 from tests.templates.test_templates import URL, body, errors_of

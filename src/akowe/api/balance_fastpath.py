@@ -1,0 +1,59 @@
+"""The balance endpoint answered before the framework: the one route that bypasses Litestar.
+
+`GET /api/users/balance` is what integrations poll. Litestar's request handling alone
+costs about as much as the key check and the read together, so a request that has no body
+is answered here directly from ASGI, through `akowe.credits.router.read_balance`: the same
+query and the same authentication function as the registered route (and every other route),
+hence exactly the same rules (key expiry and revocation, mode, sub-account scope). Anything
+that fails (a bad key, an unknown sub-account, a database error) falls through to the
+registered Litestar route, which stays the one source of error responses and of the OpenAPI
+docs. tests/test_balance.py proves both answer alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import Headers
+from litestar.types import ASGIApp, Receive
+
+from akowe.credits.router import read_balance
+from akowe.errors import ServiceError
+
+BALANCE_PATH = "/api/users/balance"
+JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
+
+
+def balance_fast_path(app: Litestar) -> ASGIApp:
+    """Wrap the app so that balance successes skip the framework."""
+    services = app.state.services
+
+    async def answer(scope: Any) -> bytes | None:
+        headers = Headers.from_scope(scope)
+        if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+            return None  # a body: let the route read (and size-check) it
+        try:
+            balance = await read_balance(services.db, services.settings, scope, headers)
+        except ServiceError:
+            return None
+        return b'{"success":true,"data":{"balance":%d}}' % balance
+
+    async def asgi(scope: Any, receive: Receive, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == BALANCE_PATH
+            and scope["method"] in ("GET", "POST")
+        ):
+            body = await answer(scope)
+            if body is not None:
+                headers = [
+                    (b"content-type", JSON_CONTENT_TYPE),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return asgi
