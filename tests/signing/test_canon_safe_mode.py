@@ -151,3 +151,22 @@ def test_canonicalisation_is_rdfc10_not_pyld_default_urgna2012() -> None:
     )
     assert ours == explicit
     assert ours != default
+
+
+def test_memoised_context_processing_gives_the_same_canonical_form_as_a_cold_loader(
+    issuer: Issuer,
+) -> None:
+    documents = [
+        issuer.credential(),
+        issuer.credential(name="Other", attributes={}),
+        issuer.credential(attributes={f"K{n}": str(n) for n in range(6)}),
+        issuer.did_document(),
+        issuer.status_list_credential(),
+        issuer.signed()["proof"] | {"@context": issuer.credential()["@context"]},
+    ]
+    warm = StaticDocumentLoader()
+    for _ in range(3):
+        for document in documents:
+            cold = canonicalize(document, loader=StaticDocumentLoader())
+            assert canonicalize(document, loader=warm) == cold
+    assert len(warm.processed) > 0

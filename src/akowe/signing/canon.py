@@ -32,10 +32,11 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+from frozendict import frozendict
 from pyld import jsonld  # type: ignore[import-untyped]
 from pyld.canon import URDNA2015  # type: ignore[import-untyped]
 from pyld.nquads import parse_nquads  # type: ignore[import-untyped]
@@ -113,7 +114,7 @@ def expand(
     _check_contexts(document, loader)
     options = dict(loader.options(), base=None)
     try:
-        result: list[dict[str, Any]] = _SafeProcessor().expand(document, options)
+        result: list[dict[str, Any]] = _SafeProcessor(loader.processed).expand(document, options)
     except jsonld.JsonLdError as error:
         raise _unwrap(error) from error
     return result
@@ -131,7 +132,9 @@ def to_dataset(
     _check_contexts(document, loader)
     options = dict(loader.options(), base=None, produceGeneralizedRdf=False)
     try:
-        dataset: dict[str, list[dict[str, Any]]] = _SafeProcessor().to_rdf(document, options)
+        dataset: dict[str, list[dict[str, Any]]] = _SafeProcessor(loader.processed).to_rdf(
+            document, options
+        )
     except jsonld.JsonLdError as error:
         raise _unwrap(error) from error
     return dataset
@@ -178,10 +181,19 @@ def canonicalize_nquads(
 
 
 class _SafeProcessor(jsonld.JsonLdProcessor):  # type: ignore[misc]
-    """A pyld processor whose expansion refuses dropped properties and relative IRIs."""
+    """A pyld processor whose expansion refuses dropped properties and relative IRIs.
 
-    def __init__(self) -> None:
+    It also memoises context processing in the loader (`StaticDocumentLoader.processed`).
+    pyld caches a processed context per parent context, but a type-scoped context (OB 3.0 has
+    one per class: Profile, Achievement, AchievementSubject, IdentityObject, Result...) is
+    applied to a fresh clone of its parent with a fresh id each time, so it is reprocessed for
+    every node of every document. Keyed by the parent's id and the context itself, the memo
+    makes those hits; the result is pyld's own frozen context, so nothing else changes.
+    """
+
+    def __init__(self, memo: MutableMapping[Any, Any] | None = None) -> None:
         self.dropped: list[str | None] = []
+        self._memo = memo
         super().__init__(on_property_dropped=self.dropped.append)
 
     def expand(self, input_: Any, options: dict[str, Any]) -> Any:
@@ -195,6 +207,61 @@ class _SafeProcessor(jsonld.JsonLdProcessor):  # type: ignore[misc]
             )
         _check_expanded(expanded)
         return expanded
+
+    def _process_context(
+        self,
+        active_ctx: Any,
+        local_ctx: Any,
+        options: Any,
+        override_protected: bool = False,
+        propagate: bool = True,
+        validate_scoped: bool = True,
+        cycles: Any = None,
+    ) -> Any:
+        """pyld's context processing, memoised per (parent context, local context, flags)."""
+        parent = active_ctx.get("_uuid") if self._memo is not None else None
+        local_key = _context_key(local_ctx)
+        if self._memo is None or parent is None or local_key is None or cycles:
+            return super()._process_context(
+                active_ctx,
+                local_ctx,
+                options,
+                override_protected=override_protected,
+                propagate=propagate,
+                validate_scoped=validate_scoped,
+                cycles=cycles,
+            )
+        key = (parent, local_key, override_protected, propagate, validate_scoped)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit[0]
+        result = super()._process_context(
+            active_ctx,
+            local_ctx,
+            options,
+            override_protected=override_protected,
+            propagate=propagate,
+            validate_scoped=validate_scoped,
+            cycles=cycles,
+        )
+        if isinstance(result, frozendict):
+            # Keep local_ctx alive with the entry, so an id() in the key is never reused.
+            self._memo[key] = (result, local_ctx)
+        return result
+
+
+def _context_key(local_ctx: Any) -> Any:
+    """A hashable key for a local context: URLs by value, context objects by identity."""
+    items = local_ctx if isinstance(local_ctx, list) else [local_ctx]
+    key: list[Any] = []
+    for item in items:
+        if isinstance(item, str):
+            key.append(item)
+        elif isinstance(item, Mapping):
+            key.append(("object", id(item)))
+        else:
+            return None
+    return tuple(key)
 
 
 class _BoundedRDFC10(URDNA2015):  # type: ignore[misc]

@@ -85,6 +85,7 @@ ALL_CONTEXTS: Final[frozenset[str]] = frozenset(PINNED_CONTEXTS)
 
 # Processed contexts kept per loader; the pinned set is small, so nothing is ever evicted.
 _RESOLVED_CACHE_SIZE = 64
+_PROCESSED_CACHE_SIZE = 4096
 
 
 def read_pinned_context(url: str, *, directory: Path | None = None) -> dict[str, Any]:
@@ -119,6 +120,8 @@ class StaticDocumentLoader:
         self._directory = directory
         self._documents: dict[str, bytes] = {}
         self._resolved: LRUCache[str, Any] = LRUCache(maxsize=_RESOLVED_CACHE_SIZE)
+        # Processed active contexts, memoised by `canon` (see canon._SafeProcessor).
+        self.processed: LRUCache[Any, Any] = LRUCache(maxsize=_PROCESSED_CACHE_SIZE)
 
     def __call__(self, url: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Return the pinned context at `url` as a pyld RemoteDocument; refuse any other URL."""
