@@ -170,3 +170,14 @@ def test_memoised_context_processing_gives_the_same_canonical_form_as_a_cold_loa
             cold = canonicalize(document, loader=StaticDocumentLoader())
             assert canonicalize(document, loader=warm) == cold
     assert len(warm.processed) > 0
+
+
+def test_a_document_nested_too_deeply_is_refused_before_pyld_sees_it(issuer: Issuer) -> None:
+    credential = issuer.credential()
+    cursor = credential["credentialSubject"]
+    for _ in range(40):
+        cursor["name"] = {}
+        cursor = cursor["name"]
+
+    with pytest.raises(DocumentTooLarge, match="nested"):
+        canonicalize(credential)

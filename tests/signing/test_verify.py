@@ -244,3 +244,28 @@ def test_signing_does_not_modify_the_input(issuer: Issuer) -> None:
     before = copy.deepcopy(unsigned)
     sign(unsigned, issuer.key, verification_method=issuer.method(), created=datetime.now(UTC))
     assert unsigned == before
+
+
+def test_odd_shapes_are_reported_as_failed_checks_never_raised(issuer: Issuer) -> None:
+    signed = issuer.signed()
+    nested: dict[str, Any] = {}
+    cursor = nested
+    for _ in range(3000):
+        cursor["name"] = {}
+        cursor = cursor["name"]
+    variants: list[Any] = [
+        None,
+        [],
+        {**signed, "type": 5},
+        {**signed, "credentialSubject": {"name": {"@value": 5, "@language": 7}}},
+        {**signed, "validFrom": 12},
+        {**signed, "issuer": {"id": 3}},
+        {**signed, "proof": {**signed["proof"], "proofValue": "zzzz"}},
+        {**signed, "proof": {**signed["proof"], "verificationMethod": "https://x"}},
+        {**signed, "credentialStatus": {"type": "BitstringStatusListEntry"}},
+        {**signed, "credentialSubject": nested},
+    ]
+    for variant in variants:
+        result = _verify(issuer, variant)
+        assert not result.valid
+        assert result.status == "invalid"

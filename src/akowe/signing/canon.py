@@ -60,6 +60,17 @@ _UNESCAPED_CONTROLS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_IRI_CHARACTERS: Final = re.compile('[\x00-\x20<>"{}|^`\\\\\x7f]')
 _ABSOLUTE_IRI: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _VALUE_KEYWORDS: Final = frozenset({"@language", "@direction", "@index"})
+# What pyld raises on input it cannot process: its own error, or a Python error on odd shapes
+# (a number where it expects a string, nesting deeper than the interpreter allows).
+_PYLD_FAILURES: Final = (
+    jsonld.JsonLdError,
+    TypeError,
+    ValueError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    RecursionError,
+)
 
 T = TypeVar("T")
 
@@ -69,6 +80,7 @@ class Limits:
     """Bounds on canonicalising one document (defaults suit certificates, with headroom)."""
 
     max_document_bytes: int = 256 * 1024
+    max_depth: int = 32
     max_blank_nodes: int = 512
     max_deep_iterations: int = 1000
     max_seconds: float = 1.0
@@ -109,13 +121,13 @@ def expand(
     limits: Limits = DEFAULT_LIMITS,
 ) -> list[dict[str, Any]]:
     """Expand a JSON-LD document in safe mode (refusing what pyld would silently drop)."""
-    check_size(document, limits)
     loader = loader or default_loader()
-    _check_contexts(document, loader)
+    _check_contexts(document, loader, limits)
+    check_size(document, limits)
     options = dict(loader.options(), base=None)
     try:
         result: list[dict[str, Any]] = _SafeProcessor(loader.processed).expand(document, options)
-    except jsonld.JsonLdError as error:
+    except _PYLD_FAILURES as error:
         raise _unwrap(error) from error
     return result
 
@@ -127,15 +139,15 @@ def to_dataset(
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, list[dict[str, Any]]]:
     """The RDF dataset of a document, expanded in safe mode (pyld's dataset shape)."""
-    check_size(document, limits)
     loader = loader or default_loader()
-    _check_contexts(document, loader)
+    _check_contexts(document, loader, limits)
+    check_size(document, limits)
     options = dict(loader.options(), base=None, produceGeneralizedRdf=False)
     try:
         dataset: dict[str, list[dict[str, Any]]] = _SafeProcessor(loader.processed).to_rdf(
             document, options
         )
-    except jsonld.JsonLdError as error:
+    except _PYLD_FAILURES as error:
         raise _unwrap(error) from error
     return dataset
 
@@ -303,11 +315,15 @@ class _BoundedRDFC10(URDNA2015):  # type: ignore[misc]
             )
 
 
-def _check_contexts(document: Any, loader: StaticDocumentLoader) -> None:
-    """Every `@context` anywhere in the document must be a pinned URL this loader serves."""
-    stack = [document]
+def _check_contexts(document: Any, loader: StaticDocumentLoader, limits: Limits) -> None:
+    """Every `@context` must be a pinned URL this loader serves; nesting is bounded."""
+    stack = [(document, 0)]
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise DocumentTooLarge(
+                f"The document is nested more than {limits.max_depth} levels deep."
+            )
         if isinstance(node, Mapping):
             if "@context" in node:
                 contexts = node["@context"]
@@ -322,9 +338,9 @@ def _check_contexts(document: Any, loader: StaticDocumentLoader) -> None:
                             f"The JSON-LD context {context!r} is not supported; contexts are "
                             "pinned and never fetched."
                         )
-            stack.extend(node.values())
+            stack.extend((value, depth + 1) for value in node.values())
         elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend((item, depth + 1) for item in node)
 
 
 def _check_iri(value: Any, what: str, *, blank_ok: bool) -> None:
