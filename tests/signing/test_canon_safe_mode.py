@@ -63,7 +63,7 @@ def test_an_unknown_context_url_is_refused_without_fetching(issuer: Issuer) -> N
     credential = issuer.credential()
     credential["@context"] = [*credential["@context"], "https://evil.example/context.json"]
 
-    with pytest.raises(UnknownContext, match="evil.example"):
+    with pytest.raises(UnknownContext, match=r"evil\.example"):
         canonicalize(credential)
 
 
@@ -120,7 +120,7 @@ def test_control_characters_are_refused_unless_stripped_first(issuer: Issuer) ->
 
     canonical = canonicalize(strip_controls(credential))
     assert '"Ada Lovelace[31m"' in canonical
-    assert not any(ord(c) < 0x20 and c != "\n" or ord(c) == 0x7F for c in canonical)
+    assert not any((ord(c) < 0x20 and c != "\n") or ord(c) == 0x7F for c in canonical)
 
 
 def test_stripping_keeps_tab_newline_and_carriage_return_which_pyld_escapes_correctly() -> None:
