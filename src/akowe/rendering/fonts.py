@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from importlib import resources
 
 import uharfbuzz as hb  # type: ignore[import-untyped]
-from fontTools.pens.cu2quPen import Cu2QuPen
-from fontTools.pens.ttGlyphPen import TTGlyphPen
-from fontTools.ttLib import TTFont, TTLibError, newTable
+from fontTools.pens.cu2quPen import Cu2QuPen  # type: ignore[import-untyped]
+from fontTools.pens.ttGlyphPen import TTGlyphPen  # type: ignore[import-untyped]
+from fontTools.ttLib import TTFont, TTLibError, newTable  # type: ignore[import-untyped]
 
 DEFAULT_FAMILY = "noto sans"
 
@@ -254,9 +254,9 @@ def inspect_font(data: bytes) -> FontInfo:
         raise FontError("not a TrueType or OpenType font (collections and WOFF are not accepted)")
     try:
         font = TTFont(io.BytesIO(data), lazy=False)
-        family, subfamily, full = _names(font)
+        family, _, full = _names(font)
         glyph_count = len(font.getGlyphOrder())
-        os2 = font["OS/2"] if "OS/2" in font else None
+        os2 = font.get("OS/2")
         head = font["head"]
         has_cmap = "cmap" in font and font.getBestCmap() is not None
         outlines = "truetype" if "glyf" in font else "cff" if "CFF " in font else ""

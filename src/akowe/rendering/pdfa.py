@@ -35,7 +35,7 @@ def srgb_profile() -> bytes:
 def xmp(title: str, created: datetime, document_id: str, attachments: tuple[str, ...]) -> bytes:
     """The XMP packet: PDF/A-3B identification plus the same title, dates and producer as /Info."""
     stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
-    uuid = f"{document_id[:8]}-{document_id[8:12]}-{document_id[12:16]}-{document_id[16:20]}-{document_id[20:32]}"
+    uuid = "-".join(document_id[a:b] for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)))
     described = ""
     if attachments:
         items = "".join(f"<rdf:li>{escape(name)}</rdf:li>" for name in attachments)
@@ -67,4 +67,4 @@ def xmp(title: str, created: datetime, document_id: str, attachments: tuple[str,
         "</rdf:RDF>\n"
         "</x:xmpmeta>\n"
         '<?xpacket end="w"?>'
-    ).encode("utf-8")
+    ).encode()

@@ -8,12 +8,14 @@ told the text it stands for in the order the PDF writer draws it (see `Glyph`).
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import uharfbuzz as hb  # type: ignore[import-untyped]
-from bidi import get_display
+from bidi import get_display  # type: ignore[import-untyped]
 
 from akowe.rendering.fonts import FontChoice, is_ignorable, system_font
 
@@ -23,7 +25,8 @@ _STICKY = frozenset(("Mn", "Mc", "Me", "Cf", "Zs", "Pc", "Pd", "Ps", "Pe", "Pi",
 _RTL_CLASSES = frozenset(("R", "AL", "AN", "RLE", "RLO", "RLI", "FSI", "LRE", "LRO", "LRI"))
 _LEVELS = re.compile(r"levels: \[(.*?)\n    \]", re.DOTALL)
 _LEVEL = re.compile(r"Level\(\s*(\d+),?\s*\)")
-_CJK_LANGUAGES = ("ja", "ko", "zh")
+_OVERLAP_EM = 0.15
+_MAX_PERMUTED = 6  # glyphs in a group whose drawing orders are all tried (720 at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,43 @@ def _pick_fonts(text: str, chain: tuple[FontChoice, ...]) -> tuple[list[FontChoi
     return picks, missing
 
 
+def _drawing_order(group: list[int], xs: list[int], end: Callable[[int], int]) -> list[int]:
+    """Order a group's glyphs so that drawing them leaves no forward gap a reader would copy
+    as a space: start at the group's left edge, end at its right edge, no jumps ahead."""
+    if len(group) == 1:
+        return group
+    left = min(xs[i] for i in group)
+    right = max(end(i) for i in group)
+
+    def gaps(order: Sequence[int]) -> int:
+        total = max(0, xs[order[0]] - left) + max(0, right - end(order[-1]))
+        for before, after in itertools.pairwise(order):
+            total += max(0, xs[after] - end(before))
+        return total
+
+    if len(group) > _MAX_PERMUTED:
+        return group
+    best = list(group)
+    best_gap = gaps(best)
+    for order in itertools.permutations(group):
+        gap = gaps(order)
+        if gap < best_gap:
+            best, best_gap = list(order), gap
+    return best
+
+
+def _visual(text: str) -> str:
+    """A right-to-left run's text in visual order, for readers that re-run bidi on ActualText.
+
+    Their reordering leaves a leading non-letter (a final vowel mark, reversed to the front)
+    where it is; a right-to-left mark before it keeps the whole span right-to-left.
+    """
+    reversed_text = text[::-1]
+    if unicodedata.bidirectional(reversed_text[0]) not in ("R", "AL"):
+        return "\u200f" + reversed_text
+    return reversed_text
+
+
 def _texts(cluster_texts: list[str], counts: list[int]) -> tuple[list[str], list[int]]:
     """Split each group's characters over its glyphs in drawing order; mark ActualText groups.
 
@@ -200,8 +240,20 @@ def _shape(
     # the last such group into the one before it.
     merged: list[list[int]] = []
     merged_text: list[str] = []
+    overlap = font.upem * _OVERLAP_EM
+
+    def end(index: int) -> int:
+        return int(xs[index] + font.advance(infos[index].codepoint))
+
     for indexes, chars in zip(groups, group_text, strict=True):
-        if merged and len(merged[-1]) > len(merged_text[-1]):
+        # Also merge a cluster drawn back over the previous one (subjoined consonants, vowel
+        # signs placed by GPOS): readers would take the overlap for a word or line break.
+        overlaps = (
+            not rtl
+            and merged
+            and min(xs[i] for i in indexes) < max(end(i) for i in merged[-1]) - overlap
+        )
+        if merged and (len(merged[-1]) > len(merged_text[-1]) or overlaps):
             merged[-1].extend(indexes)
             merged_text[-1] += chars
         else:
@@ -211,6 +263,11 @@ def _shape(
         tail, tail_text = merged.pop(), merged_text.pop()
         merged[-1].extend(tail)
         merged_text[-1] += tail_text
+    if not rtl:
+        # Inside a group any drawing order copies the same text (characters are shared out in
+        # drawing order); ending on the glyph that reaches furthest leaves no false gap before
+        # the next cluster, which readers would copy as a space.
+        merged = [_drawing_order(group, xs, end) for group in merged]
     texts, flags = _texts(merged_text, [len(g) for g in merged])
     if rtl:
         # Readers that honour ActualText (poppler, PDFium) take it as visual text and run
@@ -227,7 +284,7 @@ def _shape(
             actual = chars if flag and n == 0 else None
             span = len(indexes) if actual is not None else 0
             if rtl and at == 0:
-                actual, span = text[::-1], len(infos)
+                actual, span = _visual(text), len(infos)
             glyphs.append(Glyph(gid, texts[at], xs[index], positions[index].y_offset, actual, span))
             at += 1
     return Run(choice, tuple(glyphs), pen, rtl, start), list(dict.fromkeys(missing))
