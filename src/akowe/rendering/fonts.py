@@ -321,8 +321,14 @@ def _custom_choices(
     family: str, fonts: tuple[bytes, ...], bold: bool, italic: bool
 ) -> list[FontChoice]:
     key = _family_key(family)
-    faces = [custom_font(data) for data in fonts]
-    faces = [(info, font) for info, font in faces if _family_key(info.family) == key]
+    faces = []
+    for data in fonts:
+        try:
+            info, font = custom_font(data)
+        except FontError:
+            continue  # reported by check_template; the field falls back to the bundled fonts
+        if _family_key(info.family) == key:
+            faces.append((info, font))
     if not faces:
         return []
 
