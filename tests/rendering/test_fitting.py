@@ -11,8 +11,14 @@ import pytest
 from PIL import Image, ImageChops
 from pypdf import PdfReader
 
-from akowe.rendering import CertificateData, TemplateSpec, UnrenderableText, check, render_pdf
-from akowe.rendering import render_png
+from akowe.rendering import (
+    CertificateData,
+    TemplateSpec,
+    UnrenderableText,
+    check,
+    render_pdf,
+    render_png,
+)
 from tests.rendering.factories import field, flat_background
 
 LONG_NAME = "Oluwadamilola Adébáyọ̀ Chukwuemeka-Nwachukwu Fitzgerald Montgomery Abernathy III"

@@ -21,11 +21,11 @@ from akowe.rendering import (
     bundled_families,
     check,
     inspect_font,
+    qr,
     render_pdf,
     render_png,
     unknown_families,
 )
-from akowe.rendering import qr
 from tests.rendering.factories import field, flat_background
 from tests.rendering.readers import drawn_glyph_ids, mutool_text, pdftotext
 
