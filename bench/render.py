@@ -1,6 +1,10 @@
 """Benchmark render_pdf / render_png against a bare reportlab page measured in the same run.
 
 Run: python bench/render.py  (one process, one core; prints medians and ratios)
+
+The certificate cases render with `strict=True`: every text field is fitted into its box and
+checked for characters no font can draw, as issuance does; "check + render" also runs the
+separate `check()` that issuance calls before charging.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from akowe.rendering import (
     CertificateData,
     FieldSpec,
     TemplateSpec,
+    check,
     render_pdf,
     render_png,
 )
@@ -47,10 +52,11 @@ def field(id: str, type: str, text: str, size: float, x: float, y: float) -> Fie
     return FieldSpec(id, type, text, size, "Noto Serif", "#1a2b3c", False, False, "center", x, y)
 
 
+# The standard design, with boxes: names and courses shrink or wrap to fit.
 FIELDS = (
-    replace(field("name", "name", "", 64, 50, 38), is_bold=True),
+    replace(field("name", "name", "", 64, 50, 38), is_bold=True, width=80, min_font_size=32),
     field("date", "date", "", 28, 25, 80),
-    field("course", "text", "course", 32, 50, 52),
+    replace(field("course", "text", "course", 32, 50, 52), width=70, max_lines=2),
     field("grade", "text", "grade", 32, 50, 60),
     field("qr", "qr", "", 200, 88, 80),
 )
@@ -79,8 +85,17 @@ def baseline(number: int) -> bytes:
 
 
 def pdf(template: TemplateSpec, names: tuple[str, ...], number: int) -> bytes:
-    """One PDF for the `number`th recipient (names rotate so fonts are subset afresh)."""
-    return render_pdf(template, data(names[number % len(names)], number))
+    """One PDF for the `number`th recipient (names rotate so fonts are subset afresh), with
+    the fitting and coverage checks on."""
+    return render_pdf(template, data(names[number % len(names)], number), strict=True)
+
+
+def checked_pdf(template: TemplateSpec, names: tuple[str, ...], number: int) -> bytes:
+    """What issuance does: check() before charging, then the strict render."""
+    recipient = data(names[number % len(names)], number)
+    if check(template, recipient):
+        raise SystemExit(f"bench data is refused: {check(template, recipient)}")
+    return render_pdf(template, recipient, strict=True)
 
 
 def png(template: TemplateSpec, width: int, number: int) -> bytes:
@@ -123,6 +138,7 @@ def main() -> None:
         {
             "baseline: bare reportlab page, one string": baseline,
             "render_pdf, JPEG background": partial(pdf, jpeg, NAMES),
+            "check + render_pdf, JPEG background": partial(checked_pdf, jpeg, NAMES),
             "render_pdf, PNG background": partial(pdf, templates["PNG"], NAMES),
             "render_pdf, JPEG, names in 5 scripts": partial(pdf, jpeg, WORLD_NAMES),
         },
@@ -132,7 +148,7 @@ def main() -> None:
     print(f"\nbaseline (bare reportlab page, one string): {statistics.median(base):6.0f} /s")
     for name, values in rates.items():
         ratio = statistics.median(v / b for v, b in zip(values, base, strict=True))
-        print(f"{name + ':':42} {statistics.median(values):6.0f} /s  {ratio:.2f}x baseline")
+        print(f"{name + ':':44} {statistics.median(values):6.0f} /s  {ratio:.2f}x baseline")
     for fmt, template in templates.items():
         size = len(render_pdf(template, data(NAMES[0], 1))) / 1024
         print(f"PDF size, {fmt} background: {size:.0f} KB")

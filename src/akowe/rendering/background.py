@@ -6,6 +6,7 @@ import io
 import struct
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
@@ -94,3 +95,58 @@ def _png_idat(image: Image.Image) -> bytes:
 def _jpeg_object(data: bytes, width: int, height: int, mode: str) -> bytes:
     space = "/DeviceRGB" if mode == "RGB" else "/DeviceGray"
     return _stream(f"/Width {width}/Height {height}/ColorSpace{space}/Filter/DCTDecode", data)
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A small image (a logo) as a PDF image object, with its alpha as a soft mask object."""
+
+    image: bytes
+    mask: bytes | None
+    width: int
+    height: int
+
+
+_pictures: OrderedDict[tuple[str, tuple[int, int]], Picture] = OrderedDict()
+
+
+def logo_object(key: str, data: bytes, box: tuple[int, int]) -> Picture:
+    """Return a logo (PNG or JPEG) as a PDF image, at most twice `box` in pixels, cached."""
+    cache_key = (key, box)
+    with _lock:
+        cached = _pictures.get(cache_key)
+        if cached is not None:
+            _pictures.move_to_end(cache_key)
+            return cached
+    try:
+        with Image.open(io.BytesIO(data)) as source:
+            if source.format not in ("PNG", "JPEG"):
+                raise ValueError(f"logo must be PNG or JPEG, got {source.format}")
+            image = ImageOps.exif_transpose(source)
+            image.load()
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"logo is not a readable image: {exc}") from exc
+    image.thumbnail((box[0] * 2, box[1] * 2), Image.Resampling.LANCZOS)
+    mask = None
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        alpha = rgba.getchannel("A")
+        image = rgba.convert("RGB")
+        if alpha.getextrema() != (255, 255):
+            mask = _flate_image(alpha, "/DeviceGray")
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    space = "/DeviceRGB" if image.mode == "RGB" else "/DeviceGray"
+    picture = Picture(_flate_image(image, space), mask, image.width, image.height)
+    with _lock:
+        _pictures[cache_key] = picture
+        while len(_pictures) > _CACHE_SIZE:
+            _pictures.popitem(last=False)
+    return picture
+
+
+def _flate_image(image: Image.Image, space: str) -> bytes:
+    colors = 3 if space == "/DeviceRGB" else 1
+    params = f"/DecodeParms<</Predictor 15/Colors {colors}/Columns {image.width}>>"
+    entries = f"/Width {image.width}/Height {image.height}/ColorSpace{space}/Filter/FlateDecode"
+    return _stream(entries + params, _png_idat(image))

@@ -1,23 +1,44 @@
-"""A small single-page PDF writer: cached background, subset CID fonts, vector QR codes."""
+"""A small single-page PDF/A-3b writer: cached background, subset CID fonts, vector QR codes.
+
+Every glyph has a character code of its own per (glyph, text) pair, with a ToUnicode entry,
+so readers copy the characters each glyph stands for; clusters whose glyphs and characters do
+not pair one to one also carry ActualText. Right-to-left runs are drawn in logical order at
+their visual positions, so readers that copy in drawing order get logical text too.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import struct
 import zlib
+from collections.abc import Sequence
 from datetime import UTC
 
-from akowe.rendering import background, qr
-from akowe.rendering.fields import ALIGNMENTS, field_text
+from akowe.rendering import background, pdfa, qr
+from akowe.rendering.fields import TEXT_FIELD_TYPES, field_text
 from akowe.rendering.fonts import DEFAULT_FAMILY, Font, chain
-from akowe.rendering.model import CertificateData, FieldSpec, TemplateSpec
+from akowe.rendering.layout import FieldLayout, Problem, fit, problems_of
+from akowe.rendering.model import Attachment, CertificateData, FieldSpec, TemplateSpec
+from akowe.rendering.page import geometry
 from akowe.rendering.shaping import Run, layout
 
 _FAKE_ITALIC_SHEAR = 0.21  # tan(12 degrees), a typical oblique angle
 _FAKE_BOLD_STROKE = 0.03  # stroke width as a fraction of the font size
 _TEST_RGB = "0.85 0.1 0.1"
 _TEST_OPACITY = 0.35
+_RELATIONSHIPS = frozenset(("Data", "Source", "Alternative", "Supplement", "Unspecified"))
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_NOTHING = "\u200b"
+
+
+class UnrenderableText(ValueError):
+    """Raised by `render_pdf(..., strict=True)` when a field cannot be drawn as designed."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(p.message for p in problems))
 
 
 def _num(value: float) -> str:
@@ -43,7 +64,7 @@ class _FontUse:
     """A font used by one document; each distinct (glyph, text) pair gets its own character code.
 
     Codes rather than glyph ids go into the content so that one glyph can copy as different
-    text (a conjunct's first glyph carries the whole cluster, its other glyphs carry nothing).
+    text in different places (a conjunct's glyphs share out their cluster's characters).
     """
 
     def __init__(self, font: Font, resource: str) -> None:
@@ -60,11 +81,12 @@ class _FontUse:
 
 
 class _Page:
-    """Content stream operators plus the fonts they use."""
+    """Content stream operators plus the fonts and images they use."""
 
     def __init__(self) -> None:
         self.ops: list[str] = []
         self.fonts: dict[str, _FontUse] = {}
+        self.images: dict[str, background.Picture] = {}
 
     def use(self, font: Font) -> _FontUse:
         used = self.fonts.get(font.name)
@@ -72,9 +94,17 @@ class _Page:
             used = self.fonts[font.name] = _FontUse(font, f"F{len(self.fonts) + 1}")
         return used
 
-    def runs(self, runs: list[Run], size: float, x: float, baseline: float) -> None:
-        """Draw shaped runs inside BT/ET, starting at (x, baseline)."""
+    def runs(self, runs: Sequence[Run], size: float, x: float, baseline: float) -> None:
+        """Draw shaped runs (in visual order) inside BT/ET, starting at (x, baseline).
+
+        Runs are placed in visual order but drawn in logical order, so that readers which copy
+        text in drawing order get a mixed-direction line in logical order.
+        """
+        placed = []
         for run in runs:
+            placed.append((run.start, x, run))
+            x += run.width * size / run.choice.font.upem
+        for _, x, run in sorted(placed, key=lambda item: item[0]):
             font = run.choice.font
             used = self.use(font)
             scale = size / font.upem
@@ -83,46 +113,38 @@ class _Page:
             stroke = f"2 Tr {_num(size * _FAKE_BOLD_STROKE)} w" if run.choice.fake_bold else "0 Tr"
             matrix = f"1 0 {_num(shear)} 1 {_num(x)} {_num(baseline)} Tm"
             ops = [f"/{used.resource} {_num(size)} Tf {stroke} {matrix} ["]
-            # A cluster drawn with several glyphs (Indic conjuncts, reph) copies as its first
-            # glyph's text plus nothing; PDFium shows that "nothing" as a control character
-            # unless ActualText gives the string. Not for RTL: PDFium reverses ActualText.
-            actual = not run.rtl and any(not g.text for g in run.glyphs)
-            if actual:
-                text = "".join(g.text for g in run.glyphs)
-                ops.insert(0, f"/Span<</ActualText{_pdf_text(text)}>>BDC ")
-            pen = 0.0  # where HarfBuzz puts the pen, in thousandths of an em
-            at = 0.0  # where the PDF text cursor is, same unit
+            at = 0.0  # where the PDF text cursor is, in thousandths of an em
             rise = 0
+            open_span = 0  # glyphs left in the current ActualText span
             for glyph in run.glyphs:
+                if glyph.actual is not None:
+                    ops.append(f"]TJ /Span<</ActualText{_pdf_text(glyph.actual)}>>BDC [")
+                    open_span = glyph.span
                 if glyph.y_offset != rise:
                     rise = glyph.y_offset
                     ops.append(f"]TJ {_num(rise * scale)} Ts [")
-                target = pen + glyph.x_offset * per_mille
+                target = glyph.x * per_mille
                 if abs(target - at) > 0.01:
                     ops.append(f" {_num(at - target)} ")
                 ops.append(f"<{used.code(glyph.gid, glyph.text):04x}>")
                 at = target + font.advance(glyph.gid) * per_mille
-                pen += glyph.x_advance * per_mille
+                if open_span:
+                    open_span -= 1
+                    if not open_span:
+                        ops.append("]TJ EMC [")
             ops.append("]TJ 0 Ts" if rise else "]TJ")
-            if actual:
-                ops.append(" EMC")
-            self.ops.append("".join(ops))
-            x += run.width * scale
+            self.ops.append("".join(ops).replace("[]TJ", ""))
 
 
-def _text_field(page: _Page, field: FieldSpec, text: str, width: int, height: int) -> None:
-    if field.alignment not in ALIGNMENTS:
-        raise ValueError(f"field {field.id!r}: unknown alignment {field.alignment!r}")
-    fonts = chain(field.font_family, field.is_bold, field.is_italic)
-    runs = layout(text, fonts)
-    size = field.font_size
-    line = sum(r.width * size / r.choice.font.upem for r in runs)
-    x = field.x / 100 * width - {"left": 0.0, "center": line / 2, "right": line}[field.alignment]
-    primary = fonts[0].font
-    baseline = height * (1 - field.y / 100) - primary.cap_height * size / primary.upem / 2
+def _text_field(page: _Page, field: FieldSpec, placed: FieldLayout, height: int) -> None:
     color = _rgb(field.color)
     page.ops.append(f"q {color} rg {color} RG BT")
-    page.runs(runs, size, x, baseline)
+    for index, line in enumerate(placed.lines):
+        width = line.width(placed.size)
+        free = placed.box_width - width
+        x = placed.box_left + {"left": 0.0, "center": free / 2, "right": free}[field.alignment]
+        baseline = height - (placed.first_baseline + index * placed.line_height)
+        page.runs(line.runs, placed.size, x, baseline)
     page.ops.append("ET Q")
 
 
@@ -141,9 +163,31 @@ def _qr_field(page: _Page, field: FieldSpec, url: str, width: int, height: int) 
     page.ops.append("f Q")
 
 
+def _logo_field(
+    page: _Page, field: FieldSpec, data: bytes, template: TemplateSpec, scale: float
+) -> None:
+    box_height = field.font_size
+    box_width = field.width / 100 * template.width if field.width is not None else box_height
+    # Enough pixels for print at this size: twice the box's size on the page, in points.
+    limit = (max(1, round(box_width * scale)), max(1, round(box_height * scale)))
+    key = "logo:" + hashlib.blake2b(data, digest_size=16).hexdigest()
+    picture = background.logo_object(key, data, limit)
+    name = f"Im{len(page.images) + 1}"
+    page.images[name] = picture
+    ratio = min(box_width / picture.width, box_height / picture.height)
+    draw_w, draw_h = picture.width * ratio, picture.height * ratio
+    anchor_x = field.x / 100 * template.width
+    anchor_y = field.y / 100 * template.height  # from the top
+    left = anchor_x - {"left": 0.0, "center": draw_w / 2, "right": draw_w}[field.alignment]
+    top = anchor_y - {"top": 0.0, "middle": draw_h / 2, "bottom": draw_h}[field.vertical_alignment]
+    bottom = template.height - top - draw_h
+    page.ops.append(f"q {_num(draw_w)} 0 0 {_num(draw_h)} {_num(left)} {_num(bottom)} cm")
+    page.ops.append(f"/{name} Do Q")
+
+
 def _test_mark(page: _Page, width: int, height: int) -> None:
     fonts = chain(DEFAULT_FAMILY, True, False)
-    runs = layout("TEST", fonts)
+    runs = layout("TEST", fonts).runs
     size = min(width, height) * 0.35
     font = fonts[0].font
     line = sum(r.width for r in runs) * size / font.upem
@@ -174,9 +218,10 @@ class _Writer:
         self.put(number, body)
         return number
 
-    def stream(self, entries: str, data: bytes) -> int:
-        packed = zlib.compress(data, 6)
-        head = f"<<{entries}/Filter/FlateDecode/Length {len(packed)}>>stream\n"
+    def stream(self, entries: str, data: bytes, compress: bool = True) -> int:
+        packed = zlib.compress(data, 6) if compress else data
+        flate = "/Filter/FlateDecode" if compress else ""
+        head = f"<<{entries}{flate}/Length {len(packed)}>>stream\n"
         return self.add(head.encode("ascii") + packed + b"\nendstream")
 
     def finish(self, root: int, info: int, file_id: str) -> bytes:
@@ -200,7 +245,12 @@ def _to_unicode(codes: dict[tuple[int, str], int]) -> bytes:
         "/CMapName/Adobe-Identity-UCS def/CMapType 2 def",
         "1 begincodespacerange <0000><FFFF> endcodespacerange",
     ]
-    pairs = [f"<{code:04x}><{text.encode('utf-16-be').hex()}>" for (_, text), code in codes.items()]
+    # A glyph that shares its cluster's characters out may stand for none of them; an empty
+    # destination makes readers print garbage, so it maps to U+200B (zero width space) rather.
+    pairs = [
+        f"<{code:04x}><{(text or _NOTHING).encode('utf-16-be').hex()}>"
+        for (_, text), code in codes.items()
+    ]
     for start in range(0, len(pairs), 100):  # the CMap format allows 100 entries per block
         chunk = pairs[start : start + 100]
         lines += [f"{len(chunk)} beginbfchar", *chunk, "endbfchar"]
@@ -212,7 +262,8 @@ def _embed_font(writer: _Writer, used: _FontUse) -> int:
     font = used.font
     data, new_gid = font.subset({gid for gid, _ in used.codes})
     digest = hashlib.blake2b(data, digest_size=6).digest()
-    name = "".join(chr(65 + b % 26) for b in digest) + "+" + font.name  # subset tag: 6 capitals
+    stem = _NAME_UNSAFE.sub("", font.name)[:100] or "Font"
+    name = "".join(chr(65 + b % 26) for b in digest) + "+" + stem  # subset tag: 6 capitals
     cid_to_gid = bytearray(2 * (len(used.codes) + 1))
     for (gid, _), code in used.codes.items():
         struct.pack_into(">H", cid_to_gid, 2 * code, new_gid[gid])
@@ -238,22 +289,92 @@ def _embed_font(writer: _Writer, used: _FontUse) -> int:
     )
 
 
+def _picture(writer: _Writer, picture: background.Picture) -> int:
+    if picture.mask is None:
+        return writer.add(picture.image)
+    mask = writer.add(picture.mask)
+    return writer.add(picture.image.replace(b"/Length ", f"/SMask {mask} 0 R/Length ".encode(), 1))
+
+
 def _pdf_text(text: str) -> str:
     return "<feff" + text.encode("utf-16-be").hex() + ">"
 
 
-def render_pdf(template: TemplateSpec, data: CertificateData) -> bytes:
-    """Render one certificate as a single-page PDF the size of the template (1 px = 1 pt)."""
+def _pdf_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else f"#{ord(c):02X}" for c in text)
+
+
+def _attach(writer: _Writer, item: Attachment, modified: str) -> int:
+    if item.relationship not in _RELATIONSHIPS:
+        raise ValueError(f"attachment {item.name!r}: unknown relationship {item.relationship!r}")
+    if not item.name or not item.mime_type or "/" not in item.mime_type:
+        raise ValueError(f"attachment {item.name!r}: a file name and a MIME type are required")
+    checksum = hashlib.md5(item.data, usedforsecurity=False).hexdigest()
+    params = f"/Params<</Size {len(item.data)}/ModDate({modified})/CheckSum<{checksum}>>>"
+    stream = writer.stream(
+        f"/Type/EmbeddedFile/Subtype/{_pdf_name(item.mime_type)}{params}", item.data
+    )
+    name = _pdf_text(item.name)
+    description = f"/Desc{_pdf_text(item.description)}" if item.description else ""
+    return writer.add(
+        f"<</Type/Filespec/F{name}/UF{name}/EF<</F {stream} 0 R/UF {stream} 0 R>>"
+        f"/AFRelationship/{item.relationship}{description}>>"
+    )
+
+
+def layout_fields(
+    template: TemplateSpec, data: CertificateData
+) -> tuple[dict[str, FieldLayout], list[Problem]]:
+    """Lay out every text field and collect what cannot be drawn as designed."""
+    placed: dict[str, FieldLayout] = {}
+    problems: list[Problem] = []
+    for field in template.fields:
+        if field.type not in TEXT_FIELD_TYPES:
+            continue
+        text = field_text(field, data, template.locale)
+        if not text:
+            continue
+        result = fit(field, template, text)
+        placed[field.id] = result
+        problems += problems_of(field, template, result)
+    return placed, problems
+
+
+def render_pdf(
+    template: TemplateSpec,
+    data: CertificateData,
+    *,
+    attachments: Sequence[Attachment] = (),
+    strict: bool = False,
+) -> bytes:
+    """Render one certificate as a single-page PDF/A-3b on the template's physical page.
+
+    With `strict`, a field that cannot be drawn as designed (characters no font has, text
+    that does not fit its box at the minimum size) raises UnrenderableText. Without it such
+    text is still never left out or run past its box: it is drawn smaller than the minimum
+    and missing characters show the font's missing-glyph box.
+    """
     width, height = template.width, template.height
+    placed, problems = layout_fields(template, data)
+    if strict and problems:
+        raise UnrenderableText(problems)
+    page_box = geometry(template)
     page = _Page()
+    transform = f"{_num(page_box.scale)} 0 0 {_num(page_box.scale)}"
+    page.ops.append(f"q {transform} {_num(page_box.left)} {_num(page_box.bottom)} cm")
     page.ops.append(f"q {width} 0 0 {height} 0 0 cm /Bg Do Q")
     for field in template.fields:
         if field.type == "qr":
             _qr_field(page, field, data.verification_url, width, height)
-        elif text := field_text(field, data):
-            _text_field(page, field, text, width, height)
+        elif field.type == "logo":
+            logo = field.image or data.logo
+            if logo:
+                _logo_field(page, field, logo, template, page_box.scale)
+        elif field.id in placed:
+            _text_field(page, field, placed[field.id], height)
     if data.test_mode:
         _test_mark(page, width, height)
+    page.ops.append("Q")
     content = "\n".join(page.ops).encode("ascii")
 
     writer = _Writer()
@@ -261,20 +382,53 @@ def render_pdf(template: TemplateSpec, data: CertificateData) -> bytes:
     image = writer.add(background.image_object(template.key, template.background, width, height))
     contents = writer.stream("", content)
     fonts = "".join(f"/{u.resource} {_embed_font(writer, u)} 0 R" for u in page.fonts.values())
-    resources = f"/XObject<</Bg {image} 0 R>>/Font<<{fonts}>>"
+    xobjects = f"/Bg {image} 0 R" + "".join(
+        f"/{name} {_picture(writer, picture)} 0 R" for name, picture in page.images.items()
+    )
+    resources = f"/XObject<<{xobjects}>>/Font<<{fonts}>>"
     if data.test_mode:
         resources += f"/ExtGState<</Test<</Type/ExtGState/ca {_TEST_OPACITY}/CA {_TEST_OPACITY}>>>>"
+    box = f"0 0 {_num(page_box.width)} {_num(page_box.height)}"
     writer.put(
         page_ref,
-        f"<</Type/Page/Parent {pages} 0 R/MediaBox[0 0 {width} {height}]"
+        f"<</Type/Page/Parent {pages} 0 R/MediaBox[{box}]"
         f"/Resources<<{resources}>>/Contents {contents} 0 R>>",
     )
     writer.put(pages, f"<</Type/Pages/Kids[{page_ref} 0 R]/Count 1>>")
-    writer.put(catalog, f"<</Type/Catalog/Pages {pages} 0 R>>")
     # Metadata comes from the inputs only, so a re-render is byte-identical.
     issued = data.issued_at.astimezone(UTC) if data.issued_at.tzinfo else data.issued_at
     created = issued.strftime("D:%Y%m%d%H%M%SZ")
-    title = _pdf_text(f"Certificate {data.certificate_id}")
-    info = writer.add(f"<</Producer(akowe)/CreationDate({created})/Title{title}>>")
+    title_text = f"Certificate {data.certificate_id}"
+    title = _pdf_text(title_text)
     seed = template.key.encode() + b"\0" + content + b"\0" + title.encode()
-    return writer.finish(catalog, info, hashlib.blake2b(seed, digest_size=16).hexdigest())
+    for item in attachments:
+        seed += b"\0" + item.name.encode() + hashlib.blake2b(item.data).digest()
+    file_id = hashlib.blake2b(seed, digest_size=16).hexdigest()
+    files = [_attach(writer, item, created) for item in attachments]
+    names = {item.name: ref for item, ref in zip(attachments, files, strict=True)}
+    metadata = writer.stream(
+        "/Type/Metadata/Subtype/XML",
+        pdfa.xmp(title_text, issued, file_id, tuple(names)),
+        compress=False,
+    )
+    icc = writer.stream("/N 3", pdfa.srgb_profile())
+    intent = (
+        f"<</Type/OutputIntent/S/GTS_PDFA1/OutputConditionIdentifier({pdfa.OUTPUT_CONDITION})"
+        f"/Info({pdfa.OUTPUT_CONDITION})/DestOutputProfile {icc} 0 R>>"
+    )
+    extra = ""
+    if files:
+        tree = "".join(f"{_pdf_text(name)} {ref} 0 R" for name, ref in sorted(names.items()))
+        extra = (
+            f"/Names<</EmbeddedFiles<</Names[{tree}]>>>>/AF[{' '.join(f'{r} 0 R' for r in files)}]"
+        )
+    writer.put(
+        catalog,
+        f"<</Type/Catalog/Pages {pages} 0 R/Metadata {metadata} 0 R"
+        f"/OutputIntents[{intent}]{extra}>>",
+    )
+    info = writer.add(
+        f"<</Producer({pdfa.PRODUCER})/Creator({pdfa.PRODUCER})/CreationDate({created})"
+        f"/ModDate({created})/Title{title}>>"
+    )
+    return writer.finish(catalog, info, file_id)

@@ -1,0 +1,82 @@
+"""Before anything is charged: can this template draw this recipient's values as designed?"""
+
+from __future__ import annotations
+
+from akowe.rendering import fonts
+from akowe.rendering.fields import ALIGNMENTS, FIELD_TYPES, VERTICAL_ALIGNMENTS, parse_locale
+from akowe.rendering.layout import Problem
+from akowe.rendering.model import CertificateData, TemplateSpec
+from akowe.rendering.page import is_valid_page_size
+
+
+def custom_families(template: TemplateSpec) -> tuple[str, ...]:
+    """Family names of the template's extra font files (unreadable files are skipped)."""
+    names = []
+    for data in template.fonts:
+        try:
+            names.append(fonts.custom_font(data)[0].family)
+        except fonts.FontError:
+            continue
+    return tuple(dict.fromkeys(names))
+
+
+def unknown_families(template: TemplateSpec) -> list[str]:
+    """Font families used by text fields that are neither bundled nor in `template.fonts`."""
+    custom = custom_families(template)
+    unknown = [
+        f.font_family
+        for f in template.fields
+        if f.type not in ("qr", "logo") and not fonts.is_known_family(f.font_family, custom)
+    ]
+    return list(dict.fromkeys(unknown))
+
+
+def check_template(template: TemplateSpec) -> list[Problem]:
+    """What is wrong with a design whatever the values: families, alignments, sizes, locale."""
+    found = []
+    custom = custom_families(template)
+    if len(custom) < len(template.fonts):
+        found.append(Problem("", "bad_font", "a font file of the template cannot be used"))
+    try:
+        parse_locale(template.locale)
+    except ValueError as exc:
+        found.append(Problem("", "unknown_locale", str(exc)))
+    if not is_valid_page_size(template.page_size):
+        found.append(Problem("", "bad_page_size", f"unknown page size {template.page_size!r}"))
+    for field in template.fields:
+        where = f"field {field.id!r}"
+        if field.type not in FIELD_TYPES:
+            found.append(Problem(field.id, "bad_field", f"{where}: unknown type {field.type!r}"))
+        if field.alignment not in ALIGNMENTS:
+            found.append(Problem(field.id, "bad_field", f"{where}: unknown alignment"))
+        if field.vertical_alignment not in VERTICAL_ALIGNMENTS:
+            found.append(Problem(field.id, "bad_field", f"{where}: unknown vertical alignment"))
+        if field.max_lines < 1 or (field.width is not None and not 0 < field.width <= 100):
+            found.append(Problem(field.id, "bad_field", f"{where}: bad box (width, max lines)"))
+        if field.type in ("qr", "logo"):
+            continue
+        if not fonts.is_known_family(field.font_family, custom):
+            found.append(
+                Problem(
+                    field.id,
+                    "unknown_font",
+                    f"{where}: unknown font family {field.font_family!r}; use a bundled "
+                    f"family ({', '.join(fonts.bundled_families()[:2])}) or upload the font",
+                )
+            )
+    return found
+
+
+def check(template: TemplateSpec, data: CertificateData) -> list[Problem]:
+    """Every reason this certificate would not come out as designed; empty when it will.
+
+    Reports, per field, the characters no available font can draw and text that does not fit
+    its box at the minimum size, plus design problems (`check_template`). Call it before
+    charging; `render_pdf(..., strict=True)` refuses the same cases.
+    """
+    from akowe.rendering.pdf import layout_fields
+
+    found = check_template(template)
+    if any(p.kind in ("bad_field", "unknown_locale", "bad_page_size") for p in found):
+        return found
+    return found + layout_fields(template, data)[1]
