@@ -1,7 +1,15 @@
-"""Wire conventions shared by every domain: camelCase names, envelopes, timestamps."""
+"""Wire conventions shared by every domain: camelCase names, envelopes, timestamps.
+
+Responses are built as plain JSON-ready dicts by each domain's `wire` functions and encoded
+by msgspec; the `*Read` models here and in the domains document their shape (OpenAPI) and
+tests validate every wire dict against them. Building Pydantic models only to serialize them
+again cost about 10 us per row, more than reading the row.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -11,11 +19,25 @@ from pydantic.alias_generators import to_camel
 
 def format_timestamp(value: datetime) -> str:
     """ISO-8601 UTC with milliseconds and a `Z`, e.g. `2025-09-24T18:23:43.621Z`."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def timestamp_or_none(value: datetime | None) -> str | None:
+    """`format_timestamp`, passing None through."""
+    return None if value is None else format_timestamp(value)
+
+
+@functools.cache
+def camel(name: str) -> str:
+    """A snake_case name as it is spelled on the wire."""
+    return to_camel(name)
+
+
+def camelize(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored snake_case mapping with wire (camelCase) keys."""
+    return {camel(key): value for key, value in values.items()}
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, Example, SecurityScheme
 from litestar.params import HeaderParameter
@@ -60,6 +62,13 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
         )
         for code in wanted
     }
+
+
+def answers(model: Any, *codes: int, status: int = 200) -> dict[int, ResponseSpec]:
+    """The success response documented by `model` (e.g. `Envelope[CertificateRead]`: handlers
+    answer plain wire dicts of that shape) and the error responses for `codes`."""
+    success = ResponseSpec(data_container=model, description="Success", generate_examples=False)
+    return {status: success, **error_responses(*codes)}
 
 
 SECURITY_COMPONENTS = Components(

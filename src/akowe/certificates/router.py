@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
+from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, answers, error_responses
 from akowe.certificates import idempotency
 from akowe.certificates import service as certificates_service
 from akowe.certificates.models import Certificate
@@ -23,7 +23,7 @@ from akowe.certificates.schemas import (
 from akowe.delivery import service as delivery_service
 from akowe.delivery.schemas import MessageRead, ResendRequest
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
-from akowe.schemas import Envelope
+from akowe.schemas import Envelope, envelope
 
 REVOKED = "Certificate has been revoked successfully"
 RESENT = "Certificate email has been queued"
@@ -78,7 +78,7 @@ async def issue_certificate(
     return Response(result.body, status_code=result.status, headers=headers)
 
 
-@get("", responses=error_responses(400))
+@get("", responses=answers(Envelope[list[CertificateRead]], 400))
 async def list_certificates(
     principal: PrincipalDep,
     services: ServicesDep,
@@ -92,7 +92,7 @@ async def list_certificates(
     issued_before: Annotated[str | None, QueryParameter(name="issuedBefore")] = None,
     limit: Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, QueryParameter(name="cursor")] = None,
-) -> Response[Envelope[list[CertificateRead]]]:
+) -> Response[dict[str, Any]]:
     """List certificates (extension), newest first; the next page's cursor is in a header."""
     filters = CertificateFilters.model_validate(
         {
@@ -107,19 +107,15 @@ async def list_certificates(
     page = await certificates_service.list_certificates(
         services.db, principal=principal, filters=filters, limit=limit, cursor=cursor
     )
-    body: Envelope[list[CertificateRead]] = Envelope(
-        data=[certificates_service.to_read(c, services.links) for c in page.items]
-    )
+    body = envelope([certificates_service.to_wire(c, services.links) for c in page.items])
     headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor else {}
     return Response(body, headers=headers)
 
 
-@get(ITEM, responses=error_responses(404))
-async def get_certificate(
-    certificate: CertificateDep, services: ServicesDep
-) -> Envelope[CertificateRead]:
+@get(ITEM, responses=answers(Envelope[CertificateRead], 404))
+async def get_certificate(certificate: CertificateDep, services: ServicesDep) -> dict[str, Any]:
     """Get one certificate (extension), with its status and email delivery status."""
-    return Envelope(data=certificates_service.to_read(certificate, services.links))
+    return envelope(certificates_service.to_wire(certificate, services.links))
 
 
 @get(ITEM + "/messages", responses=error_responses(404))
@@ -134,13 +130,17 @@ async def list_certificate_messages(
     return Envelope(data=[delivery_service.to_message_read(m, mail_from) for m in messages])
 
 
-@post(ITEM + "/resend", status_code=202, responses=error_responses(400, 404, 409))
+@post(
+    ITEM + "/resend",
+    status_code=202,
+    responses=answers(Envelope[CertificateRead], 400, 404, 409, status=202),
+)
 async def resend_certificate(
     certificate_id: Annotated[str, PathParameter(name="certificateId")],
     principal: PrincipalDep,
     services: ServicesDep,
     data: JSONBody[ResendRequest | None] = None,
-) -> Response[Envelope[CertificateRead]]:
+) -> Response[dict[str, Any]]:
     """Email the certificate again (extension), optionally to a corrected `email`; 409 if
     revoked."""
     await services.db.transaction(
@@ -155,8 +155,8 @@ async def resend_certificate(
     certificate = await certificates_service.require(
         services.db, principal=principal, certificate_id=certificate_id
     )
-    read = certificates_service.to_read(certificate, services.links)
-    return Response(Envelope(message=RESENT, data=read), status_code=202)
+    body = envelope(certificates_service.to_wire(certificate, services.links), RESENT)
+    return Response(body, status_code=202)
 
 
 @get(ITEM + "/pdf", media_type="application/pdf", responses=error_responses(404))
@@ -205,13 +205,15 @@ async def get_certificate_image(
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
-@post(ITEM + "/revoke", status_code=200, responses=error_responses(400, 404, 409))
+@post(
+    ITEM + "/revoke", status_code=200, responses=answers(Envelope[CertificateRead], 400, 404, 409)
+)
 async def revoke_certificate(
     certificate_id: Annotated[str, PathParameter(name="certificateId")],
     data: JSONBody[RevokeRequest],
     principal: PrincipalDep,
     services: ServicesDep,
-) -> Envelope[CertificateRead]:
+) -> dict[str, Any]:
     """Revoke a certificate with a reason; final, and no credit is refunded."""
     await services.db.transaction(
         partial(
@@ -225,7 +227,7 @@ async def revoke_certificate(
     certificate = await certificates_service.require(
         services.db, principal=principal, certificate_id=certificate_id
     )
-    return Envelope(message=REVOKED, data=certificates_service.to_read(certificate, services.links))
+    return envelope(certificates_service.to_wire(certificate, services.links), REVOKED)
 
 
 router = Router(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, field_validator, model_validator
+from pydantic import EmailStr, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from akowe.delivery.schemas import DeliveryRead
@@ -99,21 +99,12 @@ class CertificateRead(BaseSchema):
     test: bool = Field(description="Extension: issued with a test key (sandbox).")
     revoked_at: Timestamp | None = Field(default=None, description="Extension.")
     revocation_reason: str | None = Field(default=None, description="Extension.")
-    delivery: DeliveryRead | None = Field(
-        default=None,
+    delivery: DeliveryRead = Field(
         description=(
             "Extension: the latest email's status, attempts, last error and sending time, "
-            "exact in GET /api/certificates/{id} and the resend response; lists give the "
-            "status only (`attempts` null unless nothing was attempted yet)."
+            "the same in every answer (issue, get, list, revoke, resend)."
         ),
     )
-
-    @model_validator(mode="after")
-    def _default_delivery(self) -> CertificateRead:
-        if self.delivery is None:
-            untried = self.email_status in ("queued", "not_requested")
-            self.delivery = DeliveryRead(status=self.email_status, attempts=0 if untried else None)
-        return self
 
 
 class CertificateFilters(BaseSchema):

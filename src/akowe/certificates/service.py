@@ -26,7 +26,7 @@ from akowe.certificates.exceptions import (
 )
 from akowe.certificates.models import Certificate
 from akowe.certificates.renders import RenderCache
-from akowe.certificates.schemas import CertificateFilters, CertificateRead, IssueRequest
+from akowe.certificates.schemas import CertificateFilters, IssueRequest
 from akowe.credits import service as credits_service
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
@@ -38,6 +38,7 @@ from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
 from akowe.pagination import Page, fetch_page, keyset
 from akowe.rendering import CertificateData, TemplateSpec, render_pdf, render_png
+from akowe.schemas import format_timestamp, timestamp_or_none
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
 from akowe.templates.exceptions import TemplateNotFound
@@ -66,12 +67,28 @@ class Links:
 # ---------------------------------------------------------------- reads
 
 
+# What reads show and render from; the organization snapshot and the email's subject and
+# body are left to the code that needs them (parsing JSON no one shows costs per row).
+_READ_COLUMNS = tuple(
+    c
+    for c in _CERTIFICATES.c
+    if c.key
+    not in {
+        "email_status",
+        "organization",
+        "mail_subject",
+        "mail_body",
+        "issued_by_key_id",
+        "revoked_by_key_id",
+    }
+)
+
+
 def _visible(sub_account: bool) -> Select[Any]:
     # The caller's account and mode; with `x-subaccount-email` only that sub-account's. Rows
     # carry their latest email's delivery columns (the one source of `emailStatus`).
-    columns = [c for c in _CERTIFICATES.c if c.key != "email_status"]
     statement = (
-        select(*columns, *_DELIVERY_COLUMNS)
+        select(*_READ_COLUMNS, *_DELIVERY_COLUMNS)
         .select_from(_DELIVERY_JOIN)
         .where(
             _CERTIFICATES.c.account_id == bindparam("account_id"),
@@ -218,27 +235,28 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def to_read(certificate: Certificate, links: Links) -> CertificateRead:
-    """The wire shape of a certificate row (with its delivery columns)."""
-    return CertificateRead(
-        certificate_id=certificate.id,
-        recipient_name=certificate.recipient_name,
-        recipient_email=certificate.recipient_email,
-        organization_id=certificate.organization_id,
-        template_id=certificate.template_id,
-        attributes=certificate.attributes,
-        status="revoked" if certificate.status == "revoked" else "issued",
-        issued_at=certificate.issued_at,
-        verification_url=links.verification_url(certificate.id),
-        pdf_url=links.pdf_url(certificate.id),
-        email_status=certificate.email_status,
-        template_version=certificate.template_version,
-        sub_account_email=certificate.subaccount_email,
-        test=certificate.mode == Mode.TEST,
-        revoked_at=certificate.revoked_at,
-        revocation_reason=certificate.revoked_reason,
-        delivery=delivery_service.delivery_read(certificate),
-    )
+def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
+    """A certificate row (with its delivery columns) as answered: the shape CertificateRead
+    documents."""
+    return {
+        "certificateId": certificate.id,
+        "recipientName": certificate.recipient_name,
+        "recipientEmail": certificate.recipient_email,
+        "organizationId": certificate.organization_id,
+        "templateId": certificate.template_id,
+        "attributes": certificate.attributes,
+        "status": "revoked" if certificate.status == "revoked" else "issued",
+        "issuedAt": format_timestamp(certificate.issued_at),
+        "verificationUrl": links.verification_url(certificate.id),
+        "pdfUrl": links.pdf_url(certificate.id),
+        "emailStatus": certificate.email_status,
+        "templateVersion": certificate.template_version,
+        "subAccountEmail": certificate.subaccount_email,
+        "test": certificate.mode == Mode.TEST,
+        "revokedAt": timestamp_or_none(certificate.revoked_at),
+        "revocationReason": certificate.revoked_reason,
+        "delivery": delivery_service.delivery_wire(certificate),
+    }
 
 
 # ---------------------------------------------------------------- issuance
@@ -293,7 +311,7 @@ def issue(
         body = {
             "success": True,
             "message": ISSUED,
-            "data": to_read(certificate, links).model_dump(mode="json", by_alias=True),
+            "data": to_wire(certificate, links),
         }
         if key is not None:
             idempotency.complete(session, principal=principal, key=key, status=201, body=body)
@@ -349,7 +367,8 @@ def prepare(
 
 @dataclass(frozen=True, slots=True)
 class _IssuedRow:
-    """A certificate as just recorded: the attributes of a row of CERTIFICATE_BY_ID."""
+    """A certificate as just recorded: the attributes of a row of CERTIFICATE_BY_ID (so the
+    issue response is built by the same `to_wire` as every read)."""
 
     id: str
     account_id: str

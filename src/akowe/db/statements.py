@@ -42,33 +42,35 @@ class Plan:
     positional: tuple[str, ...] | None  # parameter order for qmark/format styles
     defaults: Mapping[str, Any]  # values carried by the statement itself (literals)
     bind: tuple[tuple[str, Processor], ...]
-    processors: tuple[Processor | None, ...]
-    record: Callable[..., Any]  # the row type: a namedtuple of the result columns
-    has_processors: bool
+    convert: tuple[tuple[int, Processor], ...]  # result columns that need processing
+    record: Any  # the row type: a namedtuple of the result columns
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        """The driver's arguments for these parameters (processed like SQLAlchemy would)."""
-        values = {**self.defaults, **params} if self.defaults else dict(params)
-        for name, value in values.items():
-            if isinstance(value, enum.Enum):
-                values[name] = value.value
-        for name, process in self.bind:
-            if name in values:
-                values[name] = process(values[name])
+        """The driver's arguments for these parameters (processed like SQLAlchemy would).
+
+        Enum members pass as themselves: every enum here is a StrEnum, which both drivers
+        send as its string value.
+        """
+        values = {**self.defaults, **params} if self.defaults else params
+        if self.bind:
+            values = dict(values)
+            for name, process in self.bind:
+                if name in values:
+                    values[name] = process(values[name])
         if self.positional is None:
-            return values
+            return dict(values)
         return [values[name] for name in self.positional]
 
     def row(self, raw: Sequence[Any]) -> Any:
         """One driver row as a record."""
-        if not self.has_processors:
-            return self.record(*raw)
-        return self.record(
-            *(
-                v if p is None or v is None else p(v)
-                for p, v in zip(self.processors, raw, strict=True)
-            )
-        )
+        if not self.convert:
+            return self.record._make(raw)
+        values = list(raw)
+        for index, process in self.convert:
+            value = values[index]
+            if value is not None:
+                values[index] = process(value)
+        return self.record._make(values)
 
 
 class Query(Generic[T]):
@@ -109,23 +111,24 @@ def _compile(statement: Executable, dialect: Dialect) -> Plan:
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             bind_processors.append((name, process))
+    # The compiled result map: SQLAlchemy's own record of each result column's key and type.
     columns = compiled._result_columns
     keys = [column.keyname for column in columns]
-    processors = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-    )
+    convert = []
+    for index, column in enumerate(columns):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        if process is not None:
+            convert.append((index, process))
     positional = None
     if dialect.paramstyle in ("qmark", "format", "numeric"):
         positional = tuple(compiled.positiontup or ())
-    record = namedtuple("Record", keys, rename=True) if keys else tuple
     return Plan(
         sql=str(compiled),
         positional=positional,
         defaults=defaults,
         bind=tuple(bind_processors),
-        processors=processors,
-        record=record,
-        has_processors=any(p is not None for p in processors),
+        convert=tuple(convert),
+        record=namedtuple("Record", keys or ["_"], rename=True),
     )
 
 

@@ -25,7 +25,7 @@ class DeliveryRead(BaseSchema):
     """The latest email of a certificate: status, attempts so far, last error, when sent."""
 
     status: DeliveryStatus
-    attempts: int | None = Field(description="Attempts so far (null where not looked up).")
+    attempts: int = Field(description="Attempts so far.")
     last_error: str | None = None
     sent_at: Timestamp | None = None
 

@@ -44,11 +44,11 @@ from akowe.delivery.exceptions import (
     WebhookNotFound,
 )
 from akowe.delivery.models import OutboxMessage, WebhookEndpoint
-from akowe.delivery.schemas import DeliveryRead, MessageRead, WebhookCreate
+from akowe.delivery.schemas import MessageRead, WebhookCreate
 from akowe.delivery.webhooks import vet_url
 from akowe.modes import Mode
 from akowe.outbound import FetchRefused
-from akowe.schemas import format_timestamp
+from akowe.schemas import format_timestamp, timestamp_or_none
 
 PENDING = ("queued", "retrying", "sending")
 SUPERSEDED = "superseded"  # an email replaced by a resend before it went out
@@ -236,14 +236,15 @@ def email_status_of(session: Session, *, certificate_id: str) -> str:
     return str(status) if status is not None else NOT_REQUESTED
 
 
-def delivery_read(row: Any) -> DeliveryRead:
-    """`{status, attempts, lastError, sentAt}` from a row carrying the delivery columns."""
-    return DeliveryRead(
-        status=row.email_status,
-        attempts=row.email_attempts or 0,
-        last_error=row.email_last_error,
-        sent_at=row.email_sent_at,
-    )
+def delivery_wire(row: Any) -> dict[str, Any]:
+    """`{status, attempts, lastError, sentAt}` (DeliveryRead) from a row carrying the delivery
+    columns."""
+    return {
+        "status": row.email_status,
+        "attempts": row.email_attempts or 0,
+        "lastError": row.email_last_error,
+        "sentAt": timestamp_or_none(row.email_sent_at),
+    }
 
 
 EMAILS: Query[OutboxMessage] = Query(

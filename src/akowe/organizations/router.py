@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Response, Router, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
@@ -11,12 +11,12 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
+from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, answers
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
 from akowe.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
-from akowe.schemas import Envelope
+from akowe.schemas import Envelope, envelope
 
 CREATED = "Organization has been created successfully"
 UPDATED = "Organization has been updated successfully"
@@ -36,21 +36,21 @@ async def load_organization(
     )
 
 
-@post("", status_code=201, responses=error_responses(400, 413))
+@post("", status_code=201, responses=answers(Envelope[OrganizationRead], 400, 413, status=201))
 async def create_organization(
     data: JSONBody[OrganizationCreate], principal: PrincipalDep, services: ServicesDep
-) -> Envelope[OrganizationRead]:
+) -> dict[str, Any]:
     """Create an organization."""
     organization = await services.db.transaction(
         partial(organizations_service.create, principal=principal, data=data, store=services.store),
         tenant=principal.account_id,
     )
-    return Envelope(message=CREATED, data=OrganizationRead.build(organization, services.store))
+    return envelope(OrganizationRead.wire(organization, services.store), CREATED)
 
 
 @get(
     "",
-    responses=error_responses(400),
+    responses=answers(Envelope[list[OrganizationRead]], 400),
     response_headers=[
         ResponseHeader(
             name=NEXT_CURSOR_HEADER,
@@ -68,33 +68,29 @@ async def list_organizations(
     cursor: Annotated[
         str | None, QueryParameter(description=f"`{NEXT_CURSOR_HEADER}` of the previous page.")
     ] = None,
-) -> Response[Envelope[list[OrganizationRead]]]:
+) -> Response[dict[str, Any]]:
     """List the account's organizations (newest first)."""
     page = await organizations_service.list_organizations(
         services.db, principal=principal, limit=limit, cursor=cursor
     )
-    body: Envelope[list[OrganizationRead]] = Envelope(
-        data=[OrganizationRead.build(o, services.store) for o in page.items]
-    )
+    body = envelope([OrganizationRead.wire(o, services.store) for o in page.items])
     headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor else {}
     return Response(body, headers=headers)
 
 
-@get(ITEM, responses=error_responses(404))
-async def get_organization(
-    organization: OrganizationDep, services: ServicesDep
-) -> Envelope[OrganizationRead]:
+@get(ITEM, responses=answers(Envelope[OrganizationRead], 404))
+async def get_organization(organization: OrganizationDep, services: ServicesDep) -> dict[str, Any]:
     """Get one organization."""
-    return Envelope(data=OrganizationRead.build(organization, services.store))
+    return envelope(OrganizationRead.wire(organization, services.store))
 
 
-@patch(ITEM, responses=error_responses(400, 404, 413))
+@patch(ITEM, responses=answers(Envelope[OrganizationRead], 400, 404, 413))
 async def update_organization(
     data: JSONBody[OrganizationUpdate],
     organization: OrganizationDep,
     principal: PrincipalDep,
     services: ServicesDep,
-) -> Envelope[OrganizationRead]:
+) -> dict[str, Any]:
     """Update an organization (extension): only the fields sent change."""
     updated = await services.db.transaction(
         partial(
@@ -106,19 +102,19 @@ async def update_organization(
         ),
         tenant=principal.account_id,
     )
-    return Envelope(message=UPDATED, data=OrganizationRead.build(updated, services.store))
+    return envelope(OrganizationRead.wire(updated, services.store), UPDATED)
 
 
-@delete(ITEM, status_code=200, responses=error_responses(404))
+@delete(ITEM, status_code=200, responses=answers(Envelope[OrganizationRead], 404))
 async def delete_organization(
     organization: OrganizationDep, principal: PrincipalDep, services: ServicesDep
-) -> Envelope[OrganizationRead]:
+) -> dict[str, Any]:
     """Delete an organization; certificates already issued stay verifiable."""
     deleted = await services.db.transaction(
         partial(organizations_service.delete, principal=principal, organization_id=organization.id),
         tenant=principal.account_id,
     )
-    return Envelope(message=DELETED, data=OrganizationRead.build(deleted, services.store))
+    return envelope(OrganizationRead.wire(deleted, services.store), DELETED)
 
 
 router = Router(

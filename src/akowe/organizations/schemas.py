@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, 
 from pydantic_core import PydanticCustomError
 
 from akowe.organizations.models import Organization
-from akowe.schemas import BaseSchema, RequestSchema, Timestamp
+from akowe.schemas import BaseSchema, RequestSchema, Timestamp, format_timestamp
 from akowe.storage.store import FileStore
 
 _HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", re.I)
@@ -107,15 +107,15 @@ class OrganizationRead(BaseSchema):
     logo: str | None = Field(description="URL of the logo, served by this service.")
     created_at: Timestamp
 
-    @classmethod
-    def build(cls, organization: Organization, store: FileStore) -> OrganizationRead:
-        """The wire shape of an organization (logo key turned into its URL)."""
-        return cls(
-            id=organization.id,
-            name=organization.name,
-            website=organization.website,
-            email=organization.email,
-            phone=organization.phone,
-            logo=store.url(organization.logo_key) if organization.logo_key else None,
-            created_at=organization.created_at,
-        )
+    @staticmethod
+    def wire(organization: Organization, store: FileStore) -> dict[str, Any]:
+        """An organization as answered (logo key turned into its URL): this model's shape."""
+        return {
+            "id": organization.id,
+            "name": organization.name,
+            "website": organization.website,
+            "email": organization.email,
+            "phone": organization.phone,
+            "logo": store.url(organization.logo_key) if organization.logo_key else None,
+            "createdAt": format_timestamp(organization.created_at),
+        }

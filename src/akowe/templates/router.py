@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Response, Router, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
@@ -11,9 +11,9 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
+from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, answers
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
-from akowe.schemas import Envelope
+from akowe.schemas import Envelope, envelope
 from akowe.templates import service as templates_service
 from akowe.templates.models import Template
 from akowe.templates.schemas import TemplateCreate, TemplateRead, TemplateUpdate
@@ -36,10 +36,10 @@ async def load_template(
     )
 
 
-@post("", status_code=201, responses=error_responses(400, 413))
+@post("", status_code=201, responses=answers(Envelope[TemplateRead], 400, 413, status=201))
 async def create_template(
     data: JSONBody[TemplateCreate], principal: PrincipalDep, services: ServicesDep
-) -> Envelope[TemplateRead]:
+) -> dict[str, Any]:
     """Create a template; `imageUrl` may be a data URI, base64 or an http(s) URL."""
     template = await templates_service.create(
         services.db,
@@ -48,12 +48,12 @@ async def create_template(
         store=services.store,
         fetcher=services.fetcher,
     )
-    return Envelope(message=CREATED, data=TemplateRead.build(template, services.store))
+    return envelope(TemplateRead.wire(template, services.store), CREATED)
 
 
 @get(
     "",
-    responses=error_responses(400),
+    responses=answers(Envelope[list[TemplateRead]], 400),
     response_headers=[
         ResponseHeader(
             name=NEXT_CURSOR_HEADER,
@@ -71,31 +71,29 @@ async def list_templates(
     cursor: Annotated[
         str | None, QueryParameter(description=f"`{NEXT_CURSOR_HEADER}` of the previous page.")
     ] = None,
-) -> Response[Envelope[list[TemplateRead]]]:
+) -> Response[dict[str, Any]]:
     """List templates (only the sub-account's with `x-subaccount-email`), newest first."""
     page = await templates_service.list_templates(
         services.db, principal=principal, limit=limit, cursor=cursor
     )
-    body: Envelope[list[TemplateRead]] = Envelope(
-        data=[TemplateRead.build(t, services.store) for t in page.items]
-    )
+    body = envelope([TemplateRead.wire(t, services.store) for t in page.items])
     headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor else {}
     return Response(body, headers=headers)
 
 
-@get(ITEM, responses=error_responses(404))
-async def get_template(template: TemplateDep, services: ServicesDep) -> Envelope[TemplateRead]:
+@get(ITEM, responses=answers(Envelope[TemplateRead], 404))
+async def get_template(template: TemplateDep, services: ServicesDep) -> dict[str, Any]:
     """Get one template (extension)."""
-    return Envelope(data=TemplateRead.build(template, services.store))
+    return envelope(TemplateRead.wire(template, services.store))
 
 
-@patch(ITEM, responses=error_responses(400, 404, 413))
+@patch(ITEM, responses=answers(Envelope[TemplateRead], 400, 404, 413))
 async def update_template(
     data: JSONBody[TemplateUpdate],
     template: TemplateDep,
     principal: PrincipalDep,
     services: ServicesDep,
-) -> Envelope[TemplateRead]:
+) -> dict[str, Any]:
     """Update a template (extension); changing image, dimensions or fields adds a version."""
     updated = await templates_service.update(
         services.db,
@@ -105,19 +103,19 @@ async def update_template(
         store=services.store,
         fetcher=services.fetcher,
     )
-    return Envelope(message=UPDATED, data=TemplateRead.build(updated, services.store))
+    return envelope(TemplateRead.wire(updated, services.store), UPDATED)
 
 
-@delete(ITEM, status_code=200, responses=error_responses(404))
+@delete(ITEM, status_code=200, responses=answers(Envelope[TemplateRead], 404))
 async def delete_template(
     template: TemplateDep, principal: PrincipalDep, services: ServicesDep
-) -> Envelope[TemplateRead]:
+) -> dict[str, Any]:
     """Delete a template; certificates issued from it still render and verify."""
     deleted = await services.db.transaction(
         partial(templates_service.delete, principal=principal, template_id=template.id),
         tenant=principal.account_id,
     )
-    return Envelope(message=DELETED, data=TemplateRead.build(deleted, services.store))
+    return envelope(TemplateRead.wire(deleted, services.store), DELETED)
 
 
 router = Router(

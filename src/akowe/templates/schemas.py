@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from akowe.schemas import BaseSchema, RequestSchema, Timestamp
+from akowe.schemas import BaseSchema, RequestSchema, Timestamp, camelize, format_timestamp
 from akowe.storage.store import FileStore
 from akowe.templates.models import Template
 
@@ -152,17 +152,17 @@ class TemplateRead(BaseSchema):
     updated_at: Timestamp = Field(description="Extension.")
     version: int = Field(description="Extension: increases whenever the design changes.")
 
-    @classmethod
-    def build(cls, template: Template, store: FileStore) -> TemplateRead:
-        """The wire shape of a template (image key turned into its URL)."""
-        return cls(
-            id=template.id,
-            name=template.name,
-            image_url=store.url(template.image_key),
-            fields=[FieldRead.model_validate(f) for f in template.fields],
-            dimensions=Dimensions(width=template.width, height=template.height),
-            sub_account_email=template.subaccount_email,
-            created_at=template.created_at,
-            updated_at=template.updated_at,
-            version=template.version,
-        )
+    @staticmethod
+    def wire(template: Template, store: FileStore) -> dict[str, Any]:
+        """A template as answered (image key turned into its URL): this model's shape."""
+        return {
+            "id": template.id,
+            "name": template.name,
+            "imageUrl": store.url(template.image_key),
+            "fields": [camelize(f) for f in template.fields],
+            "dimensions": {"width": template.width, "height": template.height},
+            "subAccountEmail": template.subaccount_email,
+            "createdAt": format_timestamp(template.created_at),
+            "updatedAt": format_timestamp(template.updated_at),
+            "version": template.version,
+        }
