@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar
-from litestar.datastructures import Headers
 from litestar.types import ASGIApp, Receive
 
 from akowe.credits.router import read_balance
@@ -23,6 +22,7 @@ from akowe.errors import ServiceError
 
 BALANCE_PATH = "/api/users/balance"
 JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
+_READ = frozenset((b"x-api-key", b"x-subaccount-email"))
 
 
 def balance_fast_path(app: Litestar) -> ASGIApp:
@@ -30,9 +30,12 @@ def balance_fast_path(app: Litestar) -> ASGIApp:
     services = app.state.services
 
     async def answer(scope: Any) -> bytes | None:
-        headers = Headers.from_scope(scope)
-        if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
-            return None  # a body: let the route read (and size-check) it
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name in _READ:
+                headers[name.decode()] = value.decode("latin-1")
+            elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+                return None  # a body: let the route read (and size-check) it
         try:
             balance = await read_balance(services.db, services.settings, scope, headers)
         except ServiceError:

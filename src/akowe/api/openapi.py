@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Components, Example, SecurityScheme
-from litestar.params import HeaderParameter
+from litestar.openapi.spec import (
+    Components,
+    Example,
+    OpenAPI,
+    OpenAPIFormat,
+    OpenAPIType,
+    Parameter,
+    Schema,
+    SecurityScheme,
+)
 
 from akowe.schemas import ErrorEnvelope
 
@@ -83,14 +92,29 @@ SECURITY_COMPONENTS = Components(
 )
 SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]
 
-# Documented (and accepted) on every authenticated router; resolved by the auth dependency.
-SUBACCOUNT_HEADER = {
-    "subaccount_email": HeaderParameter(
-        name="x-subaccount-email",
-        required=False,
-        description=(
-            "Scope the request to one sub-account: created templates and certificates "
-            "belong to it and lists show only its own. Unknown sub-account: 403."
-        ),
-    )
-}
+SUBACCOUNT_HEADER = Parameter(
+    name="x-subaccount-email",
+    param_in=ParamType.HEADER,
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.EMAIL),
+    description=(
+        "Scope the request to one sub-account: created templates and certificates belong to "
+        "it and lists show only its own. Unknown sub-account: 403."
+    ),
+)
+
+
+def document_subaccount_header(schema: OpenAPI) -> OpenAPI:
+    """Add `x-subaccount-email` to every keyed operation of the document.
+
+    The authentication dependency reads the header itself; declaring it as a Litestar
+    parameter on each router only for the docs made every request parse its headers into
+    parameters again (about 15 us per request), so the docs get it here, once.
+    """
+    for path_item in (schema.paths or {}).values():
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = getattr(path_item, method, None)
+            if operation is None or not operation.security:
+                continue
+            operation.parameters = [*(operation.parameters or []), SUBACCOUNT_HEADER]
+    return schema

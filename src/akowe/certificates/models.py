@@ -20,8 +20,9 @@ class Certificate(Base):
 
     __tablename__ = "certificate"
     __table_args__ = (
-        Index(None, "account_id", "mode", "issued_at"),
-        Index(None, "subaccount_id", "issued_at"),
+        # Keyset pages (newest first, id breaks ties) read straight off these indexes.
+        Index("ix_certificate_page", "account_id", "mode", "issued_at", "id"),
+        Index("ix_certificate_subaccount_page", "subaccount_id", "issued_at", "id"),
         Index(None, "recipient_email"),
     )
 

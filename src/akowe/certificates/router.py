@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, answers, error_responses
+from akowe.api.openapi import SECURITY, answers, error_responses
 from akowe.certificates import idempotency
 from akowe.certificates import service as certificates_service
 from akowe.certificates.models import Certificate
@@ -245,5 +245,4 @@ router = Router(
     dependencies={"certificate": Provide(load_certificate)},
     tags=["Certificates"],
     security=SECURITY,
-    parameters=SUBACCOUNT_HEADER,
 )

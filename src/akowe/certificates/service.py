@@ -238,8 +238,9 @@ def _aware(value: datetime) -> datetime:
 def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
     """A certificate row (with its delivery columns) as answered: the shape CertificateRead
     documents."""
+    certificate_id = certificate.id
     return {
-        "certificateId": certificate.id,
+        "certificateId": certificate_id,
         "recipientName": certificate.recipient_name,
         "recipientEmail": certificate.recipient_email,
         "organizationId": certificate.organization_id,
@@ -247,8 +248,8 @@ def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
         "attributes": certificate.attributes,
         "status": "revoked" if certificate.status == "revoked" else "issued",
         "issuedAt": format_timestamp(certificate.issued_at),
-        "verificationUrl": links.verification_url(certificate.id),
-        "pdfUrl": links.pdf_url(certificate.id),
+        "verificationUrl": links.verification_url(certificate_id),
+        "pdfUrl": links.pdf_url(certificate_id),
         "emailStatus": certificate.email_status,
         "templateVersion": certificate.template_version,
         "subAccountEmail": certificate.subaccount_email,

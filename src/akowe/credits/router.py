@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 from litestar import Request, Router, route
 
 from akowe.api.deps import note_authenticated
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
+from akowe.api.openapi import SECURITY, error_responses
 from akowe.config import Settings
 from akowe.credits import service as credits_service
 from akowe.db.base import utcnow
@@ -59,4 +59,4 @@ async def get_balance(request: Request[Any, Any, Any]) -> BalanceResponse:
     return {"success": True, "data": {"balance": balance}}
 
 
-router = Router(path="/api/users", route_handlers=[get_balance], parameters=SUBACCOUNT_HEADER)
+router = Router(path="/api/users", route_handlers=[get_balance])

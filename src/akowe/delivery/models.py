@@ -22,13 +22,17 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        # A certificate's latest email (its delivery status) without a sort.
+        Index("ix_outbox_message_certificate_emails", "certificate_id", "kind", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
     mode: Mapped[str] = mapped_column(String(8))
     kind: Mapped[str] = mapped_column(String(16))
-    certificate_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    certificate_id: Mapped[str | None] = mapped_column(String(36))
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(default=0)

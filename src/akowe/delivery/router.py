@@ -9,7 +9,7 @@ from litestar import Router, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from akowe.api.deps import PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
+from akowe.api.openapi import SECURITY, error_responses
 from akowe.delivery import service as delivery_service
 from akowe.delivery.models import WebhookEndpoint
 from akowe.delivery.schemas import WEBHOOK_EVENTS, WebhookCreate, WebhookCreated, WebhookRead
@@ -102,5 +102,4 @@ router = Router(
     route_handlers=[create_webhook, list_webhooks, delete_webhook],
     tags=["Webhooks"],
     security=SECURITY,
-    parameters=SUBACCOUNT_HEADER,
 )

@@ -14,7 +14,7 @@ class Organization(Base):
     """An issuing entity owned by an account in one mode."""
 
     __tablename__ = "organization"
-    __table_args__ = (Index(None, "account_id", "mode", "created_at"),)
+    __table_args__ = (Index("ix_organization_page", "account_id", "mode", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))

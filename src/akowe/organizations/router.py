@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, answers
+from akowe.api.openapi import SECURITY, answers
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
 from akowe.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
@@ -129,5 +129,4 @@ router = Router(
     dependencies={"organization": Provide(load_organization)},
     tags=["Organizations"],
     security=SECURITY,
-    parameters=SUBACCOUNT_HEADER,
 )

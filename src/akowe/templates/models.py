@@ -21,8 +21,8 @@ class Template(Base):
 
     __tablename__ = "template"
     __table_args__ = (
-        Index(None, "account_id", "mode", "created_at"),
-        Index(None, "subaccount_id", "created_at"),
+        Index("ix_template_page", "account_id", "mode", "created_at", "id"),
+        Index("ix_template_subaccount_page", "subaccount_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

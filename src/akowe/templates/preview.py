@@ -11,7 +11,7 @@ from litestar import Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
 from akowe.api.deps import PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, error_responses
+from akowe.api.openapi import SECURITY, error_responses
 from akowe.templates import service as templates_service
 from akowe.templates.exceptions import RenderUnavailable
 
@@ -52,5 +52,4 @@ router = Router(
     route_handlers=[preview_template],
     tags=["Templates"],
     security=SECURITY,
-    parameters=SUBACCOUNT_HEADER,
 )

@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, SUBACCOUNT_HEADER, answers
+from akowe.api.openapi import SECURITY, answers
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 from akowe.templates import service as templates_service
@@ -130,5 +130,4 @@ router = Router(
     dependencies={"template": Provide(load_template)},
     tags=["Templates"],
     security=SECURITY,
-    parameters=SUBACCOUNT_HEADER,
 )
