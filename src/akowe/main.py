@@ -16,7 +16,6 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
-from sqlalchemy import literal, select
 
 from akowe import __version__
 from akowe.api.balance_fastpath import balance_fast_path
@@ -29,12 +28,10 @@ from akowe.certificates.router import router as certificates_router
 from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.credits.router import router as credits_router
-from akowe.db.database import Database, DatabaseUnavailable
-from akowe.db.statements import Query
+from akowe.db.database import Database
 from akowe.delivery.router import WEBHOOKS_DESCRIPTION
 from akowe.delivery.router import router as webhooks_router
 from akowe.delivery.worker import DeliveryWorker
-from akowe.errors import ServiceError
 from akowe.organizations.router import router as organizations_router
 from akowe.outbound import make_fetcher
 from akowe.storage.router import get_file
@@ -48,18 +45,10 @@ DOCS_ASSETS = "/docs/assets"
 SWAGGER_UI_FILES = Path(find_spec("swagger_ui").submodule_search_locations[0]) / "static"  # type: ignore[union-attr,index]
 
 
-SELECT_ONE: Query[Any] = Query(select(literal(1)), name="select 1")
-
-
 @get("/healthz", include_in_schema=True, tags=["Operations"], responses=error_responses(503))
 async def healthz(services: ServicesDep) -> dict[str, Any]:
     """Liveness and database check for load balancers."""
-    try:
-        await services.db.scalar(SELECT_ONE)
-    except ServiceError:
-        raise
-    except Exception as exc:
-        raise DatabaseUnavailable() from exc
+    await services.db.ping()
     return {"success": True, "message": "", "data": {"status": "ok", "version": __version__}}
 
 

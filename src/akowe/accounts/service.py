@@ -198,7 +198,9 @@ async def authenticate(
     if match is None:
         raise InvalidApiKey()
     mode, key_id, version, secret = match.groups()
-    row = await db.one(key_query, key_id=key_id)
+    # Counted against the key's share of the pool: one client's burst of requests queues
+    # behind itself, never in front of other accounts (akowe.db.database.Gate).
+    row = await db.one(key_query, tenant=f"key:{key_id}", key_id=key_id)
     expected = row.secret_hash if row is not None else _EMPTY_HASH
     secret_ok = hmac.compare_digest(hash_secret(secret), expected)
     if (
@@ -215,6 +217,7 @@ async def authenticate(
     if subaccount_email is not None and subaccount_email.strip():
         sub = await db.one(
             SUBACCOUNT_BY_EMAIL,
+            tenant=row.account_id,
             account_id=row.account_id,
             email=normalize_email(subaccount_email),
         )

@@ -38,7 +38,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, literal, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -91,21 +91,21 @@ class Gate:
 
     async def acquire(self, tenant: str | None, wait: float) -> Callable[[], None]:
         """Wait for a place (or raise ServiceBusy); returns the function that gives it back."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
         entry = None
         if tenant is not None:
             entry = self._tenants.get(tenant)
             if entry is None:
                 entry = self._tenants[tenant] = (asyncio.Semaphore(self.per_tenant), [0])
             entry[1][0] += 1
+        shared = self._semaphore()
         try:
+            # A free place is taken at once (Semaphore.acquire does not yield when it need not
+            # wait); only a real wait pays for wait_for's timeout machinery.
+            deadline = None
             if entry is not None:
-                await asyncio.wait_for(entry[0].acquire(), max(0.0, deadline - loop.time()))
+                deadline = await _take(entry[0], wait, None)
             try:
-                await asyncio.wait_for(
-                    self._semaphore().acquire(), max(0.0, deadline - loop.time())
-                )
+                await _take(shared, wait, deadline)
             except BaseException:
                 if entry is not None:
                     entry[0].release()
@@ -118,7 +118,7 @@ class Gate:
             raise
 
         def release() -> None:
-            self._semaphore().release()
+            shared.release()
             if entry is not None:
                 entry[0].release()
                 self._forget(tenant, entry)
@@ -133,6 +133,19 @@ class Gate:
         entry[1][0] -= 1
         if entry[1][0] == 0 and self._tenants.get(tenant) is entry:
             del self._tenants[tenant]
+
+
+async def _take(semaphore: asyncio.Semaphore, wait: float, deadline: float | None) -> float | None:
+    """Acquire `semaphore`, waiting at most until `deadline` (or `wait` seconds from now when
+    no deadline is set yet); returns the deadline used, if a wait was needed."""
+    if not semaphore.locked():
+        await semaphore.acquire()
+        return deadline
+    loop = asyncio.get_running_loop()
+    if deadline is None:
+        deadline = loop.time() + wait
+    await asyncio.wait_for(semaphore.acquire(), max(0.0, deadline - loop.time()))
+    return deadline
 
 
 class Database:
@@ -159,6 +172,8 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._ping_lock = asyncio.Lock()
+        self._ping_connection: Any = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -186,6 +201,9 @@ class Database:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        if self._ping_connection is not None:
+            await self._ping_connection.close()
+            self._ping_connection = None
         self._executor.shutdown(wait=True)
         with self._readers_lock:
             for connection in self._readers:
@@ -278,6 +296,29 @@ class Database:
         finally:
             release()
 
+    async def ping(self) -> None:
+        """Check the database answers, outside the request queues: a health check must say
+        whether the database is up, not how long the queue is. PostgreSQL uses one
+        connection of its own (reopened if it broke); SQLite reads inline."""
+        if self.is_sqlite:
+            self._loop_reader().all(_SELECT_ONE)
+            return
+        import psycopg
+
+        async with self._ping_lock:
+            try:
+                async with asyncio.timeout(self.settings.db_wait_timeout):
+                    if self._ping_connection is None or self._ping_connection.closed:
+                        self._ping_connection = await psycopg.AsyncConnection.connect(
+                            _libpq_url(self.engine), autocommit=True
+                        )
+                    await self._ping_connection.execute("SELECT 1")
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                if self._ping_connection is not None:
+                    await self._ping_connection.close()
+                    self._ping_connection = None
+                raise DatabaseUnavailable() from exc
+
     # ------------------------------------------------------------ threads
 
     async def call(self, fn: Callable[[], R], *, tenant: str | None = None) -> R:
@@ -356,6 +397,9 @@ class Database:
             yield self
         finally:
             await self.close()
+
+
+_SELECT_ONE: Query[Any] = Query(select(literal(1)), name="select 1")
 
 
 def session_reader(session: Session) -> DriverReader:
