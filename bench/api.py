@@ -140,7 +140,8 @@ def main() -> None:
         if args.only:
             paths = {k: v for k, v in paths.items() if k in args.only.split(",")}
         replay = Path(data_dir) / "replay.json"
-        replay.write_text(json.dumps(record(port, key, paths)))
+        recorded = {**paths, "balance": "/api/users/balance"}  # the PostgreSQL readiness probe
+        replay.write_text(json.dumps(record(port, key, recorded)))
         env["BENCH_REPLAY"] = str(replay)
         bare_port = free_port()
         servers.append(start("bench.bare_app:replay_app", bare_port, env, factory=False))
@@ -149,7 +150,7 @@ def main() -> None:
         if postgres:
             pg_port = free_port()
             servers.append(start("bench.bare_app:pg_app", pg_port, env, factory=False))
-            wait_ready(f"http://127.0.0.1:{pg_port}{paths['balance']}", {"x-api-key": key})
+            wait_ready(f"http://127.0.0.1:{pg_port}/api/users/balance", {"x-api-key": key})
 
         script = Path(data_dir) / "get.lua"
         script.write_text(WRK_LUA)

@@ -30,7 +30,7 @@ app = Starlette(routes=[Route("/api/users/balance", balance)])
 
 def _recorded() -> dict[str, tuple[bytes, str]]:
     path = os.environ.get("BENCH_REPLAY")
-    if not path:
+    if not path or not os.path.getsize(path):
         return {}
     with open(path) as handle:
         raw: dict[str, Any] = json.load(handle)
@@ -53,12 +53,24 @@ replay_app = Starlette(routes=[Route(path, replay) for path in RECORDED])
 
 # ---------------------------------------------------------------- PostgreSQL baseline
 
-KEY_SQL = (
-    "SELECT account_id, mode, format_version, secret_hash, expires_at, revoked_at, last_used_at"
-    " FROM api_key WHERE id = %s"
-)
-BALANCE_SQL = "SELECT balance FROM credit_balance WHERE account_id = %s AND mode = %s"
-CERTIFICATE_SQL = "SELECT * FROM certificate WHERE id = %s AND account_id = %s AND mode = %s"
+
+def _plans() -> tuple[Any, Any, Any]:
+    # The very statements akowe runs (compiled for psycopg): the key row joined with the
+    # balance (the balance endpoint's one query), the key row, the certificate row.
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    from akowe.accounts.service import KEY_BY_ID
+    from akowe.certificates.service import CERTIFICATE_BY_ID
+    from akowe.credits.service import KEY_WITH_BALANCE
+
+    dialect = psycopg.dialect()
+    key_with_balance, key, certificate = (
+        q.plan(dialect) for q in (KEY_WITH_BALANCE, KEY_BY_ID, CERTIFICATE_BY_ID(False))
+    )
+    return key_with_balance, key, certificate
+
+
+KEY_WITH_BALANCE, KEY, CERTIFICATE = _plans()
 
 
 def _key_id(request: Request) -> str:
@@ -71,23 +83,32 @@ async def _pool(app: Starlette):  # type: ignore[no-untyped-def]
     from psycopg_pool import AsyncConnectionPool
 
     url = os.environ["BENCH_PG_URL"]
-    async with AsyncConnectionPool(url, min_size=10, max_size=10, open=True) as pool:
+    kwargs = {"autocommit": True, "prepare_threshold": 0}
+    async with AsyncConnectionPool(url, min_size=10, max_size=10, kwargs=kwargs) as pool:
         app.state.pool = pool
         yield
 
 
 async def pg_balance(request: Request) -> Response:
     async with request.app.state.pool.connection() as conn:
-        key = await (await conn.execute(KEY_SQL, (_key_id(request),))).fetchone()
-        await (await conn.execute(BALANCE_SQL, (key[0], key[1]))).fetchone()
+        arguments = KEY_WITH_BALANCE.arguments({"key_id": _key_id(request)})
+        cursor = await conn.execute(KEY_WITH_BALANCE.sql, arguments)
+        await cursor.fetchone()
     return _replay(request)
 
 
 async def pg_certificate(request: Request) -> Response:
     async with request.app.state.pool.connection() as conn:
-        key = await (await conn.execute(KEY_SQL, (_key_id(request),))).fetchone()
-        certificate_id = request.path_params["certificate_id"]
-        await (await conn.execute(CERTIFICATE_SQL, (certificate_id, key[0], key[1]))).fetchone()
+        arguments = KEY.arguments({"key_id": _key_id(request)})
+        key = await (await conn.execute(KEY.sql, arguments)).fetchone()
+        arguments = CERTIFICATE.arguments(
+            {
+                "certificate_id": request.path_params["certificate_id"],
+                "account_id": key[0],
+                "mode": key[1],
+            }
+        )
+        await (await conn.execute(CERTIFICATE.sql, arguments)).fetchone()
     return _replay(request)
 
 

@@ -334,7 +334,7 @@ def py_spy(server_pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             *(str(BIN / "py-spy"), "record", "-p", str(server_pid), "-d", str(seconds)),
-            *("-r", "1000", "-f", "raw", "-o", str(out), "--nonblocking", "--gil"),
+            *("-r", "500", "-f", "raw", "-o", str(out), "--nonblocking", "--gil"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

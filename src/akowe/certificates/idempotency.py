@@ -13,10 +13,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from akowe.certificates.exceptions import (
 from akowe.certificates.models import IdempotencyKey
 from akowe.db.base import utcnow
 from akowe.db.database import Database
+from akowe.db.statements import Batch, Query
 
 RETENTION = timedelta(hours=48)
 LOCK = timedelta(seconds=60)
@@ -111,16 +112,35 @@ def claim(db: Database, *, principal: Principal, key: str, fingerprint: str) -> 
     return db.run_transaction(inspect)
 
 
-def complete(
-    session: Session, *, principal: Principal, key: str, status: int, body: dict[str, Any]
+_IDEMPOTENCY_KEYS = cast(Table, IdempotencyKey.__table__)
+COMPLETE: Query[IdempotencyKey] = Query(
+    update(_IDEMPOTENCY_KEYS)
+    .where(
+        _IDEMPOTENCY_KEYS.c.account_id == bindparam("account_id"),
+        _IDEMPOTENCY_KEYS.c.mode == bindparam("mode"),
+        _IDEMPOTENCY_KEYS.c.key == bindparam("b_key"),
+    )
+    .values(
+        state="done",
+        response_status=bindparam("response_status"),
+        response_body=bindparam("response_body"),
+    ),
+    name="complete idempotency key",
+)
+
+
+def queue_complete(
+    batch: Batch, *, principal: Principal, key: str, status: int, body: dict[str, Any]
 ) -> None:
-    """Store the response in the caller's transaction (the one that records the result)."""
-    row = session.get(IdempotencyKey, (principal.account_id, principal.mode, key))
-    if row is None:  # pragma: no cover - claim() always leaves a row
-        raise IdempotencyKeyInUse()
-    row.state = "done"
-    row.response_status = status
-    row.response_body = body
+    """Store the response in the caller's batch (the one that records the result)."""
+    batch.add(
+        COMPLETE,
+        account_id=principal.account_id,
+        mode=principal.mode,
+        b_key=key,
+        response_status=status,
+        response_body=body,
+    )
 
 
 def release(db: Database, *, principal: Principal, key: str) -> None:

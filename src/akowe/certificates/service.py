@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select
+from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
@@ -28,24 +28,35 @@ from akowe.certificates.models import Certificate
 from akowe.certificates.renders import RenderCache
 from akowe.certificates.schemas import CertificateFilters, IssueRequest
 from akowe.credits import service as credits_service
+from akowe.credits.service import QueuedDebit
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
-from akowe.db.statements import DriverReader, QueryFamily, load
+from akowe.db.statements import (
+    Batch,
+    Pending,
+    Query,
+    QueryFamily,
+    insert_query,
+    load,
+    with_defaults,
+)
 from akowe.delivery import service as delivery_service
 from akowe.delivery.exceptions import CertificateRevoked
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
+from akowe.organizations.models import Organization
 from akowe.pagination import Page, fetch_page, keyset
 from akowe.rendering import CertificateData, TemplateSpec, render_pdf, render_png
 from akowe.schemas import format_timestamp, timestamp_or_none
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
 from akowe.templates.exceptions import TemplateNotFound
+from akowe.templates.models import Template
 
 ISSUED = "Certificate issued successfully"
 _CERTIFICATES = cast(Table, Certificate.__table__)
-_INSERT_CERTIFICATE = insert(_CERTIFICATES)
+_INSERT_CERTIFICATE: Query[Certificate] = insert_query(_CERTIFICATES)
 _DELIVERY_JOIN, _DELIVERY_COLUMNS = delivery_service.latest_email_join(_CERTIFICATES)
 
 
@@ -303,19 +314,27 @@ def issue(
             return IssueResult(replay.status, replay.body, replayed=True)
 
     def transaction(session: Session) -> dict[str, Any]:
+        # Two batches, each one round trip on PostgreSQL: the lookups, then every write
+        # (the debit and its ledger entry, the certificate, its email and event, the
+        # stored response). A debit the balance cannot cover rolls all of it back.
         reader = session_reader(session)
-        certificate = record(
-            session,
+        with reader.batch() as lookups:
+            organization, template = lookup(lookups, principal=principal, data=data)
+        prepared = prepare(
             principal=principal,
-            prepared=prepare(reader, principal=principal, data=data, store=store),
+            data=data,
+            organization=organization.one(),
+            template=template.one(),
+            store=store,
         )
-        body = {
-            "success": True,
-            "message": ISSUED,
-            "data": to_wire(certificate, links),
-        }
-        if key is not None:
-            idempotency.complete(session, principal=principal, key=key, status=201, body=body)
+        with reader.batch() as writes:
+            certificate, debit = record(writes, principal=principal, prepared=prepared)
+            body = {"success": True, "message": ISSUED, "data": to_wire(certificate, links)}
+            if key is not None:
+                idempotency.queue_complete(
+                    writes, principal=principal, key=key, status=201, body=body
+                )
+        debit.confirm()
         return body
 
     try:
@@ -337,24 +356,35 @@ class Prepared:
     template_version: int
 
 
-def prepare(
-    reader: DriverReader, *, principal: Principal, data: IssueRequest, store: FileStore
-) -> Prepared:
-    """Resolve the request's organization and template (404 for anything not the caller's)."""
-    organization = reader.one(
+def lookup(
+    batch: Batch, *, principal: Principal, data: IssueRequest
+) -> tuple[Pending[Organization], Pending[Template]]:
+    """Send the lookups of the request's organization and template (the caller's scope)."""
+    organization = batch.add(
         organizations_service.ORGANIZATION_BY_ID,
         organization_id=data.organization_id,
         account_id=principal.account_id,
         mode=principal.mode,
     )
-    if organization is None:
-        raise OrganizationNotFound()
-    template_id = data.resolved_template_id or ""
-    template = reader.one(
+    template = batch.add(
         templates_service.TEMPLATE_BY_ID(principal.subaccount_id is not None),
-        template_id=template_id,
+        template_id=data.resolved_template_id or "",
         **_scope(principal),
     )
+    return organization, template
+
+
+def prepare(
+    *,
+    principal: Principal,
+    data: IssueRequest,
+    organization: Organization | None,
+    template: Template | None,
+    store: FileStore,
+) -> Prepared:
+    """Check what the request resolved to (404 for anything not the caller's)."""
+    if organization is None:
+        raise OrganizationNotFound()
     if template is None:
         raise TemplateNotFound()
     return Prepared(
@@ -397,13 +427,17 @@ class _IssuedRow:
     email_sent_at: datetime | None
 
 
-def record(session: Session, *, principal: Principal, prepared: Prepared) -> Any:
-    """Debit one credit, record the certificate and queue its email, in the caller's
-    transaction; returns the recorded row (with its delivery columns)."""
+_ISSUED_FIELDS = frozenset(_IssuedRow.__dataclass_fields__)
+
+
+def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[Any, QueuedDebit]:
+    """Send the writes of one issuance in the caller's batch: the debit of one credit, the
+    certificate, its email and its event. Returns the certificate as recorded (the shape of a
+    CERTIFICATE_BY_ID row) and the debit to confirm once the batch ran."""
     data = prepared.data
     certificate_id = new_id()
-    credits_service.debit(
-        session,
+    debit = credits_service.queue_debit(
+        batch,
         account_id=principal.account_id,
         mode=principal.mode,
         reason="certificate issued",
@@ -411,55 +445,53 @@ def record(session: Session, *, principal: Principal, prepared: Prepared) -> Any
         actor=f"key:{principal.key_id}",
     )
     mail = data.mail_data if data.wants_email else None
-    values: dict[str, Any] = {
-        "id": certificate_id,
-        "account_id": principal.account_id,
-        "mode": str(principal.mode),
-        "subaccount_id": principal.subaccount_id,
-        "subaccount_email": principal.subaccount_email,
-        "organization_id": prepared.organization_id,
-        "organization": prepared.organization,
-        "template_id": prepared.template_id,
-        "template_version": prepared.template_version,
-        "recipient_name": data.recipient_data.name,
-        "recipient_email": data.recipient_data.email,
-        "attributes": data.recipient_data.attributes,
-        "status": "issued",
-        "issued_at": utcnow(),
-        "issued_by_key_id": principal.key_id,
-        "mail_subject": mail.subject if mail else None,
-        "mail_body": mail.body if mail else None,
-    }
-    # A Core insert (the ORM's unit of work costs more than the statement here); columns
-    # not given, such as the deprecated `email_status`, get their declared defaults.
-    session.execute(_INSERT_CERTIFICATE, values)
     email_status = "queued" if mail is not None else delivery_service.NOT_REQUESTED
+    values = with_defaults(
+        _CERTIFICATES,
+        {
+            "id": certificate_id,
+            "account_id": principal.account_id,
+            "mode": str(principal.mode),
+            "subaccount_id": principal.subaccount_id,
+            "subaccount_email": principal.subaccount_email,
+            "organization_id": prepared.organization_id,
+            "organization": prepared.organization,
+            "template_id": prepared.template_id,
+            "template_version": prepared.template_version,
+            "recipient_name": data.recipient_data.name,
+            "recipient_email": data.recipient_data.email,
+            "attributes": data.recipient_data.attributes,
+            "issued_at": utcnow(),
+            "issued_by_key_id": principal.key_id,
+            "mail_subject": mail.subject if mail else None,
+            "mail_body": mail.body if mail else None,
+            # Deprecated (delivery owns the status); kept true for processes that still read it.
+            "email_status": email_status,
+        },
+    )
+    batch.add(_INSERT_CERTIFICATE, **values)
     row = _IssuedRow(
-        **values,
-        revoked_at=None,
-        revoked_reason=None,
-        revoked_by_key_id=None,
-        email_status=email_status,
+        **{k: v for k, v in values.items() if k in _ISSUED_FIELDS},
         email_attempts=0,
         email_last_error=None,
         email_sent_at=None,
     )
     if mail is not None:
-        delivery_service.enqueue(
-            session,
+        delivery_service.queue(
+            batch,
             account_id=principal.account_id,
             mode=principal.mode,
-            kind="email",
+            kind=delivery_service.EMAIL,
             certificate_id=certificate_id,
             payload={"to": data.recipient_data.email},
         )
-    delivery_service.enqueue_certificate_event(
-        session,
+    delivery_service.queue_certificate_event(
+        batch,
         certificate=cast(Certificate, row),
         event="certificate.issued",
         email_status=email_status,
     )
-    return row
+    return row, debit
 
 
 # ---------------------------------------------------------------- lifecycle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -15,25 +16,63 @@ from akowe.accounts.service import Authentication
 from akowe.credits.exceptions import InsufficientCredits, ValidationFailed
 from akowe.credits.models import CreditBalance, LedgerEntry
 from akowe.db.base import new_id, utcnow
-from akowe.db.database import Database
-from akowe.db.statements import Query
+from akowe.db.database import Database, session_reader
+from akowe.db.statements import Batch, Pending, Query
 from akowe.modes import Mode
 
-# Core statements built once for the hot path (debit runs in every issuance transaction).
 _BALANCES = cast(Table, CreditBalance.__table__)
 _LEDGER = cast(Table, LedgerEntry.__table__)
 _API_KEYS = cast(Table, ApiKey.__table__)
-_DEBIT = (
+_IN_BALANCE = and_(
+    _BALANCES.c.account_id == bindparam("account_id"), _BALANCES.c.mode == bindparam("mode")
+)
+# The debit: one conditional UPDATE, so the database applies the `balance >= amount` check
+# and the subtraction atomically (a row lock on PostgreSQL, the write lock on SQLite).
+DEBIT: Query[CreditBalance] = Query(
     update(_BALANCES)
-    .where(
-        _BALANCES.c.account_id == bindparam("b_account_id"),
-        _BALANCES.c.mode == bindparam("b_mode"),
-        _BALANCES.c.balance >= bindparam("b_amount"),
-    )
-    .values(balance=_BALANCES.c.balance - bindparam("b_amount"))
-    .returning(_BALANCES.c.balance)
+    .where(_IN_BALANCE, _BALANCES.c.balance >= bindparam("amount"))
+    .values(balance=_BALANCES.c.balance - bindparam("amount"))
+    .returning(_BALANCES.c.balance),
+    name="debit",
+)
+# Its ledger entry records the balance the UPDATE left, read in the same statement, so both
+# can be sent together (one round trip) without waiting for the UPDATE's answer.
+_ENTRY_COLUMNS = ("id", "account_id", "mode", "amount", "balance_after", "reason")
+DEBIT_ENTRY: Query[LedgerEntry] = Query(
+    insert(_LEDGER).from_select(
+        [*_ENTRY_COLUMNS, "reference", "actor", "created_at"],
+        select(
+            bindparam("id", type_=_LEDGER.c.id.type),
+            _BALANCES.c.account_id,
+            _BALANCES.c.mode,
+            -bindparam("amount", type_=_LEDGER.c.amount.type),
+            _BALANCES.c.balance,
+            bindparam("reason", type_=_LEDGER.c.reason.type),
+            bindparam("reference", type_=_LEDGER.c.reference.type),
+            bindparam("actor", type_=_LEDGER.c.actor.type),
+            bindparam("created_at", type_=_LEDGER.c.created_at.type),
+        ).where(_IN_BALANCE),
+    ),
+    name="debit entry",
 )
 _INSERT_ENTRY = insert(_LEDGER)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDebit:
+    """A debit sent in a batch: `confirm()` once the batch ran."""
+
+    result: Pending[CreditBalance]
+    entry: LedgerEntry
+
+    def confirm(self) -> LedgerEntry:
+        """The ledger entry, or InsufficientCredits (the caller's transaction then rolls back,
+        taking the entry written alongside with it)."""
+        row = self.result.one()
+        if row is None:
+            raise InsufficientCredits()
+        self.entry.balance_after = row.balance
+        return self.entry
 
 
 def open_balances(session: Session, *, account_id: str) -> None:
@@ -135,6 +174,47 @@ def add(
     return _record(session, account_id, mode, amount, new_balance, reason, actor, reference)
 
 
+def queue_debit(
+    batch: Batch,
+    *,
+    account_id: str,
+    mode: Mode,
+    amount: int = 1,
+    reason: str,
+    actor: str,
+    reference: str | None = None,
+) -> QueuedDebit:
+    """Send a debit and its ledger entry in the caller's batch (see `QueuedDebit.confirm`).
+
+    Concurrent debits can never take the balance below zero, and nothing is read first in
+    Python; a CHECK constraint stands behind the condition.
+    """
+    if amount <= 0:
+        raise ValidationFailed.field("amount", "must be positive")
+    entry = LedgerEntry(
+        id=new_id(),
+        account_id=account_id,
+        mode=str(mode),
+        amount=-amount,
+        reason=reason,
+        actor=actor,
+        reference=reference,
+        created_at=utcnow(),
+    )
+    scope = {"account_id": account_id, "mode": mode, "amount": amount}
+    result = batch.add(DEBIT, **scope)
+    batch.add(
+        DEBIT_ENTRY,
+        **scope,
+        id=entry.id,
+        reason=reason,
+        reference=reference,
+        actor=actor,
+        created_at=entry.created_at,
+    )
+    return QueuedDebit(result, entry)
+
+
 def debit(
     session: Session,
     *,
@@ -145,20 +225,18 @@ def debit(
     actor: str,
     reference: str | None = None,
 ) -> LedgerEntry:
-    """Spend credits in the caller's transaction, or raise InsufficientCredits.
-
-    A single conditional UPDATE: the database applies the `balance >= amount` check and the
-    subtraction atomically (row lock on PostgreSQL, the write lock on SQLite), so concurrent
-    debits can never take the balance below zero, and nothing is read first in Python.
-    """
-    if amount <= 0:
-        raise ValidationFailed.field("amount", "must be positive")
-    new_balance = session.scalar(
-        _DEBIT, {"b_account_id": account_id, "b_mode": str(mode), "b_amount": amount}
-    )
-    if new_balance is None:
-        raise InsufficientCredits()
-    return _record(session, account_id, mode, -amount, new_balance, reason, actor, reference)
+    """Spend credits in the caller's transaction, or raise InsufficientCredits."""
+    with session_reader(session).batch() as batch:
+        queued = queue_debit(
+            batch,
+            account_id=account_id,
+            mode=mode,
+            amount=amount,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+        )
+    return queued.confirm()
 
 
 def history(

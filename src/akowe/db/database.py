@@ -144,7 +144,8 @@ async def _take(semaphore: asyncio.Semaphore, wait: float, deadline: float | Non
     loop = asyncio.get_running_loop()
     if deadline is None:
         deadline = loop.time() + wait
-    await asyncio.wait_for(semaphore.acquire(), max(0.0, deadline - loop.time()))
+    async with asyncio.timeout_at(deadline):
+        await semaphore.acquire()
     return deadline
 
 
@@ -282,7 +283,7 @@ class Database:
                 try:
                     async with self._pool.connection() as connection:
                         cursor = await connection.execute(plan.sql, arguments)
-                        raw = await cursor.fetchall() if cursor.description else []
+                        raw = await cursor.fetchall() if plan.returns_rows else []
                     return [plan.row(row) for row in raw]
                 except PoolTimeout:
                     raise ServiceBusy() from None

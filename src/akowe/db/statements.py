@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import enum
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from sqlalchemy import ClauseElement, Executable
+from sqlalchemy import ClauseElement, Executable, Table, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -47,6 +48,7 @@ class Plan:
     bind: tuple[tuple[str, Processor], ...]
     convert: tuple[tuple[int, Processor], ...]  # result columns that need processing
     record: Any  # the row type: a namedtuple of the result columns
+    returns_rows: bool  # asking the cursor (description) builds objects for every column
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's arguments for these parameters (processed like SQLAlchemy would).
@@ -137,6 +139,7 @@ def _compile(statement: Executable, dialect: Dialect) -> Plan:
         bind=tuple(bind_processors),
         convert=tuple(convert),
         record=namedtuple("Record", keys or ["_"], rename=True),
+        returns_rows=bool(keys),
     )
 
 
@@ -160,7 +163,7 @@ class DriverReader:
         cursor = self.connection.cursor()
         try:
             cursor.execute(plan.sql, plan.arguments(params))
-            rows = cursor.fetchall() if cursor.description is not None else []
+            rows = cursor.fetchall() if plan.returns_rows else []
         finally:
             cursor.close()
         return [plan.row(raw) for raw in rows]
@@ -174,6 +177,111 @@ class DriverReader:
         """The first column of the first row, or None."""
         row = self.one(query, **params)
         return None if row is None else row[0]
+
+    def execute(self, query: Query[Any], /, **params: Any) -> None:
+        """Run a statement whose rows nobody reads."""
+        self.all(query, **params)
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Statements sent together: on PostgreSQL in one pipeline (one round trip instead of
+        one per statement), elsewhere one after the other. Read each `Pending` result after
+        the block; a statement that fails raises when the block ends (or, on SQLite, at once),
+        and the caller's transaction rolls back as usual."""
+        pipelined = self.dialect.name == "postgresql"
+        batch = Batch(self, pipelined)
+        if not pipelined:
+            yield batch
+            return
+        with self.connection.pipeline():
+            yield batch
+        batch.collect()
+
+
+class Pending(Generic[T]):
+    """The result of a statement in a `Batch`, readable once the batch has run."""
+
+    __slots__ = ("_cursor", "_plan", "_rows")
+
+    def __init__(self, plan: Plan, cursor: Any = None, rows: list[Any] | None = None) -> None:
+        self._plan = plan
+        self._cursor = cursor
+        self._rows = rows
+
+    def collect(self) -> None:
+        """Fetch the rows from the (synced) cursor."""
+        if self._cursor is not None:
+            raw = self._cursor.fetchall() if self._plan.returns_rows else []
+            self._cursor.close()
+            self._cursor = None
+            self._rows = [self._plan.row(r) for r in raw]
+
+    def rows(self) -> list[T]:
+        """Every row."""
+        if self._rows is None:
+            raise RuntimeError("read a batched result after its batch has run")
+        return self._rows
+
+    def one(self) -> T | None:
+        """The first row, or None."""
+        rows = self.rows()
+        return rows[0] if rows else None
+
+
+class Batch:
+    """See `DriverReader.batch`."""
+
+    __slots__ = ("_pending", "_pipelined", "_reader")
+
+    def __init__(self, reader: DriverReader, pipelined: bool) -> None:
+        self._reader = reader
+        self._pipelined = pipelined
+        self._pending: list[Pending[Any]] = []
+
+    def add(self, query: Query[T], /, **params: Any) -> Pending[T]:
+        """Send a statement; its result is read from the returned `Pending`."""
+        plan = query.plan(self._reader.dialect)
+        if not self._pipelined:
+            return Pending(plan, rows=self._reader.all(query, **params))
+        cursor = self._reader.connection.cursor()
+        cursor.execute(plan.sql, plan.arguments(params))
+        pending: Pending[T] = Pending(plan, cursor=cursor)
+        self._pending.append(pending)
+        return pending
+
+    def collect(self) -> None:
+        """Fetch every result once the pipeline has synced."""
+        for pending in self._pending:
+            pending.collect()
+
+
+def insert_query(table: Table, *, name: str = "") -> Query[Any]:
+    """`INSERT INTO table (every column) VALUES (...)`: every column a parameter of its own
+    type. Run it with `with_defaults(table, values)` so that columns the caller leaves out
+    get their declared Python-side defaults, exactly as an ORM insert would."""
+    return Query(
+        insert(table).values({c.key: bindparam(c.key, type_=c.type) for c in table.columns}),
+        name=name or f"insert {table.name}",
+    )
+
+
+def with_defaults(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` completed with each missing column's declared default (scalar or callable,
+    as SQLAlchemy would compute it) or NULL."""
+    out = dict(values)
+    for column in table.columns:
+        if column.key in out:
+            continue
+        default = column.default
+        if default is None:
+            out[column.key] = None
+        elif getattr(default, "is_scalar", False):
+            out[column.key] = default.arg  # type: ignore[attr-defined]
+        elif getattr(default, "is_callable", False):
+            out[column.key] = default.arg(None)  # type: ignore[attr-defined]
+        else:  # pragma: no cover - server-side or SQL-expression defaults are not used here
+            raise ValueError(f"{table.name}.{column.key}: unsupported default {default!r}")
+    return out
 
 
 class QueryFamily(Generic[T]):

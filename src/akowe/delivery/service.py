@@ -26,6 +26,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     or_,
     select,
     update,
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 from akowe.certificates.models import Certificate
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
-from akowe.db.statements import Query
+from akowe.db.statements import Batch, Query, insert_query, with_defaults
 from akowe.delivery.email import message_id as email_message_id
 from akowe.delivery.exceptions import (
     MessageNotFound,
@@ -56,6 +57,66 @@ FINAL = ("sent", "failed", "captured", SUPERSEDED)
 EMAIL, EVENT, WEBHOOK = "email", "event", "webhook"
 
 
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_WEBHOOKS = cast(Table, WebhookEndpoint.__table__)
+INSERT_MESSAGE: Query[OutboxMessage] = insert_query(_OUTBOX)
+# An event is written only if the account has a webhook endpoint in this mode; the database
+# decides in the same statement, so issuing never waits for a lookup first.
+INSERT_EVENT: Query[OutboxMessage] = Query(
+    insert(_OUTBOX).from_select(
+        [c.key for c in _OUTBOX.columns],
+        select(*(bindparam(c.key, type_=c.type) for c in _OUTBOX.columns)).where(
+            exists().where(
+                _WEBHOOKS.c.account_id == bindparam("account_id"),
+                _WEBHOOKS.c.mode == bindparam("mode"),
+            )
+        ),
+    ),
+    name="insert event if subscribed",
+)
+
+
+def _message(
+    *,
+    account_id: str,
+    mode: Mode | str,
+    kind: str,
+    payload: dict[str, Any],
+    certificate_id: str | None,
+) -> dict[str, Any]:
+    return with_defaults(
+        _OUTBOX,
+        {
+            "account_id": account_id,
+            "mode": str(mode),
+            "kind": kind,
+            "certificate_id": certificate_id,
+            "payload": payload,
+        },
+    )
+
+
+def queue(
+    batch: Batch,
+    *,
+    account_id: str,
+    mode: Mode | str,
+    kind: str,
+    payload: dict[str, Any],
+    certificate_id: str | None = None,
+) -> str:
+    """Queue a message in the caller's batch (sent only if the transaction commits); its id."""
+    values = _message(
+        account_id=account_id,
+        mode=mode,
+        kind=kind,
+        payload=payload,
+        certificate_id=certificate_id,
+    )
+    batch.add(INSERT_MESSAGE, **values)
+    return str(values["id"])
+
+
 def enqueue(
     session: Session,
     *,
@@ -64,35 +125,17 @@ def enqueue(
     kind: str,
     payload: dict[str, Any],
     certificate_id: str | None = None,
-) -> OutboxMessage:
-    """Queue a message; it is sent only if the surrounding transaction commits."""
-    message = OutboxMessage(
-        id=new_id(),
-        account_id=account_id,
-        mode=mode,
-        kind=kind,
-        certificate_id=certificate_id,
-        payload=payload,
-        status="queued",
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
-    session.add(message)
-    return message
-
-
-# Built once: it runs inside every issuance transaction.
-_HAS_WEBHOOKS = select(
-    exists().where(
-        WebhookEndpoint.account_id == bindparam("account_id"),
-        WebhookEndpoint.mode == bindparam("mode"),
-    )
-)
-
-
-def has_webhooks(session: Session, *, account_id: str, mode: str) -> bool:
-    """Whether the account has any webhook endpoint in this mode (events are skipped if not)."""
-    return bool(session.scalar(_HAS_WEBHOOKS, {"account_id": account_id, "mode": str(mode)}))
+) -> str:
+    """`queue` in the caller's transaction; the message's id."""
+    with session_reader(session).batch() as batch:
+        return queue(
+            batch,
+            account_id=account_id,
+            mode=mode,
+            kind=kind,
+            payload=payload,
+            certificate_id=certificate_id,
+        )
 
 
 def certificate_event_data(certificate: Certificate, *, email_status: str) -> dict[str, Any]:
@@ -114,29 +157,50 @@ def certificate_event_data(certificate: Certificate, *, email_status: str) -> di
     return data
 
 
-def enqueue_event(
-    session: Session,
+def queue_event(
+    batch: Batch,
     *,
     account_id: str,
     mode: str,
     event: str,
     data: dict[str, Any],
     certificate_id: str | None = None,
-) -> OutboxMessage | None:
-    """Record a webhook event in the caller's transaction (nothing if no endpoint exists).
-
-    The worker fans it out to each subscribed endpoint; its id is the `Akowe-Event-Id`.
+) -> None:
+    """Record a webhook event in the caller's batch if the account has an endpoint in this
+    mode. The worker fans it out to each subscribed endpoint; its id is the `Akowe-Event-Id`.
     """
-    if not has_webhooks(session, account_id=account_id, mode=mode):
-        return None
     payload = {"event": event, "data": data, "occurredAt": format_timestamp(utcnow())}
-    return enqueue(
-        session,
-        account_id=account_id,
-        mode=mode,
-        kind=EVENT,
-        payload=payload,
-        certificate_id=certificate_id,
+    batch.add(
+        INSERT_EVENT,
+        **_message(
+            account_id=account_id,
+            mode=mode,
+            kind=EVENT,
+            payload=payload,
+            certificate_id=certificate_id,
+        ),
+    )
+
+
+def queue_certificate_event(
+    batch: Batch,
+    *,
+    certificate: Certificate,
+    event: str,
+    email_status: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """`certificate.<event>` for this certificate, in the caller's batch."""
+    data = certificate_event_data(certificate, email_status=email_status)
+    if extra:
+        data.update(extra)
+    queue_event(
+        batch,
+        account_id=certificate.account_id,
+        mode=certificate.mode,
+        event=event,
+        data=data,
+        certificate_id=certificate.id,
     )
 
 
@@ -147,24 +211,17 @@ def enqueue_certificate_event(
     event: str,
     email_status: str | None = None,
     extra: dict[str, Any] | None = None,
-) -> OutboxMessage | None:
-    """Record `certificate.<event>` for this certificate in the caller's transaction."""
+) -> None:
+    """`queue_certificate_event` in the caller's transaction."""
     if email_status is None:
         email_status = email_status_of(session, certificate_id=certificate.id)
-    data = certificate_event_data(certificate, email_status=email_status)
-    if extra:
-        data.update(extra)
-    return enqueue_event(
-        session,
-        account_id=certificate.account_id,
-        mode=certificate.mode,
-        event=event,
-        data=data,
-        certificate_id=certificate.id,
-    )
+    with session_reader(session).batch() as batch:
+        queue_certificate_event(
+            batch, certificate=certificate, event=event, email_status=email_status, extra=extra
+        )
 
 
-def requeue_email(session: Session, *, certificate: Certificate) -> OutboxMessage:
+def requeue_email(session: Session, *, certificate: Certificate) -> str:
     """Queue a new email for the certificate; a still-pending older one is `superseded`."""
     session.execute(
         update(OutboxMessage)
@@ -186,10 +243,8 @@ def requeue_email(session: Session, *, certificate: Certificate) -> OutboxMessag
     )
 
 
-_OUTBOX = cast(Table, OutboxMessage.__table__)
 _LATEST = _OUTBOX.alias("latest_email")
 NOT_REQUESTED = "not_requested"
-_WEBHOOKS = cast(Table, WebhookEndpoint.__table__)
 WEBHOOKS: Query[WebhookEndpoint] = Query(
     select(_WEBHOOKS)
     .where(_WEBHOOKS.c.account_id == bindparam("account_id"), _WEBHOOKS.c.mode == bindparam("mode"))
