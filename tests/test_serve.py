@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -67,3 +68,35 @@ def test_demo_serve_prints_a_curl_that_answers_ten_credits(tmp_path: Path) -> No
     assert isinstance(entry["duration_ms"], float) and entry["request_id"]
     assert any(r["path"] == "/api/nope" and r["status"] == 404 for r in requests)
     assert key.rsplit("-0-", 1)[1] not in stderr
+
+
+def test_serve_migrates_only_when_asked(tmp_path: Path) -> None:
+    """Several processes start against one database without racing on migrations: plain
+    `akowe serve` leaves the schema alone (`akowe db upgrade` or `--migrate` do it)."""
+    port = _free_port()
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {**os.environ, "AKOWE_DATA_DIR": str(data), "AKOWE_WORKER_ENABLED": "0"}
+    env.pop("AKOWE_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "akowe.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    with sqlite3.connect(data / "akowe.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "alembic_version" not in tables and "certificate" not in tables
