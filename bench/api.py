@@ -77,6 +77,13 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated endpoint names")
     parser.add_argument("--skip-issue", action="store_true")
     parser.add_argument(
+        "--compare-workers",
+        type=int,
+        default=0,
+        help="also measure issue throughput on a second server with this many workers, "
+        "interleaved with the first (the issue's 'no slower with --workers 2')",
+    )
+    parser.add_argument(
         "--profile", default="", help="py-spy the server while wrk loads this endpoint"
     )
     args = parser.parse_args()
@@ -194,6 +201,7 @@ def main() -> None:
 
         issue = None
         latency = None
+        other_rates: list[float] = []
         if not args.skip_issue:
             issue_script = Path(data_dir) / "issue.lua"
             lua_body = json.dumps(json.dumps(body, ensure_ascii=False), ensure_ascii=False)
@@ -203,6 +211,21 @@ def main() -> None:
                 'wrk.headers["Content-Type"] = "application/json"\n' + WRK_LUA
             )
             issue_url = f"http://127.0.0.1:{port}/api/certificates/issue"
+            other_url = None
+            if args.compare_workers:
+                other_port = free_port()
+                servers.append(
+                    start(
+                        "akowe.main:create_app",
+                        other_port,
+                        env,
+                        factory=True,
+                        workers=args.compare_workers,
+                    )
+                )
+                wait_ready(f"http://127.0.0.1:{other_port}/healthz", {})
+                other_url = f"http://127.0.0.1:{other_port}/api/certificates/issue"
+                wrk_counted(other_url, key, 2, args.connections, issue_script)
             wrk_counted(issue_url, key, 2, args.connections, issue_script)
             rates = []
             for i in range(args.rounds):
@@ -211,6 +234,15 @@ def main() -> None:
                     raise RuntimeError(f"issue answered 2xx other than 201: {result}")
                 rates.append(result["rate"])
                 print(f"round {i + 1} issue (wrk -c{args.connections}) {result['rate']:8.0f}/s")
+                if other_url is not None:
+                    other = wrk_counted(
+                        other_url, key, args.duration, args.connections, issue_script
+                    )
+                    other_rates.append(other["rate"])
+                    print(
+                        f"round {i + 1} issue, {args.compare_workers} workers "
+                        f"{other['rate']:8.0f}/s"
+                    )
             issue = statistics.median(rates)
             body_file = Path(data_dir) / "issue.json"
             body_file.write_text(json.dumps(body))
@@ -242,6 +274,13 @@ def main() -> None:
                 f"{'OK  ' if issue >= goal else 'MISS'} issue throughput {issue:8.0f}/s "
                 f"(goal >= {goal}/s at {args.connections} connections)"
             )
+            if other_rates:
+                other_median = statistics.median(other_rates)
+                ratios = statistics.median(b / a for a, b in zip(rates, other_rates, strict=True))
+                print(
+                    f"{'OK  ' if ratios >= 0.95 else 'MISS'} issue with {args.compare_workers} "
+                    f"workers {other_median:8.0f}/s, {ratios:.2f}x one worker (goal: no slower)"
+                )
             print(
                 f"{'OK  ' if latency['issue_p50'] < 3 else 'MISS'} issue p50 "
                 f"{latency['issue_p50']:.2f} ms, p95 {latency['issue_p95']:.2f} ms "
