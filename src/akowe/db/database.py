@@ -39,7 +39,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, literal, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.config import Settings
@@ -364,6 +364,9 @@ class Database:
                 session.rollback()
                 if exc.connection_invalidated:
                     raise DatabaseUnavailable() from exc
+                if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+                    # Another process held SQLite's write lock past the busy timeout.
+                    raise ServiceBusy() from exc
                 raise
             return result
 
