@@ -122,6 +122,9 @@ def build_litestar(
         plugins=[PydanticPlugin(prefer_alias=True)],
         state=State({"services": services}),
         request_max_body_size=settings.max_body_bytes,
+        # Logging is configured once, by configure_logging (JSON lines); Litestar's default
+        # would put a plain-text handler on the root logger in its place.
+        logging_config=None,
         on_startup=[start],
         on_shutdown=[stop],
         openapi_config=OpenAPIConfig(
