@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, Router, get, post
 from litestar.di import Provide
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from pydantic import ValidationError
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, answers, error_responses
@@ -22,6 +23,7 @@ from akowe.certificates.schemas import (
 )
 from akowe.delivery import service as delivery_service
 from akowe.delivery.schemas import MessageRead, ResendRequest
+from akowe.errors import FieldError, ValidationFailed
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 
@@ -94,7 +96,7 @@ async def list_certificates(
     cursor: Annotated[str | None, QueryParameter(name="cursor")] = None,
 ) -> Response[dict[str, Any]]:
     """List certificates (extension), newest first; the next page's cursor is in a header."""
-    filters = CertificateFilters.model_validate(
+    filters = parse_filters(
         {
             "organizationId": organization_id,
             "templateId": template_id,
@@ -110,6 +112,19 @@ async def list_certificates(
     body = envelope([certificates_service.to_wire(c, services.links) for c in page.items])
     headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor else {}
     return Response(body, headers=headers)
+
+
+def parse_filters(params: dict[str, str | None]) -> CertificateFilters:
+    """The list filters, or a 400 naming each bad query parameter and what it must be."""
+    try:
+        return CertificateFilters.model_validate(params)
+    except ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(part) for part in error["loc"]), error["msg"])
+            for error in exc.errors()
+        ]
+        first = f"{errors[0].field}: {errors[0].message}"
+        raise ValidationFailed(f"Validation failed: {first}", errors) from None
 
 
 @get(ITEM, responses=answers(Envelope[CertificateRead], 404))
