@@ -327,6 +327,9 @@ def issue(
             template=template.one(),
             store=store,
         )
+        credits_service.ensure_sandbox(
+            session, account_id=principal.account_id, mode=principal.mode
+        )
         with reader.batch() as writes:
             certificate, debit = record(writes, principal=principal, prepared=prepared)
             body = {"success": True, "message": ISSUED, "data": to_wire(certificate, links)}
