@@ -14,7 +14,7 @@ import httpx
 
 from akowe.config import Settings
 from akowe.delivery.worker import DeliveryWorker
-from tests.certificates.conftest import Issuer
+from tests.certificates.conftest import ATTRIBUTES, Issuer
 from tests.delivery.conftest import SmtpServer, certificate, issue, unique_email, wait_for
 
 StartWorker = Callable[..., DeliveryWorker]
@@ -52,9 +52,11 @@ def test_worker_killed_mid_send_is_redelivered_after_its_lease(
 ) -> None:
     addresses = [unique_email() for _ in range(3)]
     ids = [
-        issue(dclient, dissuer, recipientData={"name": f"Recipient {i}", "email": address})[
-            "certificateId"
-        ]
+        issue(
+            dclient,
+            dissuer,
+            recipientData={"name": f"Recipient {i}", "email": address, "attributes": ATTRIBUTES},
+        )["certificateId"]
         for i, address in enumerate(addresses)
     ]
     smtp.sink.stall_next = True
@@ -100,7 +102,9 @@ def test_cli_lists_and_retries_failed_deliveries(
 ) -> None:
     address = unique_email()
     smtp.sink.refuse_always = "554 5.7.1 Rejected"
-    cid = issue(dclient, dissuer, recipientData={"name": "Ife", "email": address})["certificateId"]
+    cid = issue(
+        dclient, dissuer, recipientData={"name": "Ife", "email": address, "attributes": ATTRIBUTES}
+    )["certificateId"]
     worker = start_worker(smtp_url=smtp.url)
     wait_for(lambda: certificate(dclient, dissuer, cid)["emailStatus"] == "failed")
     worker.stop()

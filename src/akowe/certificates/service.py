@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.certificates import idempotency
+from akowe.certificates.checks import check_against_template
 from akowe.certificates.exceptions import (
     AlreadyRevoked,
     CertificateNotFound,
@@ -390,6 +391,7 @@ def prepare(
         raise OrganizationNotFound()
     if template is None:
         raise TemplateNotFound()
+    check_against_template(data, template.fields)
     return Prepared(
         data=data,
         organization_id=organization.id,

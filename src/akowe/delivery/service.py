@@ -37,7 +37,9 @@ from akowe.certificates.models import Certificate
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
 from akowe.db.statements import Batch, Query, insert_query, with_defaults
+from akowe.delivery.email import BUILT_IN_PLACEHOLDERS as BUILT_IN_PLACEHOLDERS
 from akowe.delivery.email import message_id as email_message_id
+from akowe.delivery.email import unknown_placeholders as unknown_placeholders
 from akowe.delivery.exceptions import (
     MessageNotFound,
     NotRetryable,
@@ -55,6 +57,8 @@ PENDING = ("queued", "retrying", "sending")
 SUPERSEDED = "superseded"  # an email replaced by a resend before it went out
 FINAL = ("sent", "failed", "captured", SUPERSEDED)
 EMAIL, EVENT, WEBHOOK = "email", "event", "webhook"
+# BUILT_IN_PLACEHOLDERS and unknown_placeholders (imported above) are re-exported for
+# issuance, which refuses an email placeholder that nothing fills before recording anything.
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
