@@ -12,6 +12,7 @@ Finishing a message only counts if the worker still holds its claim token.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -460,6 +461,26 @@ def _requeue(session: Session, messages: Sequence[OutboxMessage]) -> None:
         message.next_attempt_at = now
         message.locked_by = None
         message.locked_until = None
+
+
+SHORT_ID_LENGTH = 8  # how `akowe deliveries list` shows ids (like a short git hash)
+_ID_PREFIX = re.compile(r"^[0-9a-f-]{4,36}$")
+
+
+def resolve_message_id(session: Session, *, id_or_prefix: str) -> str:
+    """The full id of the outbox message whose id is, or starts with, `id_or_prefix` (at
+    least 4 characters); MessageNotFound, or ValidationFailed when several match."""
+    prefix = id_or_prefix.strip().lower()
+    if not _ID_PREFIX.match(prefix):
+        raise MessageNotFound()
+    ids = session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.id.startswith(prefix)).limit(2)
+    ).all()
+    if not ids:
+        raise MessageNotFound()
+    if len(ids) > 1:
+        raise ValidationFailed.field("id", f"{prefix!r} matches several deliveries: give more")
+    return ids[0]
 
 
 def retry(session: Session, *, message_id: str) -> OutboxMessage:
