@@ -45,7 +45,21 @@ async def load_certificate(
     )
 
 
-@post("/issue", status_code=201, responses=error_responses(400, 402, 404, 409, 413, 422))
+@post(
+    "/issue",
+    status_code=201,
+    responses=answers(
+        Envelope[CertificateRead],
+        400,
+        402,
+        404,
+        409,
+        413,
+        422,
+        status=201,
+        message=certificates_service.ISSUED,
+    ),
+)
 async def issue_certificate(
     request: Request[Any, Any, Any],
     data: JSONBody[IssueRequest],
@@ -148,7 +162,7 @@ async def list_certificate_messages(
 @post(
     ITEM + "/resend",
     status_code=202,
-    responses=answers(Envelope[CertificateRead], 400, 404, 409, status=202),
+    responses=answers(Envelope[CertificateRead], 400, 404, 409, status=202, message=RESENT),
 )
 async def resend_certificate(
     certificate_id: Annotated[str, PathParameter(name="certificateId")],
@@ -221,7 +235,9 @@ async def get_certificate_image(
 
 
 @post(
-    ITEM + "/revoke", status_code=200, responses=answers(Envelope[CertificateRead], 400, 404, 409)
+    ITEM + "/revoke",
+    status_code=200,
+    responses=answers(Envelope[CertificateRead], 400, 404, 409, message=REVOKED),
 )
 async def revoke_certificate(
     certificate_id: Annotated[str, PathParameter(name="certificateId")],
