@@ -1,6 +1,6 @@
 """What a fresh clone holds and does: `make clean` never touches the data, `make clean-data`
 asks first, the licence is the one pyproject declares, every bundled font and context has its
-licence next to it."""
+licence next to it, and the README links only to files a clone has."""
 
 from __future__ import annotations
 
@@ -126,3 +126,14 @@ def test_every_pinned_context_names_a_licence() -> None:
         files = re.findall(r"`(LICENSE-[^`]+)`", licence)
         assert files or "https://" in licence, context.name
         assert all((CONTEXTS / name).is_file() for name in files), context.name
+
+
+def test_the_readme_links_only_to_files_in_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    local = [t for t in targets if "://" not in t and not t.startswith("mailto:")]
+    assert local, "expected links to LICENSE and the font licences"
+    for target in local:
+        path = (ROOT / target).resolve()
+        assert path.is_relative_to(ROOT) and path.exists(), target
+    assert "../" not in readme
