@@ -104,11 +104,11 @@ def create_key(
         print_json(result)
         return
     console.print(f"Key [bold]{result['keyId']}[/bold]")
-    if test:
-        console.print(f"Sandbox balance: {result['sandboxBalance']} credits (topped up as used)")
     console.print(
         f"API key (shown once): [bold green]{result['apiKey']}[/bold green]", soft_wrap=True
     )
+    if test:
+        console.print(f"Sandbox balance: {result['sandboxBalance']} credits (topped up as used)")
 
 
 @keys.command("list")

@@ -56,7 +56,8 @@ def _ago(moment: datetime, now: datetime) -> str:
 def _when(message: OutboxMessage, now: datetime) -> str:
     """What a reader wants to know about a message's time, by status."""
     if message.status in ("queued", "retrying"):
-        return f"next {_ago(message.next_attempt_at, now)}"
+        due = _ago(message.next_attempt_at, now)
+        return f"next {due}" if due.startswith("in ") else f"due {due}"
     if message.sent_at is not None:
         return f"sent {_ago(message.sent_at, now)}"
     return f"created {_ago(message.created_at, now)}"
