@@ -201,3 +201,15 @@ def test_a_wrong_method_on_a_real_path_is_still_405_with_allow(
     response = client.request(method, path, headers=account.headers())
     assert_envelope(response, 405, "method_not_allowed")
     assert allowed in response.headers["allow"]
+
+
+def test_json_answers_declare_utf_8(client: httpx.Client, account) -> None:
+    """API.md: `application/json; charset=utf-8`, on success, error and fast-path answers."""
+    answers = [
+        client.get("/api/certificates", headers=account.headers()),
+        client.get("/api/users/balance", headers=account.headers()),  # the fast path
+        client.get("/api/nothing-here"),
+        client.get("/healthz"),
+    ]
+    for response in answers:
+        assert response.headers["content-type"] == "application/json; charset=utf-8", response.url
