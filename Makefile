@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test test-sqlite test-postgres lint format bench clean
+.PHONY: install run test test-sqlite test-postgres lint format bench clean clean-data
+
+# The service's data (database, stored files, signing keys): only `clean-data` deletes it.
+DATA_DIR ?= $(or $(AKOWE_DATA_DIR),data)
 
 install: $(STAMP)
 
@@ -40,5 +43,15 @@ bench: install
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/delivery.py
 
+## Remove the virtualenv and tool caches; the data in $(DATA_DIR) is kept.
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## Delete $(DATA_DIR): the database, every certificate, stored file and signing key. Asks first.
+clean-data:
+	@if [ ! -e "$(DATA_DIR)" ]; then echo "$(DATA_DIR) does not exist: nothing to delete."; exit 0; fi
+	@printf 'This deletes %s: the database, every certificate, stored file and signing key.\n' "$(DATA_DIR)"
+	@printf 'Type "delete" to confirm: '; \
+	read answer || true; \
+	if [ "$$answer" = delete ]; then rm -rf -- "$(DATA_DIR)" && echo "Deleted $(DATA_DIR)."; \
+	else echo "Kept $(DATA_DIR)."; exit 1; fi

@@ -10,6 +10,7 @@ import sys
 import httpx
 
 from akowe.config import Settings
+from akowe.credits.service import SANDBOX_ALLOWANCE
 
 
 def akowe(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -81,8 +82,11 @@ def test_accounts_keys_subaccounts_and_credits(settings: Settings, client: httpx
     )
     key = json.loads(test_key.stdout)
     assert key["apiKey"].startswith(f"test-{key['keyId']}-0-")
+    # A new test key can issue at once: the sandbox gets its allowance (test mode spends
+    # nothing real).
+    assert key["sandboxBalance"] == SANDBOX_ALLOWANCE
     sandbox = client.get("/api/users/balance", headers={"x-api-key": key["apiKey"]})
-    assert sandbox.json()["data"]["balance"] == 0
+    assert sandbox.json()["data"]["balance"] == SANDBOX_ALLOWANCE
 
     listed = akowe(settings, "keys", "list", "--account", info["accountId"])
     assert key["keyId"] in listed.stdout

@@ -6,7 +6,7 @@ import gc
 from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 from litestar import Litestar, Request, get
@@ -16,13 +16,20 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.pydantic import PydanticPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
+from pydantic import BaseModel
 
 from akowe import __version__
 from akowe.api.balance_fastpath import balance_fast_path
 from akowe.api.deps import DEPENDENCIES, Services, ServicesDep
 from akowe.api.errors import EXCEPTION_HANDLERS
+from akowe.api.examples import EXAMPLES, NAMED_EXAMPLES
 from akowe.api.logging import configure_logging, request_log_middleware
-from akowe.api.openapi import SECURITY_COMPONENTS, document_subaccount_header, error_responses
+from akowe.api.openapi import (
+    SECURITY_COMPONENTS,
+    answers,
+    document_examples,
+    document_subaccount_header,
+)
 from akowe.certificates.renders import RenderCache
 from akowe.certificates.router import router as certificates_router
 from akowe.certificates.service import Links
@@ -34,6 +41,7 @@ from akowe.delivery.router import router as webhooks_router
 from akowe.delivery.worker import DeliveryWorker
 from akowe.organizations.router import router as organizations_router
 from akowe.outbound import make_fetcher
+from akowe.schemas import Envelope
 from akowe.storage.router import get_file
 from akowe.storage.store import make_store
 from akowe.templates.preview import router as preview_router
@@ -45,7 +53,14 @@ DOCS_ASSETS = "/docs/assets"
 SWAGGER_UI_FILES = Path(find_spec("swagger_ui").submodule_search_locations[0]) / "static"  # type: ignore[union-attr,index]
 
 
-@get("/healthz", include_in_schema=True, tags=["Operations"], responses=error_responses(503))
+class Health(BaseModel):
+    """`{"status": "ok", "version": "0.1.0"}`."""
+
+    status: Literal["ok"]
+    version: str
+
+
+@get("/healthz", include_in_schema=True, tags=["Operations"], responses=answers(Envelope[Health]))
 async def healthz(services: ServicesDep) -> dict[str, Any]:
     """Liveness and database check for load balancers."""
     await services.db.ping()
@@ -122,6 +137,9 @@ def build_litestar(
         plugins=[PydanticPlugin(prefer_alias=True)],
         state=State({"services": services}),
         request_max_body_size=settings.max_body_bytes,
+        # Logging is configured once, by configure_logging (JSON lines); Litestar's default
+        # would put a plain-text handler on the root logger in its place.
+        logging_config=None,
         on_startup=[start],
         on_shutdown=[stop],
         openapi_config=OpenAPIConfig(
@@ -151,4 +169,5 @@ def build_litestar(
         debug=False,
     )
     document_subaccount_header(app.openapi_schema)
+    document_examples(app.openapi_schema, EXAMPLES, NAMED_EXAMPLES)
     return app

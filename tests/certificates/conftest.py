@@ -75,6 +75,10 @@ FIELDS = [
 ]
 
 
+# What the template's text fields print: every issue must send them (checks.py).
+ATTRIBUTES = {"Course Name": "Machine Learning", "Grade": "Excellent"}
+
+
 def png_data_uri(width: int = 800, height: int = 566) -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (245, 240, 228)).save(buffer, "PNG")
@@ -96,7 +100,7 @@ class Issuer:
             "recipientData": {
                 "name": "John Doe",
                 "email": "john@example.com",
-                "attributes": {"Course Name": "Machine Learning", "Grade": "Excellent"},
+                "attributes": ATTRIBUTES,
             },
             "organizationId": self.organization_id,
             "mailData": {

@@ -134,3 +134,10 @@ def test_keys_are_per_account(client: httpx.Client, issuer: Issuer, make_account
     assert issue(client, issuer, "shared-key").status_code == 201
     assert issue(client, other, "shared-key").status_code == 201
     assert balance(client, other.headers) == 1
+
+
+def test_a_replay_says_so_in_a_header(client: httpx.Client, issuer: Issuer) -> None:
+    first = issue(client, issuer, "order-header")
+    second = issue(client, issuer, "order-header")
+    assert "idempotent-replayed" not in first.headers
+    assert second.headers["Idempotent-Replayed"] == "true"

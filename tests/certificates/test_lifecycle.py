@@ -11,7 +11,7 @@ import httpx
 from PIL import Image
 from pypdf import PdfReader
 
-from tests.certificates.conftest import Issuer, make_template
+from tests.certificates.conftest import ATTRIBUTES, Issuer, make_template
 from tests.certificates.test_issue import balance
 
 
@@ -81,7 +81,7 @@ def test_list_filters(client: httpx.Client, issuer: Issuer) -> None:
         issuer,
         "Bola",
         mailData=body_mail,
-        recipientData={"name": "Bola", "email": "Bola@Example.com"},
+        recipientData={"name": "Bola", "email": "Bola@Example.com", "attributes": ATTRIBUTES},
     )
     client.post(
         f"/api/certificates/{first['certificateId']}/revoke",

@@ -254,3 +254,21 @@ def test_resend_of_a_revoked_certificate_is_refused(dclient: httpx.Client, dissu
         "/api/certificates/00000000-0000-4000-8000-000000000000/resend", headers=dissuer.headers
     )
     assert missing.status_code == 404
+
+
+def test_revoke_get_and_list_show_the_same_delivery(
+    dclient: httpx.Client, dissuer: Issuer, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    address = unique_email()
+    cid = issue(dclient, dissuer, recipientData=_recipient("Ngozi", address))["certificateId"]
+    start_worker(smtp_url=smtp.url)
+    sent = _status(dclient, dissuer, cid, "sent")["delivery"]
+    assert sent["attempts"] == 1 and sent["sentAt"]
+    revoked = dclient.post(
+        f"/api/certificates/{cid}/revoke", headers=dissuer.headers, json={"reason": "duplicate"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    listed = dclient.get("/api/certificates", headers=dissuer.headers).json()["data"]
+    [in_list] = [c for c in listed if c["certificateId"] == cid]
+    got = certificate(dclient, dissuer, cid)
+    assert revoked.json()["data"]["delivery"] == got["delivery"] == in_list["delivery"] == sent

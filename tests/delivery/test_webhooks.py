@@ -14,7 +14,7 @@ import pytest
 
 from akowe.delivery.webhooks import VERIFY_SNIPPET
 from akowe.delivery.worker import DeliveryWorker
-from tests.certificates.conftest import Issuer
+from tests.certificates.conftest import ATTRIBUTES, Issuer
 from tests.conftest import AccountFixture
 from tests.delivery.conftest import SmtpServer, issue, unique_email, wait_for
 
@@ -121,7 +121,11 @@ def test_signed_events_are_delivered_and_retried_after_a_500(
     assert "secret" not in listed[0]
 
     receiver.statuses = [500]
-    issued = issue(dclient, dissuer, recipientData={"name": "Jide", "email": unique_email()})
+    issued = issue(
+        dclient,
+        dissuer,
+        recipientData={"name": "Jide", "email": unique_email(), "attributes": ATTRIBUTES},
+    )
     cid = issued["certificateId"]
     start_worker(smtp_url=smtp.url)
     wait_for(lambda: len(receiver.events("certificate.issued")) == 2)
@@ -167,7 +171,11 @@ def test_delivery_failure_event_and_endpoint_removal(
         dclient, dissuer.headers, url=receiver.url, events=["certificate.delivery_failed"]
     ).json()["data"]
     smtp.sink.refuse_always = "550 5.1.1 No such user"
-    issue(dclient, dissuer, recipientData={"name": "Kemi", "email": unique_email()})
+    issue(
+        dclient,
+        dissuer,
+        recipientData={"name": "Kemi", "email": unique_email(), "attributes": ATTRIBUTES},
+    )
     start_worker(smtp_url=smtp.url)
     [(_, body)] = wait_for(lambda: receiver.events("certificate.delivery_failed"))
     data = json.loads(body)["data"]

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON line per request, with a request id and never a secret."""
+"""Structured logs: every line the process writes is one JSON object (the service's, uvicorn's,
+httpx's alike); one line per request, with a request id and never a secret."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import os
 import queue
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar.types import ASGIApp, Receive, Send
+
+from akowe.schemas import format_timestamp
 
 access_log = logging.getLogger("akowe.access")
 
@@ -21,13 +25,18 @@ access_log = logging.getLogger("akowe.access")
 class JsonFormatter(logging.Formatter):
     """Render log records as single-line JSON objects."""
 
-    _skip = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+    # Standard record attributes, and uvicorn's ANSI-coloured copy of its message.
+    _skip = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+        "message",
+        "color_message",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": format_timestamp(datetime.fromtimestamp(record.created, UTC)),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,
             "msg": record.getMessage(),
         }
         payload.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
@@ -36,26 +45,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-_listener: logging.handlers.QueueListener | None = None
+class _StderrHandler(logging.Handler):
+    """Writes formatted records to whatever `sys.stderr` is when the record is written."""
 
-
-def configure_logging(level: str) -> None:
-    """Send every akowe log to stderr as JSON lines, written by a background thread: a slow
-    or blocked stderr consumer never stalls the event loop."""
-    global _listener
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    if _listener is not None:
-        atexit.unregister(_listener.stop)
-        _listener.stop()
-    log_queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    _listener = logging.handlers.QueueListener(log_queue, handler)
-    _listener.start()
-    atexit.register(_listener.stop)
-    root = logging.getLogger("akowe")
-    root.handlers[:] = [_QueueHandler(log_queue)]
-    root.setLevel(level.upper())
-    root.propagate = False
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = sys.stderr
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except Exception:
+            self.handleError(record)
 
 
 class _QueueHandler(logging.handlers.QueueHandler):
@@ -63,6 +62,47 @@ class _QueueHandler(logging.handlers.QueueHandler):
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record
+
+
+# Loggers that may have handlers of their own (uvicorn installs plain-text ones): each sends
+# its records up to the root logger's one JSON handler instead.
+ROUTED_LOGGERS = ("akowe", "uvicorn", "uvicorn.error", "httpx", "httpcore")
+# `akowe.access` writes the one line per request; uvicorn's access lines would repeat it.
+SILENCED_LOGGERS = ("uvicorn.access",)
+
+_handler: _QueueHandler | None = None
+
+
+def json_handler() -> logging.Handler:
+    """The process's one log handler: JSON lines on stderr, written by a background thread
+    (a slow or blocked stderr consumer never stalls the event loop). Created once."""
+    global _handler
+    if _handler is None:
+        writer = _StderrHandler()
+        writer.setFormatter(JsonFormatter())
+        log_queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        listener = logging.handlers.QueueListener(log_queue, writer)
+        listener.start()
+        atexit.register(listener.stop)
+        _handler = _QueueHandler(log_queue)
+    return _handler
+
+
+def configure_logging(level: str) -> None:
+    """Send every log of the process (akowe's, uvicorn's, httpx's, any library's) to stderr
+    as JSON lines through one handler on the root logger. Safe to call again (each uvicorn
+    worker process calls it when it builds the app; `akowe serve` calls it first)."""
+    handler = json_handler()
+    root = logging.getLogger()
+    if handler not in root.handlers:
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in (*ROUTED_LOGGERS, *SILENCED_LOGGERS):
+        routed = logging.getLogger(name)
+        for own in list(routed.handlers):
+            routed.removeHandler(own)
+        routed.propagate = name not in SILENCED_LOGGERS
+    logging.getLogger("akowe").setLevel(level.upper())
 
 
 # Request ids: a random per-process prefix and a counter; unique without a syscall per request.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, get_args, get_origin
 
 from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
@@ -16,6 +17,7 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
+from pydantic import BaseModel
 
 from akowe.schemas import ErrorEnvelope
 
@@ -73,11 +75,34 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-def answers(model: Any, *codes: int, status: int = 200) -> dict[int, ResponseSpec]:
+def answers(
+    model: Any, *codes: int, status: int = 200, message: str | None = None
+) -> dict[int, ResponseSpec]:
     """The success response documented by `model` (e.g. `Envelope[CertificateRead]`: handlers
-    answer plain wire dicts of that shape) and the error responses for `codes`."""
-    success = ResponseSpec(data_container=model, description="Success", generate_examples=False)
+    answer plain wire dicts of that shape) and the error responses for `codes`. With the
+    answer's `message`, the docs show the whole envelope as an example (else each model's
+    own example, from `akowe.api.examples`, with an empty message)."""
+    examples = None
+    if message is not None:
+        value = {"success": True, "message": message, "data": _data_example(model)}
+        examples = [Example(summary=message, value=value)]
+    success = ResponseSpec(
+        data_container=model, description="Success", generate_examples=False, examples=examples
+    )
     return {status: success, **error_responses(*codes)}
+
+
+def _data_example(envelope_model: Any) -> Any:
+    """The example of `Envelope[X]`'s data: X's example, a list of it, or None."""
+    from akowe.api.examples import EXAMPLES  # the examples import every domain's schemas
+
+    (data_type,) = envelope_model.__pydantic_generic_metadata__["args"]
+    if data_type is None or data_type is type(None):
+        return None
+    if get_origin(data_type) is list:
+        (item,) = get_args(data_type)
+        return [EXAMPLES[item]]
+    return EXAMPLES[data_type]
 
 
 SECURITY_COMPONENTS = Components(
@@ -117,4 +142,18 @@ def document_subaccount_header(schema: OpenAPI) -> OpenAPI:
             if operation is None or not operation.security:
                 continue
             operation.parameters = [*(operation.parameters or []), SUBACCOUNT_HEADER]
+    return schema
+
+
+def document_examples(
+    schema: OpenAPI, examples: Mapping[type[BaseModel], Any], named: Mapping[str, Any]
+) -> OpenAPI:
+    """Give each documented body its realistic example (`akowe.api.examples`), so Swagger
+    UI's samples show real-looking values instead of `"string"` and `additionalProp1`."""
+    components = schema.components.schemas or {} if schema.components else {}
+    by_name = {model.__name__: value for model, value in examples.items()} | dict(named)
+    for name, value in by_name.items():
+        component = components.get(name)
+        if isinstance(component, Schema):
+            component.examples = [value]
     return schema

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, Router, get, post
 from litestar.di import Provide
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from pydantic import ValidationError
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, answers, error_responses
@@ -22,6 +23,7 @@ from akowe.certificates.schemas import (
 )
 from akowe.delivery import service as delivery_service
 from akowe.delivery.schemas import MessageRead, ResendRequest
+from akowe.errors import FieldError, ValidationFailed
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 
@@ -43,7 +45,21 @@ async def load_certificate(
     )
 
 
-@post("/issue", status_code=201, responses=error_responses(400, 402, 404, 409, 413, 422))
+@post(
+    "/issue",
+    status_code=201,
+    responses=answers(
+        Envelope[CertificateRead],
+        400,
+        402,
+        404,
+        409,
+        413,
+        422,
+        status=201,
+        message=certificates_service.ISSUED,
+    ),
+)
 async def issue_certificate(
     request: Request[Any, Any, Any],
     data: JSONBody[IssueRequest],
@@ -94,7 +110,7 @@ async def list_certificates(
     cursor: Annotated[str | None, QueryParameter(name="cursor")] = None,
 ) -> Response[dict[str, Any]]:
     """List certificates (extension), newest first; the next page's cursor is in a header."""
-    filters = CertificateFilters.model_validate(
+    filters = parse_filters(
         {
             "organizationId": organization_id,
             "templateId": template_id,
@@ -110,6 +126,19 @@ async def list_certificates(
     body = envelope([certificates_service.to_wire(c, services.links) for c in page.items])
     headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor else {}
     return Response(body, headers=headers)
+
+
+def parse_filters(params: dict[str, str | None]) -> CertificateFilters:
+    """The list filters, or a 400 naming each bad query parameter and what it must be."""
+    try:
+        return CertificateFilters.model_validate(params)
+    except ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(part) for part in error["loc"]), error["msg"])
+            for error in exc.errors()
+        ]
+        first = f"{errors[0].field}: {errors[0].message}"
+        raise ValidationFailed(f"Validation failed: {first}", errors) from None
 
 
 @get(ITEM, responses=answers(Envelope[CertificateRead], 404))
@@ -133,7 +162,7 @@ async def list_certificate_messages(
 @post(
     ITEM + "/resend",
     status_code=202,
-    responses=answers(Envelope[CertificateRead], 400, 404, 409, status=202),
+    responses=answers(Envelope[CertificateRead], 400, 404, 409, status=202, message=RESENT),
 )
 async def resend_certificate(
     certificate_id: Annotated[str, PathParameter(name="certificateId")],
@@ -206,7 +235,9 @@ async def get_certificate_image(
 
 
 @post(
-    ITEM + "/revoke", status_code=200, responses=answers(Envelope[CertificateRead], 400, 404, 409)
+    ITEM + "/revoke",
+    status_code=200,
+    responses=answers(Envelope[CertificateRead], 400, 404, 409, message=REVOKED),
 )
 async def revoke_certificate(
     certificate_id: Annotated[str, PathParameter(name="certificateId")],

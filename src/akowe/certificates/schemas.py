@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from akowe.delivery.schemas import DeliveryRead
@@ -107,6 +115,27 @@ class CertificateRead(BaseSchema):
     )
 
 
+TIMESTAMP_FORMAT = (
+    "must be an ISO 8601 date or date-time (UTC unless it has an offset), "
+    "e.g. 2026-01-31 or 2026-01-31T09:30:00Z"
+)
+
+
+def _timestamp_filter(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # Pydantic's own messages ("input is too short") do not say what to send instead.
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("timestamp", f"is empty: it {TIMESTAMP_FORMAT}")
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "timestamp", f"{TIMESTAMP_FORMAT} (got {str(value)[:40]!r})"
+        ) from None
+
+
+TimestampFilter = Annotated[datetime, WrapValidator(_timestamp_filter)]
+
+
 class CertificateFilters(BaseSchema):
     """List filters (all optional)."""
 
@@ -114,5 +143,5 @@ class CertificateFilters(BaseSchema):
     template_id: str | None = None
     recipient_email: str | None = None
     status: Literal["issued", "revoked"] | None = None
-    issued_after: datetime | None = None
-    issued_before: datetime | None = None
+    issued_after: TimestampFilter | None = None
+    issued_before: TimestampFilter | None = None

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.certificates import idempotency
+from akowe.certificates.checks import check_against_template
 from akowe.certificates.exceptions import (
     AlreadyRevoked,
     CertificateNotFound,
@@ -327,6 +328,9 @@ def issue(
             template=template.one(),
             store=store,
         )
+        credits_service.ensure_sandbox(
+            session, account_id=principal.account_id, mode=principal.mode
+        )
         with reader.batch() as writes:
             certificate, debit = record(writes, principal=principal, prepared=prepared)
             body = {"success": True, "message": ISSUED, "data": to_wire(certificate, links)}
@@ -387,6 +391,7 @@ def prepare(
         raise OrganizationNotFound()
     if template is None:
         raise TemplateNotFound()
+    check_against_template(data, template.fields)
     return Prepared(
         data=data,
         organization_id=organization.id,

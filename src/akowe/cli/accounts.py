@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -93,7 +93,13 @@ def create_key(
             expires_in=timedelta(days=expires_in) if expires_in else None,
             name=name,
         )
-        result = {"keyId": issued.key.id, "apiKey": issued.api_key}
+        result: dict[str, Any] = {"keyId": issued.key.id, "apiKey": issued.api_key}
+        if test:
+            # Test mode spends nothing real: a new sandbox key can issue at once.
+            credits_service.top_up_sandbox(session, account_id=account)
+            result["sandboxBalance"] = credits_service.balance(
+                session, account_id=account, mode=Mode.TEST
+            )
     if as_json:
         print_json(result)
         return
@@ -101,6 +107,8 @@ def create_key(
     console.print(
         f"API key (shown once): [bold green]{result['apiKey']}[/bold green]", soft_wrap=True
     )
+    if test:
+        console.print(f"Sandbox balance: {result['sandboxBalance']} credits (topped up as used)")
 
 
 @keys.command("list")

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import socket
+import threading
+import time
+import urllib.request
 from typing import Annotated
 
 import typer
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from akowe.accounts import service as accounts_service
-from akowe.cli.common import console, settings, transaction
+from akowe.api.logging import configure_logging
+from akowe.cli.common import console, err_console, settings, transaction
 from akowe.config import Settings
 from akowe.credits import service as credits_service
 from akowe.db import migrate
 from akowe.modes import Mode
 
 db = typer.Typer(help="Database migrations.", no_args_is_help=True)
+
+log = logging.getLogger("akowe.serve")
 
 DEMO_EMAIL = "demo@akowe.local"
 DEMO_CREDITS = 10
@@ -77,26 +87,90 @@ def serve(
     # Workers are separate processes that read settings from the environment.
     os.environ["AKOWE_HOST"], os.environ["AKOWE_PORT"] = host, str(port)
     config = settings()
+    configure_logging(config.log_level)
+    # The port is taken before anything else happens, so a busy port is said plainly (and
+    # nothing is printed that would reach whatever else listens there).
+    sock = listen_socket(host, port)
     if migrate_first or demo:
         migrate.upgrade(config)
     if demo:
         api_key = ensure_demo(config)
-        base = config.public_base_url
-        console.print(f"\n[bold]akowe[/bold] is starting on {base} (docs: {base}/docs)")
-        console.print(f"Demo API key: [bold green]{api_key}[/bold green]", soft_wrap=True)
-        console.print("Try it:\n")
-        console.print(
-            f"curl --location '{base}/api/users/balance' \\\n"
-            f"--header 'x-api-key: {api_key}' \\\n--data ''\n",
-            soft_wrap=True,
-            highlight=False,
-        )
-    uvicorn.run(
+        threading.Thread(
+            target=_announce_when_ready,
+            args=(config.public_base_url, _probe_url(host, port), api_key),
+            name="akowe-announce",
+            daemon=True,
+        ).start()
+    server_config = uvicorn.Config(
         "akowe.main:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        access_log=False,
+        access_log=False,  # akowe.access logs one JSON line per request
+        log_config=None,  # every line goes through the one JSON handler (configure_logging)
         log_level=config.log_level.lower(),
+    )
+    log.info("starting %d worker(s) on %s", workers, config.public_base_url)
+    try:
+        if workers > 1:
+            Multiprocess(server_config, sockets=[sock]).run()
+        else:
+            server = uvicorn.Server(server_config)
+            server.run(sockets=[sock])
+            if not server.started:
+                raise typer.Exit(3)  # uvicorn's start-up failure code; the reason is logged
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """Bind the service's address (as uvicorn would) or exit 1 saying why."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = (
+                f"port {port} on {host} is already in use by another program (or another akowe). "
+                f"Stop it, or choose a free port: akowe serve --port {port + 1}"
+            )
+        else:
+            reason = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        err_console.print(f"[red]error:[/red] {reason}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from exc
+    sock.set_inheritable(True)  # worker processes serve from it
+    return sock
+
+
+def _probe_url(host: str, port: int) -> str:
+    # A wildcard address is reached through loopback.
+    wildcards = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104
+    target = wildcards.get(host, host)
+    return f"http://[{target}]:{port}" if ":" in target else f"http://{target}:{port}"
+
+
+def _announce_when_ready(base: str, probe: str, api_key: str) -> None:
+    """Print the demo's key and curl once the service answers on the socket it holds."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    while True:
+        try:
+            with opener.open(f"{probe}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        time.sleep(0.05)
+    console.print(f"\n[bold]akowe[/bold] is running on {base} (docs: {base}/docs)")
+    console.print(f"Demo API key: [bold green]{api_key}[/bold green]", soft_wrap=True)
+    console.print("Try it:\n")
+    console.print(
+        f"curl --location '{base}/api/users/balance' \\\n"
+        f"--header 'x-api-key: {api_key}' \\\n--data ''\n",
+        soft_wrap=True,
+        highlight=False,
     )

@@ -1,4 +1,10 @@
-"""The credit ledger: balances change only through `add` and `debit`, each writing an entry."""
+"""The credit ledger: balances change only through `add` and `debit`, each writing an entry.
+
+The sandbox (test mode) spends nothing real, so it never runs dry: a new test key and a
+sandbox debit that finds the balance too low top the sandbox up to `SANDBOX_ALLOWANCE`, in a
+ledger entry like any other (reason `sandbox allowance`), so sandbox issuance is never
+refused for credits and is still counted. Live credits are granted only by operators.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +62,8 @@ DEBIT_ENTRY: Query[LedgerEntry] = Query(
     name="debit entry",
 )
 _INSERT_ENTRY = insert(_LEDGER)
+SANDBOX_ALLOWANCE = 1000
+SANDBOX_ALLOWANCE_REASON = "sandbox allowance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +162,8 @@ def add(
     if amount == 0:
         raise ValidationFailed.field("amount", "must not be zero")
     if amount < 0:
-        return debit(
-            session,
-            account_id=account_id,
-            mode=mode,
-            amount=-amount,
-            reason=reason,
-            actor=actor,
-            reference=reference,
-        )
+        # An operator's withdrawal: never answered by a sandbox top-up.
+        return _debit(session, account_id, mode, -amount, reason, actor, reference)
     new_balance = session.scalar(
         update(CreditBalance)
         .where(CreditBalance.account_id == account_id, CreditBalance.mode == mode)
@@ -225,7 +226,21 @@ def debit(
     actor: str,
     reference: str | None = None,
 ) -> LedgerEntry:
-    """Spend credits in the caller's transaction, or raise InsufficientCredits."""
+    """Spend credits in the caller's transaction, or raise InsufficientCredits (never in the
+    sandbox, which is topped up first when it runs low)."""
+    ensure_sandbox(session, account_id=account_id, mode=mode, amount=amount)
+    return _debit(session, account_id, mode, amount, reason, actor, reference)
+
+
+def _debit(
+    session: Session,
+    account_id: str,
+    mode: Mode,
+    amount: int,
+    reason: str,
+    actor: str,
+    reference: str | None,
+) -> LedgerEntry:
     with session_reader(session).batch() as batch:
         queued = queue_debit(
             batch,
@@ -237,6 +252,36 @@ def debit(
             reference=reference,
         )
     return queued.confirm()
+
+
+def ensure_sandbox(session: Session, *, account_id: str, mode: Mode, amount: int = 1) -> None:
+    """Before a sandbox debit of `amount` in the caller's transaction: top the sandbox up if
+    it cannot cover it (see top_up_sandbox). Nothing for live credits."""
+    if mode == Mode.TEST and 0 < amount <= SANDBOX_ALLOWANCE:
+        top_up_sandbox(session, account_id=account_id, below=amount)
+
+
+def top_up_sandbox(
+    session: Session, *, account_id: str, below: int = SANDBOX_ALLOWANCE
+) -> LedgerEntry | None:
+    """Bring the account's sandbox balance up to SANDBOX_ALLOWANCE (a ledger entry) if it
+    is under `below`. The balance row is locked and read first, so a debit that waited for
+    another's top-up finds the credits there and adds nothing."""
+    current = session.scalar(
+        select(CreditBalance.balance)
+        .where(CreditBalance.account_id == account_id, CreditBalance.mode == Mode.TEST)
+        .with_for_update()
+    )
+    if current is None or current >= below or current >= SANDBOX_ALLOWANCE:
+        return None
+    return add(
+        session,
+        account_id=account_id,
+        mode=Mode.TEST,
+        amount=SANDBOX_ALLOWANCE - current,
+        reason=SANDBOX_ALLOWANCE_REASON,
+        actor="akowe",
+    )
 
 
 def history(

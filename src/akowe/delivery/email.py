@@ -16,7 +16,7 @@ import re
 import smtplib
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -36,9 +36,32 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _TRUE = {"1", "true", "yes", "on"}
 
 
+# What every email can say besides the recipient's attributes (see placeholder_values).
+BUILT_IN_PLACEHOLDERS = (
+    "name",
+    "recipientName",
+    "organization",
+    "organizationName",
+    "verificationUrl",
+    "certificateId",
+)
+
+
 def fill(template: str, values: Mapping[str, str]) -> str:
-    """Replace `{{name}}`-style placeholders; unknown ones are left as written."""
+    """Replace `{{name}}`-style placeholders; unknown ones are left as written (issuance
+    refuses them first: see `unknown_placeholders`)."""
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def unknown_placeholders(template: str, attributes: Iterable[str]) -> list[str]:
+    """The placeholders in `template` that neither a built-in nor an attribute fills, in
+    order of appearance, each once."""
+    known = {*BUILT_IN_PLACEHOLDERS, *attributes}
+    unknown: dict[str, None] = {}
+    for match in _PLACEHOLDER.finditer(template):
+        if match.group(1) not in known:
+            unknown[match.group(1)] = None
+    return list(unknown)
 
 
 def message_id(outbox_id: str, mail_from: str) -> str:

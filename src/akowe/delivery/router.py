@@ -9,7 +9,7 @@ from litestar import Router, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from akowe.api.deps import PrincipalDep, ServicesDep
-from akowe.api.openapi import SECURITY, error_responses
+from akowe.api.openapi import SECURITY, answers, error_responses
 from akowe.delivery import service as delivery_service
 from akowe.delivery.models import WebhookEndpoint
 from akowe.delivery.schemas import WEBHOOK_EVENTS, WebhookCreate, WebhookCreated, WebhookRead
@@ -78,7 +78,11 @@ async def list_webhooks(
     return Envelope(data=[_read(e) for e in endpoints])
 
 
-@delete("/{webhookId:str}", status_code=200, responses=error_responses(404))
+@delete(
+    "/{webhookId:str}",
+    status_code=200,
+    responses=answers(Envelope[None], 404, message=DELETED),
+)
 async def delete_webhook(
     webhook_id: Annotated[str, PathParameter(name="webhookId")],
     principal: PrincipalDep,

@@ -12,6 +12,7 @@ Finishing a message only counts if the worker still holds its claim token.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -37,7 +38,9 @@ from akowe.certificates.models import Certificate
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
 from akowe.db.statements import Batch, Query, insert_query, with_defaults
+from akowe.delivery.email import BUILT_IN_PLACEHOLDERS as BUILT_IN_PLACEHOLDERS
 from akowe.delivery.email import message_id as email_message_id
+from akowe.delivery.email import unknown_placeholders as unknown_placeholders
 from akowe.delivery.exceptions import (
     MessageNotFound,
     NotRetryable,
@@ -55,6 +58,8 @@ PENDING = ("queued", "retrying", "sending")
 SUPERSEDED = "superseded"  # an email replaced by a resend before it went out
 FINAL = ("sent", "failed", "captured", SUPERSEDED)
 EMAIL, EVENT, WEBHOOK = "email", "event", "webhook"
+# BUILT_IN_PLACEHOLDERS and unknown_placeholders (imported above) are re-exported for
+# issuance, which refuses an email placeholder that nothing fills before recording anything.
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -456,6 +461,26 @@ def _requeue(session: Session, messages: Sequence[OutboxMessage]) -> None:
         message.next_attempt_at = now
         message.locked_by = None
         message.locked_until = None
+
+
+SHORT_ID_LENGTH = 8  # how `akowe deliveries list` shows ids (like a short git hash)
+_ID_PREFIX = re.compile(r"^[0-9a-f-]{4,36}$")
+
+
+def resolve_message_id(session: Session, *, id_or_prefix: str) -> str:
+    """The full id of the outbox message whose id is, or starts with, `id_or_prefix` (at
+    least 4 characters); MessageNotFound, or ValidationFailed when several match."""
+    prefix = id_or_prefix.strip().lower()
+    if not _ID_PREFIX.match(prefix):
+        raise MessageNotFound()
+    ids = session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.id.startswith(prefix)).limit(2)
+    ).all()
+    if not ids:
+        raise MessageNotFound()
+    if len(ids) > 1:
+        raise ValidationFailed.field("id", f"{prefix!r} matches several deliveries: give more")
+    return ids[0]
 
 
 def retry(session: Session, *, message_id: str) -> OutboxMessage:

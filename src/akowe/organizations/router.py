@@ -36,7 +36,11 @@ async def load_organization(
     )
 
 
-@post("", status_code=201, responses=answers(Envelope[OrganizationRead], 400, 413, status=201))
+@post(
+    "",
+    status_code=201,
+    responses=answers(Envelope[OrganizationRead], 400, 413, status=201, message=CREATED),
+)
 async def create_organization(
     data: JSONBody[OrganizationCreate], principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -84,7 +88,7 @@ async def get_organization(organization: OrganizationDep, services: ServicesDep)
     return envelope(OrganizationRead.wire(organization, services.store))
 
 
-@patch(ITEM, responses=answers(Envelope[OrganizationRead], 400, 404, 413))
+@patch(ITEM, responses=answers(Envelope[OrganizationRead], 400, 404, 413, message=UPDATED))
 async def update_organization(
     data: JSONBody[OrganizationUpdate],
     organization: OrganizationDep,
@@ -105,7 +109,7 @@ async def update_organization(
     return envelope(OrganizationRead.wire(updated, services.store), UPDATED)
 
 
-@delete(ITEM, status_code=200, responses=answers(Envelope[OrganizationRead], 404))
+@delete(ITEM, status_code=200, responses=answers(Envelope[OrganizationRead], 404, message=DELETED))
 async def delete_organization(
     organization: OrganizationDep, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:

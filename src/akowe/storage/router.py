@@ -22,8 +22,13 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
     sync_to_thread=True,
     tags=["Files"],
     responses={
-        200: ResponseSpec(data_container=bytes, description="The file's bytes."),
-        **{k: v for k, v in error_responses(404).items() if k in {404, 500}},
+        200: ResponseSpec(
+            data_container=bytes,
+            description="The file's bytes (PNG, JPEG, WebP or SVG).",
+            media_type="application/octet-stream",
+        ),
+        # Public: no key, so no 401/403; a 400 is ours too, not the framework's default.
+        **{k: v for k, v in error_responses(404).items() if k in {400, 404, 500}},
     },
 )
 def get_file(

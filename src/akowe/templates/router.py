@@ -36,7 +36,11 @@ async def load_template(
     )
 
 
-@post("", status_code=201, responses=answers(Envelope[TemplateRead], 400, 413, status=201))
+@post(
+    "",
+    status_code=201,
+    responses=answers(Envelope[TemplateRead], 400, 413, status=201, message=CREATED),
+)
 async def create_template(
     data: JSONBody[TemplateCreate], principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -87,7 +91,7 @@ async def get_template(template: TemplateDep, services: ServicesDep) -> dict[str
     return envelope(TemplateRead.wire(template, services.store))
 
 
-@patch(ITEM, responses=answers(Envelope[TemplateRead], 400, 404, 413))
+@patch(ITEM, responses=answers(Envelope[TemplateRead], 400, 404, 413, message=UPDATED))
 async def update_template(
     data: JSONBody[TemplateUpdate],
     template: TemplateDep,
@@ -106,7 +110,7 @@ async def update_template(
     return envelope(TemplateRead.wire(updated, services.store), UPDATED)
 
 
-@delete(ITEM, status_code=200, responses=answers(Envelope[TemplateRead], 404))
+@delete(ITEM, status_code=200, responses=answers(Envelope[TemplateRead], 404, message=DELETED))
 async def delete_template(
     template: TemplateDep, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:

@@ -44,6 +44,21 @@ ImageUrl = Annotated[
 ]
 
 
+FONT_SIZE = (
+    "In template pixels: the text's size; for `qr` fields the side length of the square "
+    "(its white quiet zone included)."
+)
+X = (
+    "Percent of the width, from the left: the anchor. `alignment` picks which point of the "
+    "text sits there (its left end, centre or right end); a `qr` square is centred on it."
+)
+Y = (
+    "Percent of the height, from the top: the anchor. For text it is the middle of the line "
+    "(half the capital height above the baseline, so text in any script shares one "
+    "baseline); a `qr` square is centred on it."
+)
+
+
 class Dimensions(BaseSchema):
     """The template's size in template pixels; must have the image's aspect ratio."""
 
@@ -62,14 +77,14 @@ class FieldIn(RequestSchema):
         validate_default=True,
         description="For `text` fields: the key of the recipient attribute to print.",
     )
-    font_size: float = Field(default=24, gt=0, le=2000, description="In template pixels.")
+    font_size: float = Field(default=24, gt=0, le=2000, description=FONT_SIZE)
     font_family: str = Field(default=DEFAULT_FONT_FAMILY, min_length=1, max_length=100)
     color: str = Field(default="#000000", description="`#rrggbb`.")
     is_bold: Bool = False
     is_italic: Bool = False
     alignment: Alignment = "center"
-    x: float = Field(ge=0, le=100, description="Percent of the width.")
-    y: float = Field(ge=0, le=100, description="Percent of the height.")
+    x: float = Field(ge=0, le=100, description=X)
+    y: float = Field(ge=0, le=100, description=Y)
 
     @field_validator("id")
     @classmethod
@@ -129,14 +144,14 @@ class FieldRead(BaseSchema):
     id: str
     type: str
     text: str
-    font_size: float
+    font_size: float = Field(description=FONT_SIZE)
     font_family: str
     color: str
     is_bold: bool
     is_italic: bool
     alignment: str
-    x: float
-    y: float
+    x: float = Field(description=X)
+    y: float = Field(description=Y)
 
 
 class TemplateRead(BaseSchema):

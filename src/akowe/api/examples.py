@@ -1,0 +1,247 @@
+"""Realistic examples for the API docs: one per documented body, keyed by its model.
+
+Swagger UI builds its sample requests and responses from these (a schema without one shows
+`"string"` and `additionalProp1`). `tests/test_docs_examples.py` validates each against its
+model, so an example cannot drift from what the service accepts and answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from akowe import __version__
+from akowe.certificates.schemas import (
+    CertificateRead,
+    IssueRequest,
+    MailData,
+    RecipientData,
+    RevokeRequest,
+)
+from akowe.delivery.schemas import (
+    DeliveryRead,
+    MessageRead,
+    ResendRequest,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookRead,
+)
+from akowe.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
+from akowe.schemas import ErrorItem
+from akowe.templates.schemas import (
+    Dimensions,
+    FieldIn,
+    FieldRead,
+    TemplateCreate,
+    TemplateRead,
+    TemplateUpdate,
+)
+
+BASE = "https://certificates.lagos-academy.example"
+ORGANIZATION_ID = "ae08808f-85e5-4444-92ca-304a07531f3b"
+TEMPLATE_ID = "777e143a-f685-48da-bc8d-39105b8336c0"
+CERTIFICATE_ID = "5b0f6c2e-8d1a-4f3b-9c7e-2a4d6e8f0b13"
+MESSAGE_ID = "c2d4e6f8-1a3b-4c5d-8e7f-9a0b1c2d3e4f"
+WEBHOOK_ID = "0e9d8c7b-6a5f-4e3d-9c2b-1a0f9e8d7c6b"
+FIELD_IDS = (
+    "1c8e3f40-2b6d-4a9e-8f1c-3d5e7a9b1c2d",
+    "2d9f4051-3c7e-4baf-9021-4e6f8bac2d3e",
+    "3ea05162-4d8f-4cb0-a132-5f709cbd3e4f",
+)
+CREATED_AT = "2025-09-24T18:23:43.621Z"
+SENT_AT = "2025-09-24T18:23:45.108Z"
+RECIPIENT = {
+    "name": "John Doe",
+    "email": "john@example.com",
+    "attributes": {"Course Name": "Machine Learning", "Grade": "Excellent"},
+}
+DIMENSIONS = {"width": 1600, "height": 1131}
+# Three fields of a diploma: the recipient's name, an attribute, and the QR code (whose
+# `fontSize` is the side of the square, centred on x, y).
+FIELDS_IN: list[dict[str, Any]] = [
+    {
+        "type": "name",
+        "fontSize": 64,
+        "fontFamily": "Noto Serif",
+        "color": "#1f2a44",
+        "isBold": True,
+        "alignment": "center",
+        "x": 50,
+        "y": 45,
+    },
+    {
+        "type": "text",
+        "text": "Course Name",
+        "fontSize": 32,
+        "color": "#333333",
+        "alignment": "center",
+        "x": 50,
+        "y": 58,
+    },
+    {"type": "qr", "fontSize": 150, "x": 88, "y": 80},
+]
+FIELDS_READ: list[dict[str, Any]] = [
+    {
+        "id": FIELD_IDS[0],
+        "type": "name",
+        "text": "",
+        "fontSize": 64,
+        "fontFamily": "Noto Serif",
+        "color": "#1f2a44",
+        "isBold": True,
+        "isItalic": False,
+        "alignment": "center",
+        "x": 50,
+        "y": 45,
+    },
+    {
+        "id": FIELD_IDS[1],
+        "type": "text",
+        "text": "Course Name",
+        "fontSize": 32,
+        "fontFamily": "Noto Sans",
+        "color": "#333333",
+        "isBold": False,
+        "isItalic": False,
+        "alignment": "center",
+        "x": 50,
+        "y": 58,
+    },
+    {
+        "id": FIELD_IDS[2],
+        "type": "qr",
+        "text": "",
+        "fontSize": 150,
+        "fontFamily": "Noto Sans",
+        "color": "#000000",
+        "isBold": False,
+        "isItalic": False,
+        "alignment": "center",
+        "x": 88,
+        "y": 80,
+    },
+]
+# A 1x1 PNG: a real logo's data URI carries the whole image.
+PNG_DATA_URI = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH"
+    "/iZk9HQAAAABJRU5ErkJggg=="
+)
+DELIVERY = {"status": "sent", "attempts": 1, "lastError": None, "sentAt": SENT_AT}
+ORGANIZATION = {
+    "id": ORGANIZATION_ID,
+    "name": "Lagos Academy",
+    "website": "https://lagos-academy.example",
+    "email": "registrar@lagos-academy.example",
+    "phone": "+234 1 234 5678",
+    "logo": f"{BASE}/files/4b7c1e9a0d2f.png",
+    "createdAt": CREATED_AT,
+}
+WEBHOOK = {
+    "id": WEBHOOK_ID,
+    "url": "https://hooks.lagos-academy.example/akowe",
+    "events": ["certificate.issued", "certificate.delivered", "certificate.delivery_failed"],
+    "description": "Student records system",
+    "test": False,
+    "createdAt": CREATED_AT,
+}
+
+EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
+    RecipientData: RECIPIENT,
+    MailData: {
+        "templateId": TEMPLATE_ID,
+        "subject": "Your certificate, {{name}}",
+        "body": "Congratulations on completing {{Course Name}}! Verify it at {{verificationUrl}}",
+    },
+    IssueRequest: {
+        "recipientData": RECIPIENT,
+        "organizationId": ORGANIZATION_ID,
+        "mailData": {
+            "templateId": TEMPLATE_ID,
+            "subject": "Your certificate, {{name}}",
+            "body": "Congratulations on completing {{Course Name}}! "
+            "Verify it at {{verificationUrl}}",
+        },
+    },
+    RevokeRequest: {"reason": "Issued to the wrong student"},
+    DeliveryRead: DELIVERY,
+    CertificateRead: {
+        "certificateId": CERTIFICATE_ID,
+        "recipientName": "John Doe",
+        "recipientEmail": "john@example.com",
+        "organizationId": ORGANIZATION_ID,
+        "templateId": TEMPLATE_ID,
+        "attributes": {"Course Name": "Machine Learning", "Grade": "Excellent"},
+        "status": "issued",
+        "issuedAt": CREATED_AT,
+        "verificationUrl": f"{BASE}/verify/{CERTIFICATE_ID}",
+        "pdfUrl": f"{BASE}/api/certificates/{CERTIFICATE_ID}/pdf",
+        "emailStatus": "sent",
+        "templateVersion": 1,
+        "subAccountEmail": None,
+        "test": False,
+        "revokedAt": None,
+        "revocationReason": None,
+        "delivery": DELIVERY,
+    },
+    MessageRead: {
+        "id": MESSAGE_ID,
+        "status": "captured",
+        "to": "john@example.com",
+        "attempts": 1,
+        "lastError": None,
+        "createdAt": CREATED_AT,
+        "sentAt": SENT_AT,
+        "messageId": f"<{MESSAGE_ID}@lagos-academy.example>",
+        "subject": "Your certificate, John Doe",
+        "text": "Congratulations on completing Machine Learning! Verify it at "
+        f"{BASE}/verify/{CERTIFICATE_ID}\n",
+        "html": "<!doctype html><html>...</html>",
+    },
+    ResendRequest: {"email": "john.doe@example.org"},
+    WebhookCreate: {
+        "url": "https://hooks.lagos-academy.example/akowe",
+        "events": ["certificate.issued", "certificate.delivered", "certificate.delivery_failed"],
+        "description": "Student records system",
+    },
+    WebhookRead: WEBHOOK,
+    WebhookCreated: {**WEBHOOK, "secret": "whsec_Zq3Fh8kP2mX9vN4rT7yB1cW6dL0sJ5gA8eU3iO2pQ7x"},
+    OrganizationCreate: {
+        "name": "Lagos Academy",
+        "website": "https://lagos-academy.example",
+        "email": "registrar@lagos-academy.example",
+        "phone": "+234 1 234 5678",
+        "logo": PNG_DATA_URI,
+    },
+    OrganizationUpdate: {"phone": "+234 1 234 9999"},
+    OrganizationRead: ORGANIZATION,
+    Dimensions: DIMENSIONS,
+    FieldIn: FIELDS_IN[1],
+    FieldRead: FIELDS_READ[1],
+    TemplateCreate: {
+        "name": "Diploma",
+        "imageUrl": "https://lagos-academy.example/designs/diploma.png",
+        "dimensions": DIMENSIONS,
+        "fields": FIELDS_IN,
+    },
+    TemplateUpdate: {"name": "Diploma (2026)"},
+    TemplateRead: {
+        "id": TEMPLATE_ID,
+        "name": "Diploma",
+        "imageUrl": f"{BASE}/files/9c3e5a7b1d2f.png",
+        "fields": FIELDS_READ,
+        "dimensions": DIMENSIONS,
+        "subAccountEmail": None,
+        "createdAt": CREATED_AT,
+        "updatedAt": CREATED_AT,
+        "version": 1,
+    },
+    ErrorItem: {"field": "recipientData.email", "message": "value is not a valid email address"},
+}
+
+# Bodies documented by TypedDicts or dicts rather than models, by component name.
+NAMED_EXAMPLES: dict[str, dict[str, Any]] = {
+    "BalanceResponse": {"success": True, "data": {"balance": 6}},
+    "Balance": {"balance": 6},
+    "Health": {"status": "ok", "version": __version__},
+}
