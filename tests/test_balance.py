@@ -162,4 +162,11 @@ def test_the_fast_path_applies_exactly_the_routes_rules(
         }
         assert (await _ask(fast, "GET", {"x-api-key": test}, b""))[1]["data"] == {"balance": 3}
 
-    asyncio.run(run())
+    async def main() -> None:
+        try:
+            await run()
+        finally:
+            # The app opened its database (on PostgreSQL an async pool) in this event loop.
+            await inner.state.services.db.close()
+
+    asyncio.run(main())
