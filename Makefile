@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test test-sqlite test-postgres lint format bench clean clean-data
+.PHONY: install run test lint format bench clean clean-data
 
 # The service's data (database, stored files, signing keys): only `clean-data` deletes it.
 DATA_DIR ?= $(or $(AKOWE_DATA_DIR),data)
