@@ -35,6 +35,7 @@ from akowe.delivery.router import WEBHOOKS_DESCRIPTION
 from akowe.delivery.router import router as webhooks_router
 from akowe.delivery.worker import DeliveryWorker
 from akowe.errors import ServiceError
+from akowe.fonts.router import router as fonts_router
 from akowe.organizations.router import router as organizations_router
 from akowe.outbound import make_fetcher
 from akowe.storage.router import get_file
@@ -118,6 +119,7 @@ def build_litestar(
             organizations_router,
             templates_router,
             preview_router,
+            fonts_router,
             certificates_router,
             webhooks_router,
             get_file,
