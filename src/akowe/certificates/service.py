@@ -9,6 +9,7 @@ rolls the whole transaction back: nothing recorded, nothing spent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -18,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.certificates import idempotency
+from akowe.certificates.drawable import check_drawable, value_name
 from akowe.certificates.exceptions import (
     AlreadyRevoked,
     CertificateNotFound,
-    RenderUnavailable,
     ValidationFailed,
 )
 from akowe.certificates.models import Certificate
@@ -30,18 +31,26 @@ from akowe.certificates.schemas import CertificateFilters, IssueRequest
 from akowe.credits import service as credits_service
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
-from akowe.db.statements import DriverReader, QueryFamily, load
+from akowe.db.statements import DriverReader, Query, QueryFamily, load
 from akowe.delivery import service as delivery_service
 from akowe.delivery.exceptions import CertificateRevoked
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
 from akowe.pagination import Page, fetch_page, keyset
-from akowe.rendering import CertificateData, TemplateSpec, render_pdf, render_png
+from akowe.rendering import (
+    CertificateData,
+    Problem,
+    TemplateSpec,
+    UnrenderableText,
+    check,
+    render_pdf,
+    render_png,
+)
 from akowe.schemas import format_timestamp, timestamp_or_none
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
-from akowe.templates.exceptions import TemplateNotFound
+from akowe.templates.exceptions import TemplateNotFound, UnrenderableValues
 
 ISSUED = "Certificate issued successfully"
 _CERTIFICATES = cast(Table, Certificate.__table__)
@@ -357,6 +366,7 @@ def prepare(
     )
     if template is None:
         raise TemplateNotFound()
+    check_drawable(reader, template=template, organization=organization, data=data, store=store)
     return Prepared(
         data=data,
         organization_id=organization.id,
@@ -501,16 +511,19 @@ def resend(
 def render_inputs(
     session: Session, *, certificate: Certificate, store: FileStore, links: Links
 ) -> tuple[TemplateSpec, CertificateData]:
-    """What the renderer needs, from stored data only (so a re-render is identical)."""
-    version = session_reader(session).one(
-        templates_service.TEMPLATE_VERSION,
+    """What the renderer needs, from stored data only (so a re-render is identical): the
+    pinned design version (fonts included) and the logo the certificate recorded."""
+    reader = session_reader(session)
+    spec = templates_service.spec_for(
+        reader,
         template_id=certificate.template_id,
         version=certificate.template_version,
+        store=store,
     )
-    design = templates_service.design(version, store=store) if version is not None else None
-    if design is None:
-        raise RenderUnavailable()
-    spec = templates_service.render_spec(design)
+    logo = None
+    if templates_service.has_logo(spec):
+        snapshot = reader.scalar(_ORGANIZATION_SNAPSHOT, certificate_id=certificate.id)
+        logo = organizations_service.logo_image(store, organizations_service.logo_key_of(snapshot))
     data = CertificateData(
         certificate_id=certificate.id,
         recipient_name=certificate.recipient_name,
@@ -518,8 +531,21 @@ def render_inputs(
         attributes=dict(certificate.attributes),
         verification_url=links.verification_url(certificate.id),
         test_mode=certificate.mode == Mode.TEST,
+        logo=logo,
     )
     return spec, data
+
+
+_ORGANIZATION_SNAPSHOT: Query[dict[str, Any]] = Query(
+    select(_CERTIFICATES.c.organization).where(_CERTIFICATES.c.id == bindparam("certificate_id")),
+    name="certificate organization",
+)
+
+
+def _drawn(spec: TemplateSpec, problems: Sequence[Problem]) -> UnrenderableValues:
+    # A stored certificate that this server can no longer draw (e.g. a system font that
+    # covered its name was removed): refused rather than printed with missing text.
+    return templates_service.unrenderable(spec, problems, value_name)
 
 
 def pdf(
@@ -532,12 +558,15 @@ def pdf(
 ) -> bytes:
     """The certificate's PDF through the render cache: the one way every caller (download,
     email, public page) gets it. Blocking: run it in a thread."""
-    return cache.get_or_render(
-        f"{certificate.id}.pdf",
-        lambda: render_pdf(
-            *render_inputs(session, certificate=certificate, store=store, links=links)
-        ),
-    )
+
+    def render() -> bytes:
+        spec, data = render_inputs(session, certificate=certificate, store=store, links=links)
+        try:
+            return render_pdf(spec, data, strict=True)
+        except UnrenderableText as exc:
+            raise _drawn(spec, exc.problems) from exc
+
+    return cache.get_or_render(f"{certificate.id}.pdf", render)
 
 
 def png(
@@ -551,6 +580,11 @@ def png(
 ) -> bytes:
     """The certificate as a PNG (optionally scaled) through the render cache. Blocking."""
     spec, data = render_inputs(session, certificate=certificate, store=store, links=links)
-    return cache.get_or_render(
-        f"{certificate.id}-{width or spec.width}.png", lambda: render_png(spec, data, width)
-    )
+
+    def render() -> bytes:
+        problems = check(spec, data)  # what strict=True refuses in the PDF
+        if problems:
+            raise _drawn(spec, problems)
+        return render_png(spec, data, width)
+
+    return cache.get_or_render(f"{certificate.id}-{width or spec.width}.png", render)
