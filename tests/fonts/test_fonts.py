@@ -255,3 +255,22 @@ def test_fonts_are_documented(client: httpx.Client) -> None:
     assert {"get", "post"} <= set(paths["/api/fonts"])
     assert "multipart/form-data" in paths["/api/fonts"]["post"]["requestBody"]["content"]
     assert "get" in paths["/api/fonts/{fontId}"]
+
+
+def test_the_styles_of_one_family_are_uploaded_and_used_together(
+    client: httpx.Client, make_account
+) -> None:
+    account = make_account(credits=2)
+    issuer = make_issuer(client, account)
+    regular = uploaded(client, issuer.headers, font_file("NotoSerif-Regular", "House Serif"))
+    bold = uploaded(client, issuer.headers, font_file("NotoSerif-Bold", "House Serif"))
+    assert (regular["style"], bold["style"]) == ("regular", "bold")
+    design = template_body("House Serif", isBold=True)
+    design["fields"][1]["fontFamily"] = "House Serif"  # the course name, regular
+    created = client.post("/api/templates", headers=issuer.headers, json=design)
+    assert created.status_code == 201, created.text
+    body = issuer.body(mailData={"templateId": created.json()["data"]["id"]})
+    issued = client.post("/api/certificates/issue", headers=issuer.headers, json=body)
+    assert issued.status_code == 201, issued.text
+    pdf = client.get(issued.json()["data"]["pdfUrl"], headers=issuer.headers)
+    assert len([font for font in drawn_glyph_ids(pdf.content) if "HouseSerif" in font]) == 2
