@@ -294,16 +294,26 @@ def inspect_font(data: bytes) -> FontInfo:
 
 
 _custom: OrderedDict[bytes, tuple[FontInfo, Font]] = OrderedDict()
+# The same bytes object again (callers keep their templates' font files): found without
+# hashing the file, which costs about a millisecond per call for a few hundred KB and is
+# asked for several times per field. The entry holds the object, so its id stays its own.
+_custom_by_id: OrderedDict[int, tuple[bytes, tuple[FontInfo, Font]]] = OrderedDict()
 _custom_lock = threading.Lock()
 
 
 def custom_font(data: bytes) -> tuple[FontInfo, Font]:
     """Load caller-supplied font bytes once (cached by content digest)."""
+    with _custom_lock:
+        known = _custom_by_id.get(id(data))
+        if known is not None and known[0] is data:
+            _custom_by_id.move_to_end(id(data))
+            return known[1]
     digest = hashlib.blake2b(data, digest_size=16).digest()
     with _custom_lock:
         hit = _custom.get(digest)
         if hit is not None:
             _custom.move_to_end(digest)
+            _remember_object(data, hit)
             return hit
     info = inspect_font(data)
     if not info.embeddable:
@@ -314,7 +324,16 @@ def custom_font(data: bytes) -> tuple[FontInfo, Font]:
         _custom[digest] = loaded
         while len(_custom) > _CUSTOM_CACHE_SIZE:
             _custom.popitem(last=False)
+        _remember_object(data, loaded)
     return loaded
+
+
+def _remember_object(data: bytes, loaded: tuple[FontInfo, Font]) -> None:
+    # Called with _custom_lock held.
+    _custom_by_id[id(data)] = (data, loaded)
+    _custom_by_id.move_to_end(id(data))
+    while len(_custom_by_id) > _CUSTOM_CACHE_SIZE:
+        _custom_by_id.popitem(last=False)
 
 
 def _custom_choices(
@@ -339,15 +358,31 @@ def _custom_choices(
     return [FontChoice(font, bold and not info.bold, italic and not info.italic)]
 
 
+class FontChain(tuple[FontChoice, ...]):
+    """A fallback chain whose hash is computed once: it keys the shaping cache, which is
+    consulted several times per field and per certificate (hashing 26 choices each time
+    was a fifth of the cost of checking a certificate's values)."""
+
+    _hash: int
+
+    def __new__(cls, choices: Iterable[FontChoice]) -> FontChain:
+        chain = super().__new__(cls, choices)
+        chain._hash = tuple.__hash__(chain)
+        return chain
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 @functools.cache
-def _bundled_chain(family: str, bold: bool, italic: bool) -> tuple[FontChoice, ...]:
+def _bundled_chain(family: str, bold: bool, italic: bool) -> FontChain:
     style = int(bold) + 2 * int(italic)
     families = dict.fromkeys((resolve_family(family), DEFAULT_FAMILY))
     choices = [FontChoice(load(_FAMILIES[f][style]), False, False) for f in families]
     for regular, bold_face in _SCRIPT_FALLBACKS:
         name = bold_face if bold and bold_face else regular
         choices.append(FontChoice(load(name), bold and bold_face is None, italic))
-    return tuple(choices)
+    return FontChain(choices)
 
 
 def chain(
@@ -360,7 +395,7 @@ def chain(
     bundled = _bundled_chain(family, bold, italic)
     if not fonts:
         return bundled
-    return (*_custom_choices(family, fonts, bold, italic), *bundled)
+    return FontChain((*_custom_choices(family, fonts, bold, italic), *bundled))
 
 
 # Default-ignorable characters: never drawn, so never "missing" (ZWJ, variation selectors...).
