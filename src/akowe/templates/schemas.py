@@ -352,10 +352,13 @@ _FIELD_DEFAULTS = {
 }
 
 
+_FIELD_KEYS = len(FieldRead.model_fields)
+
+
 def field_wire(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored field as answered: camelCase, with the box attributes older fields lack."""
     out = camelize(stored)
-    if len(out) < len(stored) + len(_FIELD_DEFAULTS):
+    if len(out) < _FIELD_KEYS:
         for key, value in _FIELD_DEFAULTS.items():
             out.setdefault(key, value)
     return out
