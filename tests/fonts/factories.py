@@ -8,6 +8,9 @@ from importlib import resources
 from typing import Any
 
 import httpx
+from fontTools import subset
+from fontTools.fontBuilder import FontBuilder
+from fontTools.pens.t2CharStringPen import T2CharStringPen
 from fontTools.ttLib import TTFont
 
 
@@ -32,6 +35,42 @@ def font_file(stem: str = "NotoSerif-Italic", family: str = "Great Vibes", **os2
         setattr(font["OS/2"], name, value)
     out = io.BytesIO()
     font.save(out)
+    return out.getvalue()
+
+
+@cache
+def cff_font(family: str = "Latin Sans") -> bytes:
+    """An OpenType font with CFF outlines (an .otf): Noto Sans's Basic Latin, redrawn as CFF."""
+    source = TTFont(io.BytesIO(bundled("NotoSans-Regular")))
+    options = subset.Options()
+    options.notdef_outline = True
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=range(0x20, 0x7F))
+    subsetter.subset(source)
+    glyphs = source.getGlyphSet()
+    order = source.getGlyphOrder()
+    charstrings = {}
+    for name in order:
+        pen = T2CharStringPen(glyphs[name].width, glyphs)
+        glyphs[name].draw(pen)
+        charstrings[name] = pen.getCharString()
+    builder = FontBuilder(source["head"].unitsPerEm, isTTF=False)
+    builder.setupGlyphOrder(order)
+    builder.setupCharacterMap(source.getBestCmap())
+    builder.setupCFF(family.replace(" ", ""), {"FullName": family}, charstrings, {})
+    builder.setupHorizontalMetrics({name: source["hmtx"][name] for name in order})
+    builder.setupHorizontalHeader(ascent=source["hhea"].ascent, descent=source["hhea"].descent)
+    builder.setupNameTable({"familyName": family, "styleName": "Regular"})
+    os2 = source["OS/2"]
+    builder.setupOS2(
+        sTypoAscender=os2.sTypoAscender,
+        usWinAscent=os2.usWinAscent,
+        usWinDescent=os2.usWinDescent,
+        fsType=0,
+    )
+    builder.setupPost()
+    out = io.BytesIO()
+    builder.save(out)
     return out.getvalue()
 
 

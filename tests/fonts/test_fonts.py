@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from akowe.fonts.service import FONT_MAX_BYTES
 from akowe.templates.models import TemplateVersion
 from tests.certificates.conftest import FIELDS, make_issuer, png_data_uri
-from tests.fonts.factories import bundled, font_file, upload, uploaded
+from tests.fonts.factories import bundled, cff_font, font_file, upload, uploaded
 from tests.rendering.readers import drawn_glyph_ids, mutool_text, pdftotext
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -274,3 +274,29 @@ def test_the_styles_of_one_family_are_uploaded_and_used_together(
     assert issued.status_code == 201, issued.text
     pdf = client.get(issued.json()["data"]["pdfUrl"], headers=issuer.headers)
     assert len([font for font in drawn_glyph_ids(pdf.content) if "HouseSerif" in font]) == 2
+
+
+def test_an_opentype_cff_font_is_accepted_and_drawn(client: httpx.Client, make_account) -> None:
+    account = make_account(credits=1)
+    issuer = make_issuer(client, account)
+    data = cff_font("Latin Sans")
+    assert data[:4] == b"OTTO"
+    font = uploaded(client, issuer.headers, data)
+    assert (font["family"], font["outlines"]) == ("Latin Sans", "cff")
+    assert client.get(f"/files/{hashlib.sha256(data).hexdigest()}.otf").status_code == 404
+    created = client.post(
+        "/api/templates", headers=issuer.headers, json=template_body("Latin Sans")
+    )
+    assert created.status_code == 201, created.text
+    # Latin from the CFF font, Yoruba's combining marks and Arabic from the Noto chain.
+    name = "Adébáyọ̀ محمد"
+    body = issuer.body(
+        recipientData={"name": name, "attributes": {}},
+        mailData={"templateId": created.json()["data"]["id"]},
+    )
+    issued = client.post("/api/certificates/issue", headers=issuer.headers, json=body)
+    assert issued.status_code == 201, issued.text
+    pdf = client.get(issued.json()["data"]["pdfUrl"], headers=issuer.headers)
+    assert pdf.status_code == 200
+    assert any("LatinSans" in f for f in drawn_glyph_ids(pdf.content))
+    assert name in pdftotext(pdf.content) or name in mutool_text(pdf.content)

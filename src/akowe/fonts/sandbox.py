@@ -15,6 +15,8 @@ or `{"error": "..."}` for a file that is not a usable font.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import threading
 from dataclasses import asdict, dataclass
@@ -67,6 +69,10 @@ async def inspect(data: bytes) -> Inspected:
                 done = await anyio.run_process(
                     [sys.executable, "-I", "-m", "akowe.fonts.sandbox"],
                     input=data,
+                    stderr=subprocess.DEVNULL,
+                    # Nothing of the service's environment (SMTP URL, database URL...)
+                    # reaches the process that reads hostile input.
+                    env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"},
                     check=False,
                 )
         except TimeoutError as exc:
