@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from datetime import datetime
 from typing import Any
 
@@ -263,3 +264,19 @@ def test_dates_are_written_in_the_template_locale(client: httpx.Client, issuer: 
     assert expected != format_date(issued_at, "", "en")
     pdf = client.get(issued.json()["data"]["pdfUrl"], headers=issuer.headers)
     assert expected in pdftotext(pdf.content)
+
+
+def test_many_characters_no_font_has_are_refused_quickly(
+    client: httpx.Client, issuer: Issuer
+) -> None:
+    # A thousand distinct supplementary private-use characters: none is looked up one by one
+    # in fontconfig (a process each), so the refusal takes milliseconds, not half a minute.
+    value = "".join(chr(0xF0000 + i) for i in range(1000))
+    started = time.monotonic()
+    response = issue(client, issuer, "Ada", **{"Course Name": value})
+    assert time.monotonic() - started < 5
+    refused(response)
+    [missing, overflow] = response.json()["errors"]
+    assert missing["field"] == overflow["field"] == "recipientData.attributes.Course Name"
+    assert "U+F0000" in missing["message"] and "U+F03E7" in missing["message"]
+    assert "does not fit its box" in overflow["message"]

@@ -8,6 +8,7 @@ A character none of them has is reported by `akowe.rendering.check`, never drawn
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import io
@@ -419,11 +420,54 @@ def _fc_list() -> str | None:
     return shutil.which("fc-list")
 
 
+@functools.cache
+def _installed_coverage() -> tuple[list[int], list[int]] | None:
+    """Every code point some installed outline font covers, as merged (starts, ends) ranges;
+    None when fontconfig cannot say. Asked once per process: one `fc-list` call."""
+    fc_list = _fc_list()
+    if fc_list is None:
+        return None
+    try:
+        listed = subprocess.run(  # noqa: S603 - a fixed binary and fixed arguments
+            [fc_list, ":outline=true", "--format", "%{charset}\n"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        ranges = []
+        for part in listed.split():
+            first, _, last = part.partition("-")
+            ranges.append((int(first, 16), int(last or first, 16)))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    starts: list[int] = []
+    ends: list[int] = []
+    for low, high in sorted(ranges):
+        if ends and low <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], high)
+        else:
+            starts.append(low)
+            ends.append(high)
+    return starts, ends
+
+
+def _maybe_installed(code: int) -> bool:
+    """False when no installed font covers `code` (private use, unassigned, rare scripts):
+    then no `fc-list` is spawned for it, however many such characters a value holds."""
+    coverage = _installed_coverage()
+    if coverage is None:
+        return True
+    starts, ends = coverage
+    index = bisect.bisect_right(starts, code) - 1
+    return index >= 0 and code <= ends[index]
+
+
 @functools.lru_cache(maxsize=4096)
 def _system_candidates(code: int) -> tuple[tuple[str, int], ...]:
     """Font files fontconfig says cover `code`, Noto and regular faces first."""
     fc_list = _fc_list()
-    if fc_list is None:
+    if fc_list is None or not _maybe_installed(code):
         return ()
     try:
         listed = subprocess.run(  # noqa: S603 - a fixed binary and a generated pattern
