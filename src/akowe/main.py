@@ -39,6 +39,7 @@ from akowe.db.database import Database
 from akowe.delivery.router import WEBHOOKS_DESCRIPTION
 from akowe.delivery.router import router as webhooks_router
 from akowe.delivery.worker import DeliveryWorker
+from akowe.fonts.router import router as fonts_router
 from akowe.organizations.router import router as organizations_router
 from akowe.outbound import make_fetcher
 from akowe.schemas import Envelope
@@ -122,6 +123,7 @@ def build_litestar(
             organizations_router,
             templates_router,
             preview_router,
+            fonts_router,
             certificates_router,
             webhooks_router,
             get_file,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+from PIL import Image
 from pypdf import PdfReader
 
 from akowe.delivery.worker import DeliveryWorker
@@ -20,6 +22,7 @@ from tests.delivery.conftest import (
     unique_email,
     wait_for,
 )
+from tests.storage.factories import SVG_LOGO, image_bytes
 
 StartWorker = Callable[..., DeliveryWorker]
 
@@ -272,3 +275,61 @@ def test_revoke_get_and_list_show_the_same_delivery(
     [in_list] = [c for c in listed if c["certificateId"] == cid]
     got = certificate(dclient, dissuer, cid)
     assert revoked.json()["data"]["delivery"] == got["delivery"] == in_list["delivery"] == sent
+
+
+def test_the_organization_logo_is_inline_in_the_email(
+    dclient: httpx.Client, daccount: AccountFixture, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    logo = image_bytes(1200, 600, "PNG", "#e01010")
+    issuer = make_issuer(dclient, daccount)
+    dclient.patch(
+        f"/api/profile/organization/{issuer.organization_id}",
+        headers=issuer.headers,
+        json={"logo": "data:image/png;base64," + base64.b64encode(logo).decode()},
+    )
+    address = unique_email()
+    issued = issue(
+        dclient,
+        issuer,
+        recipientData=_recipient("Ada", address),
+        mailData={"templateId": issuer.template_id, "subject": "Hi", "body": "Well done"},
+    )
+    start_worker(smtp_url=smtp.url)
+    _status(dclient, issuer, issued["certificateId"], "sent")
+    [message] = smtp.sink.to(address)
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None
+    cid = f"logo.{issued['certificateId']}@akowe"
+    assert f'src="cid:{cid}"' in html.get_content()
+    [image] = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert image["Content-ID"] == f"<{cid}>"
+    assert image.get_content_disposition() == "inline"
+    inline = Image.open(io.BytesIO(image.get_content()))
+    assert inline.size == (320, 160)  # scaled to fit 480x160, proportions kept
+    assert inline.convert("RGB").getpixel((10, 10)) == (224, 16, 16)
+    # The PDF is still the one attachment.
+    assert [a.get_content_type() for a in message.iter_attachments()] == ["application/pdf"]
+
+
+def test_an_svg_logo_is_left_out_of_the_email(
+    dclient: httpx.Client, daccount: AccountFixture, smtp: SmtpServer, start_worker: StartWorker
+) -> None:
+    issuer = make_issuer(dclient, daccount)
+    dclient.patch(
+        f"/api/profile/organization/{issuer.organization_id}",
+        headers=issuer.headers,
+        json={"logo": "data:image/svg+xml;base64," + base64.b64encode(SVG_LOGO).decode()},
+    )
+    address = unique_email()
+    issued = issue(
+        dclient,
+        issuer,
+        recipientData=_recipient("Ada", address),
+        mailData={"templateId": issuer.template_id, "subject": "Hi", "body": "Well done"},
+    )
+    start_worker(smtp_url=smtp.url)
+    _status(dclient, issuer, issued["certificateId"], "sent")
+    [message] = smtp.sink.to(address)
+    assert not [part for part in message.walk() if part.get_content_maintype() == "image"]
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None and "cid:" not in html.get_content()

@@ -191,3 +191,16 @@ def test_logo_field_draws_the_organization_logo_inside_its_box_keeping_its_shape
     assert abs(top - 250) <= 2 and abs(bottom - 350) <= 2
     pdf = render_pdf(template, with_logo)
     assert (b"/SMask" in pdf) == (fmt == "PNG")
+
+
+def test_several_files_of_one_family_are_its_styles_not_a_bad_font() -> None:
+    regular = renamed("NotoSerif-Regular", "House Serif")
+    italic = renamed("NotoSerif-Italic", "House Serif")
+    upright = field("a", "name", font_family="House Serif")
+    slanted = field("b", "certificateId", font_family="House Serif", is_italic=True, y=70)
+    template = TemplateSpec(
+        "styles", 1600, 400, flat_background(8, 8), (upright, slanted), fonts=(regular, italic)
+    )
+    assert check(template, recipient("Ada")) == []
+    fonts = drawn_glyph_ids(render_pdf(template, recipient("Ada"), strict=True))
+    assert len([font for font in fonts if "HouseSerif" in font]) == 2  # both faces drawn

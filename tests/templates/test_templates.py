@@ -38,7 +38,11 @@ NOT_FOUND = {
 }
 FIELD_KEYS = {
     "id", "type", "text", "fontSize", "fontFamily", "color", "isBold", "isItalic",
-    "alignment", "x", "y",
+    "alignment", "x", "y", "width", "maxLines", "minFontSize", "verticalAlignment", "language",
+}  # fmt: skip
+BOX_DEFAULTS = {
+    "width": None, "maxLines": 1, "minFontSize": None, "verticalAlignment": "middle",
+    "language": None,
 }  # fmt: skip
 NAME_FIELD = {
     "type": "name", "text": "", "fontSize": 48, "fontFamily": "Noto Serif", "color": "#112233",
@@ -87,7 +91,7 @@ def test_create_answers_the_documented_shape(client: httpx.Client, account, serv
     data = payload["data"]
     assert set(data) == {
         "id", "name", "imageUrl", "fields", "dimensions", "subAccountEmail", "createdAt",
-        "updatedAt", "version",
+        "updatedAt", "version", "pageSize", "locale", "language", "warnings",
     }  # fmt: skip
     assert uuid.UUID(data["id"]).version == 4
     assert data["name"] == "Course completion"
@@ -97,15 +101,18 @@ def test_create_answers_the_documented_shape(client: httpx.Client, account, serv
     assert TIMESTAMP.match(data["createdAt"])
     assert data["updatedAt"] == data["createdAt"]
     assert data["version"] == 1
+    # Extensions: the automatic page for a 2:1 design, English dates, no warnings.
+    assert (data["pageSize"], data["locale"], data["language"]) == ("A4-landscape", "en", None)
+    assert data["warnings"] == []
     name, text, qr = data["fields"]
     for field in data["fields"]:
         assert set(field) == FIELD_KEYS
         assert uuid.UUID(field["id"]).version == 4
-    assert {k: v for k, v in name.items() if k != "id"} == NAME_FIELD
+    assert {k: v for k, v in name.items() if k != "id"} == {**NAME_FIELD, **BOX_DEFAULTS}
     assert text == {
         "id": text["id"], "type": "text", "text": "Course Name", "fontSize": 24,
         "fontFamily": "Noto Sans", "color": "#000000", "isBold": False, "isItalic": False,
-        "alignment": "center", "x": 50, "y": 60,
+        "alignment": "center", "x": 50, "y": 60, **BOX_DEFAULTS,
     }  # fmt: skip
     assert qr["type"] == "qr"
     assert qr["fontSize"] == 120

@@ -27,15 +27,18 @@ from akowe.delivery.schemas import (
     WebhookCreated,
     WebhookRead,
 )
+from akowe.fonts.schemas import FontRead
 from akowe.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
 from akowe.schemas import ErrorItem
 from akowe.templates.schemas import (
     Dimensions,
     FieldIn,
     FieldRead,
+    PageSizeMm,
     TemplateCreate,
     TemplateRead,
     TemplateUpdate,
+    TemplateWarning,
 )
 
 BASE = "https://certificates.lagos-academy.example"
@@ -69,6 +72,9 @@ FIELDS_IN: list[dict[str, Any]] = [
         "alignment": "center",
         "x": 50,
         "y": 45,
+        "width": 70,
+        "maxLines": 2,
+        "minFontSize": 40,
     },
     {
         "type": "text",
@@ -94,6 +100,11 @@ FIELDS_READ: list[dict[str, Any]] = [
         "alignment": "center",
         "x": 50,
         "y": 45,
+        "width": 70,
+        "maxLines": 2,
+        "minFontSize": 40,
+        "verticalAlignment": "middle",
+        "language": None,
     },
     {
         "id": FIELD_IDS[1],
@@ -107,6 +118,11 @@ FIELDS_READ: list[dict[str, Any]] = [
         "alignment": "center",
         "x": 50,
         "y": 58,
+        "width": None,
+        "maxLines": 1,
+        "minFontSize": None,
+        "verticalAlignment": "middle",
+        "language": None,
     },
     {
         "id": FIELD_IDS[2],
@@ -120,6 +136,11 @@ FIELDS_READ: list[dict[str, Any]] = [
         "alignment": "center",
         "x": 88,
         "y": 80,
+        "width": None,
+        "maxLines": 1,
+        "minFontSize": None,
+        "verticalAlignment": "middle",
+        "language": None,
     },
 ]
 # A 1x1 PNG: a real logo's data URI carries the whole image.
@@ -223,6 +244,8 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "imageUrl": "https://lagos-academy.example/designs/diploma.png",
         "dimensions": DIMENSIONS,
         "fields": FIELDS_IN,
+        "pageSize": "A4-landscape",
+        "locale": "en",
     },
     TemplateUpdate: {"name": "Diploma (2026)"},
     TemplateRead: {
@@ -235,6 +258,32 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "createdAt": CREATED_AT,
         "updatedAt": CREATED_AT,
         "version": 1,
+        "pageSize": "A4-landscape",
+        "locale": "en",
+        "language": None,
+        "warnings": [],
+    },
+    PageSizeMm: {"widthMm": 297, "heightMm": 210},
+    TemplateWarning: {
+        "field": "fields.0.fontFamily",
+        "message": "'Garamond' is not an available family: drawn with Noto Serif",
+    },
+    FontRead: {
+        "id": "5b2d7c1e-8f3a-4e6b-9c0d-1a2b3c4d5e6f",
+        "family": "Great Vibes",
+        "style": "regular",
+        "fullName": "Great Vibes Regular",
+        "isBold": False,
+        "isItalic": False,
+        "outlines": "truetype",
+        "glyphCount": 1123,
+        "fsType": 0,
+        "embeddable": True,
+        "license": "SIL Open Font License, Version 1.1",
+        "licenseUrl": "https://openfontlicense.org",
+        "fileName": "GreatVibes-Regular.ttf",
+        "sizeBytes": 141628,
+        "createdAt": CREATED_AT,
     },
     ErrorItem: {"field": "recipientData.email", "message": "value is not a valid email address"},
 }

@@ -29,7 +29,11 @@ _DESCRIPTIONS = {
     404: "Not found (another account's resources are not found either).",
     409: "A request with the same Idempotency-Key is still running.",
     413: "The request body is larger than the configured limit.",
-    422: "The Idempotency-Key was used with a different request body.",
+    422: (
+        "The Idempotency-Key was used with a different request body; or "
+        "(`unrenderable_text`) a value the design cannot draw as designed: `errors` names "
+        "each value with the characters no font has or the box it does not fit."
+    ),
     500: "Unexpected error (`An unexpected error occurred. Please try again later.`).",
     503: "The service is saturated or its database unreachable; retry after `Retry-After`.",
 }

@@ -9,8 +9,10 @@ rolls the whole transaction back: nothing recorded, nothing spent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, select
@@ -19,10 +21,10 @@ from sqlalchemy.orm import Session
 from akowe.accounts.service import Principal
 from akowe.certificates import idempotency
 from akowe.certificates.checks import check_against_template
+from akowe.certificates.drawable import check_drawable, value_name
 from akowe.certificates.exceptions import (
     AlreadyRevoked,
     CertificateNotFound,
-    RenderUnavailable,
     ValidationFailed,
 )
 from akowe.certificates.models import Certificate
@@ -34,6 +36,7 @@ from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
 from akowe.db.statements import (
     Batch,
+    DriverReader,
     Pending,
     Query,
     QueryFamily,
@@ -48,11 +51,19 @@ from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
 from akowe.organizations.models import Organization
 from akowe.pagination import Page, fetch_page, keyset
-from akowe.rendering import CertificateData, TemplateSpec, render_pdf, render_png
+from akowe.rendering import (
+    CertificateData,
+    Problem,
+    TemplateSpec,
+    UnrenderableText,
+    check,
+    render_pdf,
+    render_png,
+)
 from akowe.schemas import format_timestamp, timestamp_or_none
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
-from akowe.templates.exceptions import TemplateNotFound
+from akowe.templates.exceptions import TemplateNotFound, UnrenderableValues
 from akowe.templates.models import Template
 
 ISSUED = "Certificate issued successfully"
@@ -314,24 +325,14 @@ def issue(
         if replay is not None:
             return IssueResult(replay.status, replay.body, replayed=True)
 
-    def transaction(session: Session) -> dict[str, Any]:
-        # Two batches, each one round trip on PostgreSQL: the lookups, then every write
-        # (the debit and its ledger entry, the certificate, its email and event, the
-        # stored response). A debit the balance cannot cover rolls all of it back.
-        reader = session_reader(session)
-        with reader.batch() as lookups:
-            organization, template = lookup(lookups, principal=principal, data=data)
-        prepared = prepare(
-            principal=principal,
-            data=data,
-            organization=organization.one(),
-            template=template.one(),
-            store=store,
-        )
+    def transaction(session: Session, prepared: Prepared) -> dict[str, Any]:
+        # Every write in one batch (one round trip on PostgreSQL): the debit and its ledger
+        # entry, the certificate, its email and event, the stored response. A debit the
+        # balance cannot cover rolls all of it back.
         credits_service.ensure_sandbox(
             session, account_id=principal.account_id, mode=principal.mode
         )
-        with reader.batch() as writes:
+        with session_reader(session).batch() as writes:
             certificate, debit = record(writes, principal=principal, prepared=prepared)
             body = {"success": True, "message": ISSUED, "data": to_wire(certificate, links)}
             if key is not None:
@@ -342,7 +343,20 @@ def issue(
         return body
 
     try:
-        return IssueResult(201, db.run_transaction(transaction))
+        # The lookups (one batch) and the checks run before the write transaction, on an
+        # autocommit connection: SQLite's write lock is held for the writes alone.
+        with db.read_connection() as reader:
+            with reader.batch() as lookups:
+                organization, template = lookup(lookups, principal=principal, data=data)
+            prepared = prepare(
+                reader,
+                principal=principal,
+                data=data,
+                organization=organization.one(),
+                template=template.one(),
+                store=store,
+            )
+        return IssueResult(201, db.run_transaction(partial(transaction, prepared=prepared)))
     except BaseException:
         if key is not None:
             idempotency.release(db, principal=principal, key=key)
@@ -379,6 +393,7 @@ def lookup(
 
 
 def prepare(
+    reader: DriverReader,
     *,
     principal: Principal,
     data: IssueRequest,
@@ -386,12 +401,14 @@ def prepare(
     template: Template | None,
     store: FileStore,
 ) -> Prepared:
-    """Check what the request resolved to (404 for anything not the caller's)."""
+    """Check what the request resolved to (404 for anything not the caller's) and that the
+    design can draw the recipient's values (422 otherwise): all before anything is charged."""
     if organization is None:
         raise OrganizationNotFound()
     if template is None:
         raise TemplateNotFound()
     check_against_template(data, template.fields)
+    check_drawable(reader, template=template, organization=organization, data=data, store=store)
     return Prepared(
         data=data,
         organization_id=organization.id,
@@ -538,16 +555,19 @@ def resend(
 def render_inputs(
     session: Session, *, certificate: Certificate, store: FileStore, links: Links
 ) -> tuple[TemplateSpec, CertificateData]:
-    """What the renderer needs, from stored data only (so a re-render is identical)."""
-    version = session_reader(session).one(
-        templates_service.TEMPLATE_VERSION,
+    """What the renderer needs, from stored data only (so a re-render is identical): the
+    pinned design version (fonts included) and the logo the certificate recorded."""
+    reader = session_reader(session)
+    spec = templates_service.spec_for(
+        reader,
         template_id=certificate.template_id,
         version=certificate.template_version,
+        store=store,
     )
-    design = templates_service.design(version, store=store) if version is not None else None
-    if design is None:
-        raise RenderUnavailable()
-    spec = templates_service.render_spec(design)
+    logo = None
+    if templates_service.has_logo(spec):
+        snapshot = reader.scalar(_ORGANIZATION_SNAPSHOT, certificate_id=certificate.id)
+        logo = organizations_service.logo_image(store, organizations_service.logo_key_of(snapshot))
     data = CertificateData(
         certificate_id=certificate.id,
         recipient_name=certificate.recipient_name,
@@ -555,8 +575,21 @@ def render_inputs(
         attributes=dict(certificate.attributes),
         verification_url=links.verification_url(certificate.id),
         test_mode=certificate.mode == Mode.TEST,
+        logo=logo,
     )
     return spec, data
+
+
+_ORGANIZATION_SNAPSHOT: Query[dict[str, Any]] = Query(
+    select(_CERTIFICATES.c.organization).where(_CERTIFICATES.c.id == bindparam("certificate_id")),
+    name="certificate organization",
+)
+
+
+def _drawn(spec: TemplateSpec, problems: Sequence[Problem]) -> UnrenderableValues:
+    # A stored certificate that this server can no longer draw (e.g. a system font that
+    # covered its name was removed): refused rather than printed with missing text.
+    return templates_service.unrenderable(spec, problems, value_name)
 
 
 def pdf(
@@ -569,12 +602,15 @@ def pdf(
 ) -> bytes:
     """The certificate's PDF through the render cache: the one way every caller (download,
     email, public page) gets it. Blocking: run it in a thread."""
-    return cache.get_or_render(
-        f"{certificate.id}.pdf",
-        lambda: render_pdf(
-            *render_inputs(session, certificate=certificate, store=store, links=links)
-        ),
-    )
+
+    def render() -> bytes:
+        spec, data = render_inputs(session, certificate=certificate, store=store, links=links)
+        try:
+            return render_pdf(spec, data, strict=True)
+        except UnrenderableText as exc:
+            raise _drawn(spec, exc.problems) from exc
+
+    return cache.get_or_render(f"{certificate.id}.pdf", render)
 
 
 def png(
@@ -588,6 +624,11 @@ def png(
 ) -> bytes:
     """The certificate as a PNG (optionally scaled) through the render cache. Blocking."""
     spec, data = render_inputs(session, certificate=certificate, store=store, links=links)
-    return cache.get_or_render(
-        f"{certificate.id}-{width or spec.width}.png", lambda: render_png(spec, data, width)
-    )
+
+    def render() -> bytes:
+        problems = check(spec, data)  # what strict=True refuses in the PDF
+        if problems:
+            raise _drawn(spec, problems)
+        return render_png(spec, data, width)
+
+    return cache.get_or_render(f"{certificate.id}-{width or spec.width}.png", render)

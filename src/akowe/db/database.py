@@ -387,6 +387,23 @@ class Database:
     # ------------------------------------------------------------ synchronous callers
 
     @contextmanager
+    def read_connection(self) -> Iterator[DriverReader]:
+        """A pooled connection for reads outside any transaction (autocommit: no BEGIN or
+        ROLLBACK round trips, no SQLite write lock), in the calling thread."""
+        raw = self.engine.raw_connection()
+        driver = raw.driver_connection
+        try:
+            if not self.is_sqlite:
+                driver.autocommit = True  # type: ignore[union-attr]
+            yield DriverReader(driver, self.dialect)
+        finally:
+            try:
+                if not self.is_sqlite:
+                    driver.autocommit = False  # type: ignore[union-attr]
+            finally:
+                raw.close()
+
+    @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """A session for synchronous code; the caller commits."""
         factory: sessionmaker[Session] = self.write_sessions if write else self.sessions

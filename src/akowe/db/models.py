@@ -5,6 +5,7 @@ from akowe.certificates import models as certificates_models
 from akowe.credits import models as credits_models
 from akowe.db.base import Base
 from akowe.delivery import models as delivery_models
+from akowe.fonts import models as fonts_models
 from akowe.organizations import models as organizations_models
 from akowe.templates import models as templates_models
 
@@ -14,6 +15,7 @@ __all__ = [
     "certificates_models",
     "credits_models",
     "delivery_models",
+    "fonts_models",
     "organizations_models",
     "templates_models",
 ]

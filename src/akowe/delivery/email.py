@@ -1,5 +1,11 @@
 """Certificate emails: composing them (placeholders, text + HTML, the PDF) and sending them.
 
+The organization's logo heads the HTML body as an inline image (a `multipart/related` part
+referenced by `cid:`), not as a link to this service: mail clients show inline images
+without a "load remote images" prompt, a self-hosted service is often not reachable from
+the recipient's mail client, and no request reveals when the email is opened. It is scaled
+down to email size once (a few KB) so it never rivals the PDF.
+
 `Mailer` is the outside edge: `SmtpMailer` speaks SMTP (`AKOWE_SMTP_URL`, `smtp://` with
 optional `?starttls=1`, or `smtps://` for implicit TLS); without SMTP configured,
 `FileMailer` writes each message as an `.eml` file under `<data dir>/outbox-mail/`.
@@ -9,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import html
+import io
 import logging
 import os
 import re
@@ -25,6 +33,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from PIL import Image
+
 from akowe.config import Settings
 from akowe.delivery.webhooks import DeliveryFailed
 
@@ -34,6 +44,8 @@ DEFAULT_SUBJECT = "Your certificate from {{organization}}"
 DEFAULT_BODY = "Hello {{name}},\n\n{{organization}} has issued you a certificate. It is attached."
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _TRUE = {"1", "true", "yes", "on"}
+# The logo as shown in the email, in CSS pixels at 2x for sharp high-density screens.
+LOGO_BOX = (480, 160)
 
 
 # What every email can say besides the recipient's attributes (see placeholder_values).
@@ -85,6 +97,27 @@ class CertificateMail:
     attributes: Mapping[str, str]
     certificate_id: str
     sent_at: datetime
+    logo: bytes | None = None  # PNG, shown inline at the top (see `email_logo`)
+
+
+@functools.lru_cache(maxsize=32)
+def email_logo(image: bytes) -> bytes | None:
+    """A logo (PNG, JPEG or WebP bytes) scaled to fit LOGO_BOX, as PNG; None if unreadable."""
+    try:
+        with Image.open(io.BytesIO(image), formats=["PNG", "JPEG", "WEBP"]) as source:
+            source.thumbnail(LOGO_BOX, Image.Resampling.LANCZOS)
+            picture = source.convert("RGBA" if "A" in source.getbands() else "RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        log.warning("logo left out of the email: %s", exc)
+        return None
+    out = io.BytesIO()
+    picture.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def logo_cid(mail: CertificateMail) -> str:
+    """The Content-ID of the email's logo part (without angle brackets)."""
+    return f"logo.{mail.certificate_id}@akowe"
 
 
 def placeholder_values(mail: CertificateMail) -> dict[str, str]:
@@ -112,11 +145,17 @@ def render_text(mail: CertificateMail) -> tuple[str, str, str]:
     )
     org = html.escape(mail.organization_name or "")
     href = html.escape(link, quote=True)
+    logo = (
+        f'<p><img src="cid:{html.escape(logo_cid(mail), quote=True)}" alt="{org}" '
+        'style="max-width:240px;max-height:80px"></p>'
+        if mail.logo
+        else ""
+    )
     html_body = (
         '<!doctype html><html><head><meta charset="utf-8">'
         f"<title>{html.escape(subject)}</title></head>"
         '<body style="font-family:sans-serif;line-height:1.5;color:#222">'
-        f"{paragraphs}"
+        f"{logo}{paragraphs}"
         f'<p><a href="{href}">View and verify your certificate</a></p>'
         f'<p style="color:#777;font-size:12px">Sent on behalf of {org}. '
         "Your certificate is attached as a PDF.</p></body></html>"
@@ -142,6 +181,10 @@ def compose(mail: CertificateMail, *, pdf: bytes, mail_from: str) -> EmailMessag
     message["X-Akowe-Certificate-Id"] = mail.certificate_id
     message.set_content(text)
     message.add_alternative(html_body, subtype="html")
+    if mail.logo:
+        for part in message.iter_parts():
+            if part.get_content_type() == "text/html":
+                part.add_related(mail.logo, "image", "png", cid=f"<{logo_cid(mail)}>")
     # Encoded with base64.encodebytes (C, 76-column lines) rather than the email package's
     # line-by-line encoder: the PDF is most of the message and this is the worker's hot path.
     attachment = EmailMessage()

@@ -16,6 +16,7 @@ import random
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from akowe.delivery.email import (
     CertificateMail,
     Mailer,
     compose,
+    email_logo,
     make_mailer,
     message_id,
     render_text,
@@ -47,7 +49,9 @@ from akowe.delivery.webhooks import (
     WebhookRequest,
     WebhookSender,
 )
+from akowe.errors import ServiceError
 from akowe.modes import Mode
+from akowe.organizations import service as organizations_service
 from akowe.storage.store import FileStore, make_store
 
 log = logging.getLogger("akowe.delivery")
@@ -289,13 +293,22 @@ class DeliveryWorker:
                 self._record(message, "captured", payload=captured)
                 return
 
-            pdf = certificates_service.pdf(
-                session,
-                certificate=certificate,
-                store=self.store,
-                links=self.links,
-                cache=self.renders,
+            try:
+                pdf = certificates_service.pdf(
+                    session,
+                    certificate=certificate,
+                    store=self.store,
+                    links=self.links,
+                    cache=self.renders,
+                )
+            except ServiceError as exc:
+                # e.g. a font that covered the name was removed: retried, it may come back.
+                raise DeliveryFailed(f"the certificate cannot be rendered: {exc.message}") from exc
+            logo = organizations_service.logo_image(
+                self.store, organizations_service.logo_key_of(certificate.organization)
             )
+            if logo is not None:
+                mail = replace(mail, logo=email_logo(logo))
         self.mailer.send(
             compose(mail, pdf=pdf, mail_from=settings.mail_from),
             sender=settings.mail_from,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import threading
+from collections.abc import Mapping
 from typing import Any, cast
 
+from cachetools import LRUCache
+from PIL import Image
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -23,9 +28,13 @@ from akowe.storage.images import (
     looks_like_svg,
     parse_data_uri,
 )
-from akowe.storage.store import FileStore
+from akowe.storage.store import FileStore, content_type_of, is_valid_key
 
 LOGO_MAX_BYTES = 1024 * 1024
+# Logos a certificate can draw. SVG logos are refused for logo fields rather than
+# rasterised: drawing untrusted SVG needs a full SVG engine (scripts, external references,
+# filters) in the rendering path; an organization that wants its logo printed uploads a PNG.
+DRAWABLE_LOGOS = frozenset(("image/png", "image/jpeg", "image/webp"))
 
 
 def store_logo(store: FileStore, value: str) -> str:
@@ -190,3 +199,45 @@ def snapshot(organization: Organization, *, store: FileStore) -> dict[str, Any]:
         "phone": organization.phone,
         "logoUrl": store.url(organization.logo_key) if organization.logo_key else None,
     }
+
+
+def logo_key_of(snapshot: Mapping[str, Any] | None) -> str | None:
+    """The file store key of the logo a certificate recorded (the last segment of its URL,
+    so a change of the public base URL does not lose it)."""
+    url = (snapshot or {}).get("logoUrl")
+    if not isinstance(url, str):
+        return None
+    key = url.rsplit("/", 1)[-1]
+    return key if is_valid_key(key) else None
+
+
+def can_draw_logo(logo_key: str | None) -> bool:
+    """Whether a logo field can draw this logo (PNG, JPEG or WebP; not SVG, not none)."""
+    return logo_key is not None and content_type_of(logo_key) in DRAWABLE_LOGOS
+
+
+_logos: LRUCache[str, bytes] = LRUCache(maxsize=32)
+_logos_lock = threading.Lock()
+
+
+def logo_image(store: FileStore, logo_key: str | None) -> bytes | None:
+    """The logo as PNG or JPEG bytes for the renderer (WebP converted once to PNG), or None
+    for no logo, an SVG logo or a file gone from the store."""
+    if not can_draw_logo(logo_key):
+        return None
+    assert logo_key is not None
+    stored = store.get(logo_key)
+    if stored is None:
+        return None
+    if stored.content_type != "image/webp":
+        return stored.data
+    with _logos_lock:
+        cached = _logos.get(logo_key)
+    if cached is None:
+        with Image.open(io.BytesIO(stored.data), formats=["WEBP"]) as image:
+            out = io.BytesIO()
+            image.save(out, format="PNG")
+        cached = out.getvalue()
+        with _logos_lock:
+            _logos[logo_key] = cached
+    return cached

@@ -9,15 +9,21 @@ from akowe.rendering.model import CertificateData, TemplateSpec
 from akowe.rendering.page import is_valid_page_size
 
 
-def custom_families(template: TemplateSpec) -> tuple[str, ...]:
-    """Family names of the template's extra font files (unreadable files are skipped)."""
+def _custom_fonts(template: TemplateSpec) -> tuple[tuple[str, ...], int]:
+    """Family names of the template's extra font files, and how many files are unreadable."""
     names = []
+    unreadable = 0
     for data in template.fonts:
         try:
             names.append(fonts.custom_font(data)[0].family)
         except fonts.FontError:
-            continue
-    return tuple(dict.fromkeys(names))
+            unreadable += 1
+    return tuple(dict.fromkeys(names)), unreadable
+
+
+def custom_families(template: TemplateSpec) -> tuple[str, ...]:
+    """Family names of the template's extra font files (unreadable files are skipped)."""
+    return _custom_fonts(template)[0]
 
 
 def unknown_families(template: TemplateSpec) -> list[str]:
@@ -34,8 +40,9 @@ def unknown_families(template: TemplateSpec) -> list[str]:
 def check_template(template: TemplateSpec) -> list[Problem]:
     """What is wrong with a design whatever the values: families, alignments, sizes, locale."""
     found = []
-    custom = custom_families(template)
-    if len(custom) < len(template.fonts):
+    # Several files may share a family (its regular, bold, italic...): count files, not names.
+    custom, unreadable = _custom_fonts(template)
+    if unreadable:
         found.append(Problem("", "bad_font", "a font file of the template cannot be used"))
     try:
         parse_locale(template.locale)

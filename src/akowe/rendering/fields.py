@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
@@ -46,10 +46,16 @@ def format_date(issued_at: datetime, fmt: str = "", locale: str = "en") -> str:
     day = issued_at.astimezone(UTC) if issued_at.tzinfo else issued_at
     if "%" in fmt:
         return day.strftime(fmt)
+    return _cldr_date(day.date(), fmt, locale)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cldr_date(day: date, fmt: str, locale: str) -> str:
+    # The same day in the same format for every certificate of the day: formatted once.
     where = parse_locale(locale)
     if not fmt:
         fmt = _ENGLISH_PATTERN if where.language == "en" else "long"
-    return str(babel_format_date(day.date(), format=fmt, locale=where))
+    return str(babel_format_date(day, format=fmt, locale=where))
 
 
 def field_text(field: FieldSpec, data: CertificateData, locale: str = "en") -> str:

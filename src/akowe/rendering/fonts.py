@@ -8,6 +8,7 @@ A character none of them has is reported by `akowe.rendering.check`, never drawn
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import io
@@ -294,16 +295,26 @@ def inspect_font(data: bytes) -> FontInfo:
 
 
 _custom: OrderedDict[bytes, tuple[FontInfo, Font]] = OrderedDict()
+# The same bytes object again (callers keep their templates' font files): found without
+# hashing the file, which costs about a millisecond per call for a few hundred KB and is
+# asked for several times per field. The entry holds the object, so its id stays its own.
+_custom_by_id: OrderedDict[int, tuple[bytes, tuple[FontInfo, Font]]] = OrderedDict()
 _custom_lock = threading.Lock()
 
 
 def custom_font(data: bytes) -> tuple[FontInfo, Font]:
     """Load caller-supplied font bytes once (cached by content digest)."""
+    with _custom_lock:
+        known = _custom_by_id.get(id(data))
+        if known is not None and known[0] is data:
+            _custom_by_id.move_to_end(id(data))
+            return known[1]
     digest = hashlib.blake2b(data, digest_size=16).digest()
     with _custom_lock:
         hit = _custom.get(digest)
         if hit is not None:
             _custom.move_to_end(digest)
+            _remember_object(data, hit)
             return hit
     info = inspect_font(data)
     if not info.embeddable:
@@ -314,7 +325,16 @@ def custom_font(data: bytes) -> tuple[FontInfo, Font]:
         _custom[digest] = loaded
         while len(_custom) > _CUSTOM_CACHE_SIZE:
             _custom.popitem(last=False)
+        _remember_object(data, loaded)
     return loaded
+
+
+def _remember_object(data: bytes, loaded: tuple[FontInfo, Font]) -> None:
+    # Called with _custom_lock held.
+    _custom_by_id[id(data)] = (data, loaded)
+    _custom_by_id.move_to_end(id(data))
+    while len(_custom_by_id) > _CUSTOM_CACHE_SIZE:
+        _custom_by_id.popitem(last=False)
 
 
 def _custom_choices(
@@ -339,15 +359,31 @@ def _custom_choices(
     return [FontChoice(font, bold and not info.bold, italic and not info.italic)]
 
 
+class FontChain(tuple[FontChoice, ...]):
+    """A fallback chain whose hash is computed once: it keys the shaping cache, which is
+    consulted several times per field and per certificate (hashing 26 choices each time
+    was a fifth of the cost of checking a certificate's values)."""
+
+    _hash: int
+
+    def __new__(cls, choices: Iterable[FontChoice]) -> FontChain:
+        chain = super().__new__(cls, choices)
+        chain._hash = tuple.__hash__(chain)
+        return chain
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 @functools.cache
-def _bundled_chain(family: str, bold: bool, italic: bool) -> tuple[FontChoice, ...]:
+def _bundled_chain(family: str, bold: bool, italic: bool) -> FontChain:
     style = int(bold) + 2 * int(italic)
     families = dict.fromkeys((resolve_family(family), DEFAULT_FAMILY))
     choices = [FontChoice(load(_FAMILIES[f][style]), False, False) for f in families]
     for regular, bold_face in _SCRIPT_FALLBACKS:
         name = bold_face if bold and bold_face else regular
         choices.append(FontChoice(load(name), bold and bold_face is None, italic))
-    return tuple(choices)
+    return FontChain(choices)
 
 
 def chain(
@@ -360,7 +396,7 @@ def chain(
     bundled = _bundled_chain(family, bold, italic)
     if not fonts:
         return bundled
-    return (*_custom_choices(family, fonts, bold, italic), *bundled)
+    return FontChain((*_custom_choices(family, fonts, bold, italic), *bundled))
 
 
 # Default-ignorable characters: never drawn, so never "missing" (ZWJ, variation selectors...).
@@ -384,11 +420,54 @@ def _fc_list() -> str | None:
     return shutil.which("fc-list")
 
 
+@functools.cache
+def _installed_coverage() -> tuple[list[int], list[int]] | None:
+    """Every code point some installed outline font covers, as merged (starts, ends) ranges;
+    None when fontconfig cannot say. Asked once per process: one `fc-list` call."""
+    fc_list = _fc_list()
+    if fc_list is None:
+        return None
+    try:
+        listed = subprocess.run(  # noqa: S603 - a fixed binary and fixed arguments
+            [fc_list, ":outline=true", "--format", "%{charset}\n"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        ranges = []
+        for part in listed.split():
+            first, _, last = part.partition("-")
+            ranges.append((int(first, 16), int(last or first, 16)))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    starts: list[int] = []
+    ends: list[int] = []
+    for low, high in sorted(ranges):
+        if ends and low <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], high)
+        else:
+            starts.append(low)
+            ends.append(high)
+    return starts, ends
+
+
+def _maybe_installed(code: int) -> bool:
+    """False when no installed font covers `code` (private use, unassigned, rare scripts):
+    then no `fc-list` is spawned for it, however many such characters a value holds."""
+    coverage = _installed_coverage()
+    if coverage is None:
+        return True
+    starts, ends = coverage
+    index = bisect.bisect_right(starts, code) - 1
+    return index >= 0 and code <= ends[index]
+
+
 @functools.lru_cache(maxsize=4096)
 def _system_candidates(code: int) -> tuple[tuple[str, int], ...]:
     """Font files fontconfig says cover `code`, Noto and regular faces first."""
     fc_list = _fc_list()
-    if fc_list is None:
+    if fc_list is None or not _maybe_installed(code):
         return ()
     try:
         listed = subprocess.run(  # noqa: S603 - a fixed binary and a generated pattern

@@ -45,7 +45,9 @@ def get_file(
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     }
     stored = services.store.get(key)
-    if stored is None:
+    # Uploaded fonts are licensed to the account for embedding, not for redistribution:
+    # the store keeps them for rendering and never hands them out.
+    if stored is None or not stored.content_type.startswith("image/"):
         raise FileNotFound()
     if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
         return Response(content=b"", status_code=304, headers=headers)

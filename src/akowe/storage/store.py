@@ -21,9 +21,12 @@ CONTENT_TYPES = {
     "jpg": "image/jpeg",
     "webp": "image/webp",
     "svg": "image/svg+xml",
+    # Uploaded fonts: stored like every file, but never served (see akowe.storage.router).
+    "ttf": "font/ttf",
+    "otf": "font/otf",
 }
 EXTENSIONS = {content_type: ext for ext, content_type in CONTENT_TYPES.items()}
-KEY_RE = re.compile(r"^[0-9a-f]{64}\.(png|jpg|webp|svg)$")
+KEY_RE = re.compile(r"^[0-9a-f]{64}\.(png|jpg|webp|svg|ttf|otf)$")
 FILES_PATH = "/files"
 
 

@@ -1,8 +1,12 @@
 """Tables: template (the current design) and template_version (every design ever issued from).
 
-`template` holds the current state for cheap reads; each change of image, dimensions or fields
-adds an immutable `template_version` row, so a certificate that records (template_id, version)
-renders identically after the template is edited or deleted.
+`template` holds the current state for cheap reads; each change of image, dimensions, fields,
+page size, locale or language adds an immutable `template_version` row, so a certificate that
+records (template_id, version) renders identically after the template is edited or deleted.
+
+`font_keys` lists the uploaded font files (file store keys) the design draws with, pinned when
+the fields were saved; NULL marks a design saved before fonts could be uploaded, whose font
+families keep being drawn the way they always were (see `akowe.templates.service`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,12 @@ class Template(Base):
     width: Mapped[int]
     height: Mapped[int]
     fields: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    # As sent: a size name ("A4-landscape"), {"width_mm", "height_mm"}, or NULL (automatic:
+    # A4 or Letter by the design's aspect ratio).
+    page_size: Mapped[Any] = mapped_column(Json, nullable=True)
+    locale: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
+    language: Mapped[str | None] = mapped_column(String(35))
+    font_keys: Mapped[list[str] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]
@@ -61,4 +71,10 @@ class TemplateVersion(Base):
     width: Mapped[int]
     height: Mapped[int]
     fields: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    # Pinned: the page size the version prints on, resolved when it was saved (NULL only for
+    # versions saved before page sizes could be chosen: automatic, as they always were).
+    page_size: Mapped[Any] = mapped_column(Json, nullable=True)
+    locale: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
+    language: Mapped[str | None] = mapped_column(String(35))
+    font_keys: Mapped[list[str] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,31 +1,58 @@
 """`GET /api/templates/{templateId}/preview`: the design with sample values, as a PNG, so
-users can check field placement before issuing."""
+users can check field placement, and try the longest expected name, before issuing.
+
+Every query parameter but `width` is a sample value: `name`, `certificateId`, or an
+attribute key (`?name=Adewale%20Ogunleye&Course%20Name=Machine%20Learning`). A value the
+design cannot draw or fit answers 422 `unrenderable_text`, exactly as issuing it would."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
-from litestar import Response, Router, get
+from litestar import Request, Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
 from akowe.api.deps import PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, error_responses
 from akowe.templates import service as templates_service
-from akowe.templates.exceptions import RenderUnavailable
+from akowe.templates.exceptions import RenderUnavailable, ValidationFailed
 
 SAMPLE_ID = "00000000-0000-4000-8000-000000000000"
+# The issue request's limits: 50 attributes of at most 1000 characters, plus name and id.
+MAX_VALUES = 52
+MAX_VALUE_LENGTH = 1000
 
 
-@get("/{templateId:str}/preview", media_type="image/png", responses=error_responses(400, 404))
+def sample_values(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The query's sample values (every parameter but `width`), within the issue limits."""
+    values = {k: v for k, v in request.query_params.items() if k != "width"}
+    if len(values) > MAX_VALUES:
+        raise ValidationFailed.field("query", f"at most {MAX_VALUES} sample values")
+    for key, value in values.items():
+        if len(key) > 200 or len(value) > MAX_VALUE_LENGTH:
+            raise ValidationFailed.field(key[:200], f"is over {MAX_VALUE_LENGTH} characters")
+    if "name" in values and not values["name"].strip():
+        raise ValidationFailed.field("name", "must not be empty")
+    return values
+
+
+@get(
+    "/{templateId:str}/preview",
+    media_type="image/png",
+    responses=error_responses(400, 404, 422),
+)
 async def preview_template(
     template_id: Annotated[str, PathParameter(name="templateId")],
+    request: Request[Any, Any, Any],
     principal: PrincipalDep,
     services: ServicesDep,
     width: Annotated[int | None, QueryParameter(ge=16, le=4000)] = None,
 ) -> Response[bytes]:
-    """Render the template with sample values (PNG); `width` scales it (extension)."""
+    """Render the template with sample values (PNG); `width` scales it, any other query
+    parameter (`name`, an attribute key) is a sample value (extension)."""
+    values = sample_values(request)
     template = await templates_service.require(
         services.db, principal=principal, template_id=template_id
     )
@@ -42,6 +69,7 @@ async def preview_template(
             store=services.store,
             url=verification_url,
             width=width,
+            values=values,
         )
     )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-cache"})

@@ -2,29 +2,52 @@
 
 With `x-subaccount-email` a caller sees and creates only that sub-account's templates;
 without it, the whole account's. Everything is per mode (live/test) and soft-deleted.
+
+A design is checked when it is saved (`validate_design`: font families, page size, locale,
+boxes inside the page) and each version is turned into the renderer's `TemplateSpec` once
+per process (`spec_for`, cached by (template, version): versions never change), so the
+per-issue check and every render start from the same pinned inputs.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import threading
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cache, partial
 from typing import Any, cast
 
 import anyio.to_thread
+from cachetools import LRUCache
+from PIL import Image
 from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
 from akowe.db.base import utcnow
-from akowe.db.database import Database
-from akowe.db.statements import Query, QueryFamily, load
+from akowe.db.database import Database, session_reader
+from akowe.db.statements import DriverReader, Query, QueryFamily, load
 from akowe.errors import FieldError
+from akowe.fonts import service as fonts_service
 from akowe.outbound import FetchRefused, ImageFetcher
 from akowe.pagination import Page, fetch_page, keyset
-from akowe.rendering import FieldSpec, TemplateSpec, render_png, sample_data
+from akowe.rendering import (
+    CertificateData,
+    FieldSpec,
+    Problem,
+    TemplateSpec,
+    bundled_families,
+    check,
+    check_template,
+    default_page_size,
+    render_png,
+    sample_data,
+    unknown_families,
+)
+from akowe.rendering.fields import TEXT_FIELD_TYPES
 from akowe.storage.images import (
     ImageInfo,
     ImageRejected,
@@ -34,7 +57,13 @@ from akowe.storage.images import (
     parse_data_uri,
 )
 from akowe.storage.store import FileStore
-from akowe.templates.exceptions import RenderUnavailable, TemplateNotFound, ValidationFailed
+from akowe.templates.exceptions import (
+    RenderUnavailable,
+    TemplateNotFound,
+    UnrenderableValues,
+    ValidationFailed,
+)
+from akowe.templates.legacy import legacy_family
 from akowe.templates.models import Template, TemplateVersion
 from akowe.templates.schemas import Dimensions, FieldIn, TemplateCreate, TemplateUpdate
 
@@ -44,6 +73,11 @@ IMAGE_MAX_BYTES = 10 * 1024 * 1024
 # a 1600x1131 image.
 ASPECT_TOLERANCE = 0.01
 _URL_RE = re.compile(r"^https?://", re.IGNORECASE)
+# Versions turned into render inputs, per process: background and font bytes included.
+_SPEC_CACHE_SIZE = 32
+# Box edges may touch the page edge; rounding of percentages must not refuse them.
+_EDGE_TOLERANCE = 0.01
+_OFFSETS = {"left": 0.0, "center": 0.5, "right": 1.0, "top": 0.0, "middle": 0.5, "bottom": 1.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +102,24 @@ class TemplateDesign:
     image_width: int
     image_height: int
     fields: tuple[FieldSpec, ...]  # stored field dicts use the renderer's names
+    page_size: str | tuple[float, float] | None = None
+    locale: str = "en"
+    language: str | None = None
+    fonts: tuple[bytes, ...] = ()  # the pinned uploaded font files
+    legacy_fonts: bool = False  # saved before families were checked (akowe.templates.legacy)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A design about to be saved: what is checked and what a version records."""
+
+    fields: list[dict[str, Any]]
+    width: int
+    height: int
+    page_size: Any  # as stored: a name, {"width_mm", "height_mm"}, or None (automatic)
+    locale: str
+    language: str | None
+    font_keys: list[str] | None  # None: a design saved before fonts were pinned
 
 
 def _image_error(message: str) -> ValidationFailed:
@@ -138,6 +190,35 @@ def _fields_json(fields: Sequence[FieldIn]) -> list[dict[str, Any]]:
     return out
 
 
+_FIELD_DEFAULTS = {
+    "width": None,
+    "max_lines": 1,
+    "min_font_size": None,
+    "vertical_alignment": "middle",
+    "language": None,
+}
+
+
+def _same_fields(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> bool:
+    """Equal designs, counting attributes older stored fields lack at their defaults."""
+    return [{**_FIELD_DEFAULTS, **f} for f in a] == [{**_FIELD_DEFAULTS, **f} for f in b]
+
+
+def _families(fields: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [str(f["font_family"]) for f in fields if f["type"] in TEXT_FIELD_TYPES]
+
+
+def resolved_page_size(page_size: Any, width: int, height: int) -> Any:
+    """The page a design prints on: the chosen one, or the automatic choice for its shape."""
+    return default_page_size(width, height) if page_size is None else page_size
+
+
+def _spec_page_size(stored: Any) -> str | tuple[float, float] | None:
+    if isinstance(stored, dict):
+        return (float(stored["width_mm"]), float(stored["height_mm"]))
+    return cast(str | None, stored)
+
+
 def _snapshot(template: Template) -> TemplateVersion:
     return TemplateVersion(
         template_id=template.id,
@@ -148,8 +229,107 @@ def _snapshot(template: Template) -> TemplateVersion:
         width=template.width,
         height=template.height,
         fields=template.fields,
+        # Pinned, so the page does not change should the automatic choice ever change.
+        page_size=resolved_page_size(template.page_size, template.width, template.height),
+        locale=template.locale,
+        language=template.language,
+        font_keys=template.font_keys,
         created_at=template.updated_at,
     )
+
+
+def _font_files(keys: Sequence[str], *, store: FileStore) -> tuple[bytes, ...] | None:
+    files = []
+    for key in keys:
+        stored = store.get(key)
+        if stored is None:
+            return None
+        files.append(stored.data)
+    return tuple(files)
+
+
+def _box_errors(draft: Draft) -> list[FieldError]:
+    """Field boxes that run past the page (text boxes across, logo boxes both ways)."""
+    errors = []
+    for index, field in enumerate(draft.fields):
+        kind = field["type"]
+        if kind == "logo":
+            width = field.get("width") or field["font_size"] / draft.width * 100
+            height: float | None = field["font_size"] / draft.height * 100
+        elif kind in TEXT_FIELD_TYPES and field.get("width") is not None:
+            width, height = field["width"], None
+        else:
+            continue
+        left = field["x"] - _OFFSETS[field["alignment"]] * width
+        if left < -_EDGE_TOLERANCE or left + width > 100 + _EDGE_TOLERANCE:
+            errors.append(
+                FieldError(
+                    f"fields.{index}.width",
+                    f"the box runs past the page: placed {field['alignment']} at x={field['x']:g} "
+                    f"it spans {left:g}% to {left + width:g}% of the width",
+                )
+            )
+        if height is not None:
+            top = field["y"] - _OFFSETS[field.get("vertical_alignment", "middle")] * height
+            if top < -_EDGE_TOLERANCE or top + height > 100 + _EDGE_TOLERANCE:
+                errors.append(
+                    FieldError(
+                        f"fields.{index}.fontSize",
+                        f"the logo's box runs past the page: it spans {top:g}% to "
+                        f"{top + height:g}% of the height",
+                    )
+                )
+    return errors
+
+
+def validate_design(draft: Draft, *, store: FileStore) -> None:
+    """Refuse (400, naming each field) what the renderer cannot draw whatever the values:
+    unknown font families, unusable font files, an unknown locale or page size, boxes that
+    run past the page. Blocking: reads pinned fonts from the store."""
+    fonts = _font_files(draft.font_keys or (), store=store)
+    if fonts is None:
+        raise ValidationFailed.field(
+            "fields", "a font it uses is no longer stored; upload it again"
+        )
+    spec = TemplateSpec(
+        key="validation",
+        width=draft.width,
+        height=draft.height,
+        background=b"",
+        fields=tuple(FieldSpec(**f) for f in draft.fields),
+        page_size=_spec_page_size(draft.page_size),
+        locale=draft.locale,
+        language=draft.language,
+        fonts=fonts,
+    )
+    legacy = draft.font_keys is None
+    positions = {f["id"]: index for index, f in enumerate(draft.fields)}
+    errors = []
+    for problem in check_template(spec):
+        index = positions.get(problem.field_id)
+        if problem.kind == "unknown_font" and index is not None:
+            if legacy:
+                continue  # drawn as it always was; flagged in reads (akowe.templates.legacy)
+            family = draft.fields[index]["font_family"]
+            errors.append(
+                FieldError(
+                    f"fields.{index}.fontFamily",
+                    f"unknown font family {family!r}: use a bundled family "
+                    f"({', '.join(bundled_families())}) or upload the font (POST /api/fonts)",
+                )
+            )
+        elif problem.kind == "unknown_locale":
+            errors.append(FieldError("locale", problem.message))
+        elif problem.kind == "bad_page_size":
+            errors.append(FieldError("pageSize", problem.message))
+        else:
+            where = f"fields.{index}" if index is not None else "fields"
+            errors.append(FieldError(where, problem.message.split(": ", 1)[-1]))
+    errors += _box_errors(draft)
+    if errors:
+        unknown = [] if legacy else unknown_families(spec)
+        prefix = f"Unknown font families: {', '.join(unknown)}. " if unknown else ""
+        raise ValidationFailed(f"{prefix}{errors[0].field}: {errors[0].message}", errors)
 
 
 async def create(
@@ -163,15 +343,32 @@ async def create(
     """Create a template (version 1), owned by the sub-account named in the request if any.
 
     The image is fetched and decoded in a worker thread first, so no database thread or
-    connection is held while a slow URL downloads.
+    connection is held while a slow URL downloads. The account's uploaded fonts whose
+    families the fields name are pinned to the version.
     """
     image = await anyio.to_thread.run_sync(
         partial(ingest_image, data.image_url, store=store, fetcher=fetcher)
     )
     check_dimensions(image.width, image.height, data.dimensions)
     fields = _fields_json(data.fields)
+    choices = await db.all(
+        fonts_service.FONT_CHOICES,
+        tenant=principal.account_id,
+        account_id=principal.account_id,
+        mode=str(principal.mode),
+    )
+    draft = Draft(
+        fields=fields,
+        width=data.dimensions.width,
+        height=data.dimensions.height,
+        page_size=data.page_size,
+        locale=data.locale,
+        language=data.language,
+        font_keys=fonts_service.pin(choices, _families(fields)),
+    )
+    await anyio.to_thread.run_sync(partial(validate_design, draft, store=store))
     return await db.transaction(
-        partial(_insert, principal=principal, data=data, image=image, fields=fields),
+        partial(_insert, principal=principal, data=data, image=image, draft=draft),
         tenant=principal.account_id,
     )
 
@@ -182,7 +379,7 @@ def _insert(
     principal: Principal,
     data: TemplateCreate,
     image: StoredImage,
-    fields: list[dict[str, Any]],
+    draft: Draft,
 ) -> Template:
     now = utcnow()
     template = Template(
@@ -196,9 +393,13 @@ def _insert(
         image_key=image.key,
         image_width=image.width,
         image_height=image.height,
-        width=data.dimensions.width,
-        height=data.dimensions.height,
-        fields=fields,
+        width=draft.width,
+        height=draft.height,
+        fields=draft.fields,
+        page_size=draft.page_size,
+        locale=draft.locale,
+        language=draft.language,
+        font_keys=draft.font_keys,
         created_at=now,
         updated_at=now,
     )
@@ -310,14 +511,22 @@ async def update(
     store: FileStore,
     fetcher: ImageFetcher,
 ) -> Template:
-    """Change what was sent; a new version is recorded when the image, size or fields change."""
+    """Change what was sent; a new version is recorded when the image, size, fields, page
+    size, locale or language change (checked like a new design)."""
     image = None
     if "image_url" in data.model_fields_set and data.image_url is not None:
         image = await anyio.to_thread.run_sync(
             partial(ingest_image, data.image_url, store=store, fetcher=fetcher)
         )
     return await db.transaction(
-        partial(_update, principal=principal, template_id=template_id, data=data, image=image),
+        partial(
+            _update,
+            principal=principal,
+            template_id=template_id,
+            data=data,
+            image=image,
+            store=store,
+        ),
         tenant=principal.account_id,
     )
 
@@ -329,26 +538,60 @@ def _update(
     template_id: str,
     data: TemplateUpdate,
     image: StoredImage | None,
+    store: FileStore,
 ) -> Template:
     template = lock(session, principal=principal, template_id=template_id)
+    sent = data.model_fields_set
     if image is None:
         image = StoredImage(template.image_key, template.image_width, template.image_height)
     dimensions = data.dimensions or Dimensions(width=template.width, height=template.height)
     check_dimensions(image.width, image.height, dimensions)
-    fields = _fields_json(data.fields) if data.fields is not None else template.fields
-    if data.name is not None:
-        template.name = data.name
+    fields = template.fields
+    font_keys = template.font_keys
+    fields_changed = False
+    if data.fields is not None:
+        sent_fields = _fields_json(data.fields)
+        fields_changed = not _same_fields(sent_fields, template.fields)
+        if fields_changed:
+            # New fields name their fonts again: pinned afresh, families checked.
+            fields = sent_fields
+            choices = session_reader(session).all(
+                fonts_service.FONT_CHOICES,
+                account_id=principal.account_id,
+                mode=str(principal.mode),
+            )
+            font_keys = fonts_service.pin(choices, _families(fields))
+    page_size = data.page_size if "page_size" in sent else template.page_size
+    draft = Draft(
+        fields=fields,
+        width=dimensions.width,
+        height=dimensions.height,
+        page_size=page_size,
+        locale=data.locale or template.locale,
+        language=data.language if "language" in sent else template.language,
+        font_keys=font_keys,
+    )
     design_changed = (
         image.key != template.image_key
-        or (dimensions.width, dimensions.height) != (template.width, template.height)
-        or fields != template.fields
+        or (draft.width, draft.height) != (template.width, template.height)
+        or fields_changed
+        or resolved_page_size(page_size, draft.width, draft.height)
+        != resolved_page_size(template.page_size, template.width, template.height)
+        or (draft.locale, draft.language) != (template.locale, template.language)
+        or font_keys != template.font_keys
     )
+    if data.name is not None:
+        template.name = data.name
     template.updated_at = utcnow()
+    template.page_size = page_size  # the same page either way (else a new version below)
     if design_changed:
+        validate_design(draft, store=store)
         template.image_key = image.key
         template.image_width, template.image_height = image.width, image.height
-        template.width, template.height = dimensions.width, dimensions.height
-        template.fields = fields
+        template.width, template.height = draft.width, draft.height
+        template.fields = draft.fields
+        template.locale, template.language = draft.locale, draft.language
+        template.font_keys = draft.font_keys
         template.version += 1
         session.add(_snapshot(template))
     session.flush()
@@ -364,9 +607,10 @@ def delete(session: Session, *, principal: Principal, template_id: str) -> Templ
 
 
 def design(version: TemplateVersion, *, store: FileStore) -> TemplateDesign | None:
-    """A stored version with its image bytes (None if the image is gone from the store)."""
+    """A stored version with its image and font bytes (None if a file is gone from the store)."""
     stored = store.get(version.image_key)
-    if stored is None:
+    fonts = _font_files(version.font_keys or (), store=store)
+    if stored is None or fonts is None:
         return None
     return TemplateDesign(
         template_id=version.template_id,
@@ -378,24 +622,123 @@ def design(version: TemplateVersion, *, store: FileStore) -> TemplateDesign | No
         image_width=version.image_width,
         image_height=version.image_height,
         fields=tuple(FieldSpec(**f) for f in version.fields),
+        page_size=_spec_page_size(version.page_size),
+        locale=version.locale,
+        language=version.language,
+        fonts=fonts,
+        legacy_fonts=version.font_keys is None,
     )
 
 
 def render_spec(design: TemplateDesign) -> TemplateSpec:
     """The renderer's view of a design version (its cache key changes with the version)."""
+    fields = design.fields
+    if design.legacy_fonts:
+        fields = tuple(replace(f, font_family=legacy_family(f.type, f.font_family)) for f in fields)
     return TemplateSpec(
         key=f"{design.template_id}:{design.version}",
         width=design.width,
         height=design.height,
         background=design.image,
-        fields=design.fields,
+        fields=fields,
+        page_size=design.page_size,
+        locale=design.locale,
+        language=design.language,
+        fonts=design.fonts,
     )
 
 
-def preview(version: TemplateVersion, *, store: FileStore, url: str, width: int | None) -> bytes:
-    """A version rendered with sample values as a PNG (blocking: rendering)."""
-    found = design(version, store=store)
-    if found is None:
+_specs: LRUCache[tuple[str, int], TemplateSpec] = LRUCache(maxsize=_SPEC_CACHE_SIZE)
+_specs_lock = threading.Lock()
+
+
+def version_spec(version: TemplateVersion, *, store: FileStore) -> TemplateSpec:
+    """The render inputs of a stored version, built once per process (versions never change).
+
+    Raises RenderUnavailable when its image or a pinned font is gone from the store.
+    """
+    key = (version.template_id, version.version)
+    with _specs_lock:
+        spec = _specs.get(key)
+    if spec is None:
+        found = design(version, store=store)
+        if found is None:
+            raise RenderUnavailable()
+        spec = render_spec(found)
+        with _specs_lock:
+            _specs[key] = spec
+    return spec
+
+
+def spec_for(
+    reader: DriverReader, *, template_id: str, version: int, store: FileStore
+) -> TemplateSpec:
+    """`version_spec` by (template, version); the version row is read only on a cache miss."""
+    with _specs_lock:
+        spec = _specs.get((template_id, version))
+    if spec is not None:
+        return spec
+    row = reader.one(TEMPLATE_VERSION, template_id=template_id, version=version)
+    if row is None:
         raise RenderUnavailable()
-    spec = render_spec(found)
-    return render_png(spec, sample_data(spec, url), width)
+    return version_spec(row, store=store)
+
+
+def has_logo(spec: TemplateSpec) -> bool:
+    """Whether the design draws the organization's logo."""
+    return any(f.type == "logo" and f.image is None for f in spec.fields)
+
+
+def unrenderable(
+    spec: TemplateSpec, problems: Sequence[Problem], name: Callable[[FieldSpec], str]
+) -> UnrenderableValues:
+    """The 422 for `check` problems, each named by `name(field)` (the value's path)."""
+    fields = {f.id: f for f in spec.fields}
+    errors = []
+    for problem in problems:
+        field = fields.get(problem.field_id)
+        where = name(field) if field is not None else "template"
+        message = problem.message.removeprefix(f"field {problem.field_id!r}: ")
+        if problem.kind == "missing_glyphs":
+            drawn = ", ".join(f"{c} (U+{ord(c):04X})" for c in problem.characters)
+            message = f"no available font can draw {drawn}"
+        errors.append(FieldError(where, message))
+    return UnrenderableValues(errors)
+
+
+def _preview_name(field: FieldSpec) -> str:
+    # The query key a designer sends to try a value in this field.
+    return {"name": "name", "text": field.text, "certificateId": "certificateId"}.get(
+        field.type, field.type
+    )
+
+
+@cache
+def placeholder_logo() -> bytes:
+    """What previews draw in logo fields: a neutral grey square (they have no organization)."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 200, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def preview(
+    version: TemplateVersion,
+    *,
+    store: FileStore,
+    url: str,
+    width: int | None,
+    values: Mapping[str, str] | None = None,
+) -> bytes:
+    """A version rendered with sample values as a PNG (blocking: rendering).
+
+    `values` override the samples ("name", "certificateId" or an attribute key); values the
+    design cannot draw or fit are refused like at issue (UnrenderableValues, 422).
+    """
+    spec = version_spec(version, store=store)
+    data: CertificateData = sample_data(spec, url, values=values)
+    if has_logo(spec):
+        data = replace(data, logo=placeholder_logo())
+    problems = check(spec, data)
+    if problems:
+        raise unrenderable(spec, problems, _preview_name)
+    return render_png(spec, data, width)
