@@ -8,8 +8,9 @@ for its box, is refused with 422 `unrenderable_text` and nothing is recorded or 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from akowe.certificates.schemas import IssueRequest
-from akowe.db.base import utcnow
 from akowe.db.statements import DriverReader
 from akowe.errors import FieldError
 from akowe.organizations import service as organizations_service
@@ -41,6 +42,7 @@ def check_drawable(
     organization: Organization,
     data: IssueRequest,
     store: FileStore,
+    issued_at: datetime,
 ) -> None:
     """Refuse (UnrenderableValues, 422) values this template version cannot draw as designed:
     characters no available font has, text that does not fit its box, or a logo field for an
@@ -63,7 +65,7 @@ def check_drawable(
     values = CertificateData(
         certificate_id=WIDEST_ID,
         recipient_name=data.recipient_data.name,
-        issued_at=utcnow(),
+        issued_at=issued_at,
         attributes=data.recipient_data.attributes,
         verification_url="",
     )

@@ -372,6 +372,7 @@ class Prepared:
     organization: dict[str, Any]
     template_id: str
     template_version: int
+    issued_at: datetime
 
 
 def lookup(
@@ -408,13 +409,23 @@ def prepare(
     if template is None:
         raise TemplateNotFound()
     check_against_template(data, template.fields)
-    check_drawable(reader, template=template, organization=organization, data=data, store=store)
+    # The date the check lays out is the date the certificate records and prints.
+    issued_at = utcnow()
+    check_drawable(
+        reader,
+        template=template,
+        organization=organization,
+        data=data,
+        store=store,
+        issued_at=issued_at,
+    )
     return Prepared(
         data=data,
         organization_id=organization.id,
         organization=organizations_service.snapshot(organization, store=store),
         template_id=template.id,
         template_version=template.version,
+        issued_at=issued_at,
     )
 
 
@@ -483,7 +494,7 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
             "recipient_name": data.recipient_data.name,
             "recipient_email": data.recipient_data.email,
             "attributes": data.recipient_data.attributes,
-            "issued_at": utcnow(),
+            "issued_at": prepared.issued_at,
             "issued_by_key_id": principal.key_id,
             "mail_subject": mail.subject if mail else None,
             "mail_body": mail.body if mail else None,
