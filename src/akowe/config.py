@@ -54,11 +54,15 @@ class Settings(BaseSettings):
         description="A claimed message is retried by another worker if not finished by then.",
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    db_threads: int = Field(
-        default=8,
+    db_threads: int | None = Field(
+        default=None,
         ge=1,
         le=256,
-        description="Threads for database transactions per process (one pooled connection each).",
+        description=(
+            "Threads for database transactions per process (one pooled connection each); "
+            "default 2 on SQLite (one writer at a time, and more threads only contend for "
+            "the GIL) and 8 on PostgreSQL."
+        ),
     )
     db_pool_size: int = Field(
         default=10,

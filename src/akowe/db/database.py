@@ -154,7 +154,8 @@ class Database:
 
     def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
         self.settings = settings
-        threads = settings.db_threads
+        sqlite = settings.resolved_database_url.startswith("sqlite")
+        threads = settings.db_threads or (2 if sqlite else 8)
         self._own_engine = engine is None
         self.engine = engine or make_engine(
             settings, pool_size=threads, max_overflow=settings.db_max_overflow
