@@ -104,7 +104,8 @@ def load_server(
     env = {
         **os.environ,
         "AKOWE_DATABASE_URL": settings.resolved_database_url,
-        "AKOWE_DATA_DIR": str(tmp_path / "data"),
+        # The same file store as the test session (template backgrounds live there).
+        "AKOWE_DATA_DIR": str(settings.data_dir),
         "AKOWE_BASE_URL": f"http://127.0.0.1:{port}",
         "AKOWE_WORKER_ENABLED": "0",
         "AKOWE_LOG_LEVEL": "WARNING",
