@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.accounts import service as accounts_service
+from akowe.api.server import uvicorn_options
 from akowe.config import Settings, normalize_database_url
 from akowe.credits import service as credits_service
 from akowe.db import migrate
@@ -124,8 +125,11 @@ def call(settings: Settings):  # type: ignore[no-untyped-def]
 @contextmanager
 def serve(app: Any, port: int) -> Iterator[str]:
     """Serve an app with uvicorn in a thread on a loopback port; yields its base URL."""
+    options = uvicorn_options(Settings())
     srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+        )
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

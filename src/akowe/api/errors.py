@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pydantic
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -51,7 +52,11 @@ def service_error_handler(request: Request[Any, Any, Any], exc: ServiceError) ->
             extra={"code": exc.code, "request_id": _request_id(request), "path": request.url.path},
         )
         retry_after = str(getattr(exc, "retry_after", 1))
-        return _response(503, error_body(exc.message, exc.code), {"Retry-After": retry_after})
+        return _response(
+            503,
+            error_body(exc.message, exc.code),
+            {**(exc.headers or {}), "Retry-After": retry_after},
+        )
     if exc.status_code >= 500:
         return internal_error_handler(request, exc)
     errors = getattr(exc, "errors", None)
@@ -60,7 +65,7 @@ def service_error_handler(request: Request[Any, Any, Any], exc: ServiceError) ->
         exc.code,
         [{"field": e.field, "message": e.message} for e in errors] if errors else None,
     )
-    return _response(exc.status_code, body)
+    return _response(exc.status_code, body, exc.headers)
 
 
 def _request_id(request: Request[Any, Any, Any]) -> str:
@@ -86,6 +91,22 @@ def validation_error_handler(
     return _response(400, error_body(f"Validation failed: {first}", "validation_error", errors))
 
 
+def pydantic_error_handler(
+    request: Request[Any, Any, Any], exc: pydantic.ValidationError
+) -> Response[Any]:
+    """A model validated by hand in a handler (query filters, ...): 400 with one entry per
+    field, named by its wire path. The input value is never echoed (it may be personal)."""
+    errors = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "body",
+            "message": error["msg"],
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    first = f"{errors[0]['field']}: {errors[0]['message']}" if errors else "invalid input"
+    return _response(400, error_body(f"Validation failed: {first}", "validation_error", errors))
+
+
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Framework errors (404 route, 405, 413, malformed JSON...) in our envelope."""
     status = exc.status_code
@@ -95,7 +116,9 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if status == 400 and isinstance(exc.__cause__, SerializationException):
         code, message = "malformed_json", "The request body is not valid JSON."
     headers = {
-        k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}
+        k: v
+        for k, v in (exc.headers or {}).items()
+        if k.lower() in {"allow", "retry-after", "connection"}
     }
     return _response(status, error_body(message, code), headers)
 
@@ -113,6 +136,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ServiceError: service_error_handler,
     ValidationException: validation_error_handler,
+    pydantic.ValidationError: pydantic_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }

@@ -164,16 +164,17 @@ async def get_certificate_pdf(
     certificate: CertificateDep, services: ServicesDep
 ) -> Response[bytes]:
     """The certificate as a PDF (rendered once, then cached)."""
-    pdf = await services.db.readonly(
-        partial(
-            certificates_service.pdf,
-            certificate=certificate,
-            store=services.store,
-            links=services.links,
-            cache=services.render_cache,
-        ),
-        tenant=certificate.account_id,
-    )
+    async with services.render_gate.slot(certificate.account_id):
+        pdf = await services.db.readonly(
+            partial(
+                certificates_service.pdf,
+                certificate=certificate,
+                store=services.store,
+                links=services.links,
+                cache=services.render_cache,
+            ),
+            tenant=certificate.account_id,
+        )
     return Response(
         pdf,
         media_type="application/pdf",
@@ -190,18 +191,20 @@ async def get_certificate_image(
     services: ServicesDep,
     width: Annotated[int | None, QueryParameter(name="width", ge=16, le=4000)] = None,
 ) -> Response[bytes]:
-    """The certificate as a PNG, optionally at a given width (extension)."""
-    png = await services.db.readonly(
-        partial(
-            certificates_service.png,
-            certificate=certificate,
-            store=services.store,
-            links=services.links,
-            cache=services.render_cache,
-            width=width,
-        ),
-        tenant=certificate.account_id,
-    )
+    """The certificate as a PNG (extension); `width` is rounded up to one of
+    200, 400, 800, 1200, 1600, 2000 or 2400 pixels (2400 at most)."""
+    async with services.render_gate.slot(certificate.account_id):
+        png = await services.db.readonly(
+            partial(
+                certificates_service.png,
+                certificate=certificate,
+                store=services.store,
+                links=services.links,
+                cache=services.render_cache,
+                width=width,
+            ),
+            tenant=certificate.account_id,
+        )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 

@@ -25,7 +25,7 @@ from akowe.certificates.exceptions import (
     ValidationFailed,
 )
 from akowe.certificates.models import Certificate
-from akowe.certificates.renders import RenderCache
+from akowe.certificates.renders import RenderCache, png_width
 from akowe.certificates.schemas import CertificateFilters, IssueRequest
 from akowe.credits import service as credits_service
 from akowe.credits.service import QueuedDebit
@@ -581,8 +581,10 @@ def png(
     cache: RenderCache,
     width: int | None,
 ) -> bytes:
-    """The certificate as a PNG (optionally scaled) through the render cache. Blocking."""
+    """The certificate as a PNG through the render cache, at one of the cached widths (see
+    akowe.certificates.renders.png_width). Blocking."""
     spec, data = render_inputs(session, certificate=certificate, store=store, links=links)
+    chosen = png_width(width, spec.width, spec.height)
     return cache.get_or_render(
-        f"{certificate.id}-{width or spec.width}.png", lambda: render_png(spec, data, width)
+        f"{certificate.id}-{chosen}.png", lambda: render_png(spec, data, chosen)
     )

@@ -9,6 +9,7 @@ import typer
 import uvicorn
 
 from akowe.accounts import service as accounts_service
+from akowe.api.server import uvicorn_options
 from akowe.cli.common import console, settings, transaction
 from akowe.config import Settings
 from akowe.credits import service as credits_service
@@ -99,4 +100,5 @@ def serve(
         workers=workers,
         access_log=False,
         log_level=config.log_level.lower(),
+        **uvicorn_options(config),
     )

@@ -6,6 +6,7 @@ from akowe.credits import models as credits_models
 from akowe.db.base import Base
 from akowe.delivery import models as delivery_models
 from akowe.organizations import models as organizations_models
+from akowe.ratelimit import models as ratelimit_models
 from akowe.templates import models as templates_models
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "credits_models",
     "delivery_models",
     "organizations_models",
+    "ratelimit_models",
     "templates_models",
 ]

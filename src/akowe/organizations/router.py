@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
+from akowe.api.edge import route_opt
 from akowe.api.openapi import SECURITY, answers
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
@@ -36,7 +37,12 @@ async def load_organization(
     )
 
 
-@post("", status_code=201, responses=answers(Envelope[OrganizationRead], 400, 413, status=201))
+@post(
+    "",
+    status_code=201,
+    responses=answers(Envelope[OrganizationRead], 400, 413, status=201),
+    opt=route_opt(body="image"),
+)
 async def create_organization(
     data: JSONBody[OrganizationCreate], principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -84,7 +90,9 @@ async def get_organization(organization: OrganizationDep, services: ServicesDep)
     return envelope(OrganizationRead.wire(organization, services.store))
 
 
-@patch(ITEM, responses=answers(Envelope[OrganizationRead], 400, 404, 413))
+@patch(
+    ITEM, responses=answers(Envelope[OrganizationRead], 400, 404, 413), opt=route_opt(body="image")
+)
 async def update_organization(
     data: JSONBody[OrganizationUpdate],
     organization: OrganizationDep,

@@ -25,7 +25,8 @@ async def preview_template(
     services: ServicesDep,
     width: Annotated[int | None, QueryParameter(ge=16, le=4000)] = None,
 ) -> Response[bytes]:
-    """Render the template with sample values (PNG); `width` scales it (extension)."""
+    """Render the template with sample values (PNG); `width` scales it (extension), rounded
+    up to one of 200, 400, 800, 1200, 1600, 2000 or 2400 pixels."""
     template = await templates_service.require(
         services.db, principal=principal, template_id=template_id
     )
@@ -35,15 +36,17 @@ async def preview_template(
     if version is None:
         raise RenderUnavailable()
     verification_url = f"{services.settings.public_base_url}/verify/{SAMPLE_ID}"
-    png = await anyio.to_thread.run_sync(
-        partial(
-            templates_service.preview,
-            version,
-            store=services.store,
-            url=verification_url,
-            width=width,
+    async with services.render_gate.slot(principal.account_id):
+        png = await anyio.to_thread.run_sync(
+            partial(
+                templates_service.preview,
+                version,
+                store=services.store,
+                url=verification_url,
+                width=width,
+                cache=services.render_cache,
+            )
         )
-    )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-cache"})
 
 

@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
+from akowe.api.edge import route_opt
 from akowe.api.openapi import SECURITY, answers
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
@@ -36,7 +37,12 @@ async def load_template(
     )
 
 
-@post("", status_code=201, responses=answers(Envelope[TemplateRead], 400, 413, status=201))
+@post(
+    "",
+    status_code=201,
+    responses=answers(Envelope[TemplateRead], 400, 413, status=201),
+    opt=route_opt(body="image"),
+)
 async def create_template(
     data: JSONBody[TemplateCreate], principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -87,7 +93,7 @@ async def get_template(template: TemplateDep, services: ServicesDep) -> dict[str
     return envelope(TemplateRead.wire(template, services.store))
 
 
-@patch(ITEM, responses=answers(Envelope[TemplateRead], 400, 404, 413))
+@patch(ITEM, responses=answers(Envelope[TemplateRead], 400, 404, 413), opt=route_opt(body="image"))
 async def update_template(
     data: JSONBody[TemplateUpdate],
     template: TemplateDep,

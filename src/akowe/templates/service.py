@@ -18,6 +18,7 @@ from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
+from akowe.certificates.renders import RenderCache, png_width
 from akowe.db.base import utcnow
 from akowe.db.database import Database
 from akowe.db.statements import Query, QueryFamily, load
@@ -392,10 +393,26 @@ def render_spec(design: TemplateDesign) -> TemplateSpec:
     )
 
 
-def preview(version: TemplateVersion, *, store: FileStore, url: str, width: int | None) -> bytes:
-    """A version rendered with sample values as a PNG (blocking: rendering)."""
-    found = design(version, store=store)
-    if found is None:
-        raise RenderUnavailable()
-    spec = render_spec(found)
-    return render_png(spec, sample_data(spec, url), width)
+def preview(
+    version: TemplateVersion,
+    *,
+    store: FileStore,
+    url: str,
+    width: int | None,
+    cache: RenderCache | None = None,
+) -> bytes:
+    """A version rendered with sample values as a PNG at one of the cached widths
+    (blocking: rendering)."""
+    chosen = png_width(width, version.width, version.height)
+
+    def render() -> bytes:
+        found = design(version, store=store)
+        if found is None:
+            raise RenderUnavailable()
+        spec = render_spec(found)
+        return render_png(spec, sample_data(spec, url), chosen)
+
+    if cache is None:
+        return render()
+    name = f"preview-{version.template_id}-{version.version}-{chosen}.png"
+    return cache.get_or_render(name, render)
