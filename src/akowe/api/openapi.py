@@ -26,7 +26,12 @@ _DESCRIPTIONS = {
     403: "Not allowed, e.g. `x-subaccount-email` is not a sub-account of this account.",
     404: "Not found (another account's resources are not found either).",
     409: "A request with the same Idempotency-Key is still running.",
-    413: "The request body is larger than the configured limit.",
+    408: "The request body did not arrive within the time limit.",
+    413: "The request body is larger than this route's limit.",
+    429: (
+        "Too many requests: the key's (or, on public routes, the client address's) rate "
+        "limit, or a daily or concurrency quota. Retry after `Retry-After` seconds."
+    ),
     422: "The Idempotency-Key was used with a different request body.",
     500: "Unexpected error (`An unexpected error occurred. Please try again later.`).",
     503: "The service is saturated or its database unreachable; retry after `Retry-After`.",
@@ -43,7 +48,9 @@ _EXAMPLES = {
         "idempotency_key_in_use",
         "A request with this Idempotency-Key is still being processed.",
     ),
-    413: ("payload_too_large", "The request body is too large."),
+    408: ("request_timeout", "The request body did not arrive in time."),
+    413: ("payload_too_large", "The request body is too large (at most 256 KiB here)."),
+    429: ("rate_limited", "Too many requests. Please slow down."),
     422: ("idempotency_key_reused", "This Idempotency-Key was already used with a different body."),
     500: ("internal_error", "An unexpected error occurred. Please try again later."),
     503: ("service_busy", "The service is busy. Please retry in a moment."),

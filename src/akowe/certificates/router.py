@@ -133,7 +133,7 @@ async def list_certificate_messages(
 @post(
     ITEM + "/resend",
     status_code=202,
-    responses=answers(Envelope[CertificateRead], 400, 404, 409, status=202),
+    responses=answers(Envelope[CertificateRead], 400, 404, 409, 429, status=202),
 )
 async def resend_certificate(
     certificate_id: Annotated[str, PathParameter(name="certificateId")],
@@ -141,13 +141,17 @@ async def resend_certificate(
     services: ServicesDep,
     data: JSONBody[ResendRequest | None] = None,
 ) -> Response[dict[str, Any]]:
-    """Email the certificate again (extension), optionally to a corrected `email`; 409 if
-    revoked."""
+    """Email the certificate again (extension): to its recipient, or to a corrected `email`
+    that becomes the recipient; 409 if revoked, 429 past the daily resend limits."""
     await services.db.transaction(
         partial(
             certificates_service.resend,
             principal=principal,
             certificate_id=certificate_id,
+            limits=certificates_service.ResendLimits(
+                per_certificate=services.settings.resend_per_certificate_per_day,
+                per_account=services.settings.resend_per_account_per_day,
+            ),
             email=str(data.email) if data is not None and data.email else None,
         ),
         tenant=principal.account_id,
