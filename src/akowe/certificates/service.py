@@ -9,8 +9,8 @@ rolls the whole transaction back: nothing recorded, nothing spent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
