@@ -24,9 +24,16 @@ from akowe.api.edge import edge_guard, edge_middleware
 from akowe.api.errors import EXCEPTION_HANDLERS
 from akowe.api.logging import configure_logging, request_log_middleware
 from akowe.api.memory import return_freed_memory
-from akowe.api.openapi import SECURITY_COMPONENTS, document_subaccount_header, error_responses
+from akowe.api.openapi import (
+    SECURITY_COMPONENTS,
+    document_edge,
+    document_rules,
+    document_subaccount_header,
+    error_responses,
+)
 from akowe.certificates.renders import RenderCache, RenderGate
 from akowe.certificates.router import router as certificates_router
+from akowe.certificates.schemas import ISSUE_REQUEST_RULES
 from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.credits.router import router as credits_router
@@ -169,4 +176,6 @@ def build_litestar(
         debug=False,
     )
     document_subaccount_header(app.openapi_schema)
+    document_edge(app)
+    document_rules(app.openapi_schema, {"IssueRequest": ISSUE_REQUEST_RULES})
     return app

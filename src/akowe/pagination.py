@@ -24,6 +24,8 @@ from akowe.errors import ValidationFailed
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
+# What a cursor looks like (base64url, no padding); empty means the first page.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{0,200}$"
 
 T = TypeVar("T")
 

@@ -37,13 +37,12 @@ from litestar.utils.scope.state import ScopeState
 
 from akowe.accounts import service as accounts_service
 from akowe.api.deps import note_authenticated
+from akowe.api.openapi import BODY_OPT, RATE_LIMIT_OPT
 from akowe.config import Settings
 from akowe.db.base import utcnow
 from akowe.errors import PayloadTooLarge, ServiceError, ValidationFailed
 from akowe.ratelimit.limiter import Limiter, Policy
 
-BODY_OPT = "akowe_body"
-RATE_LIMIT_OPT = "akowe_rate_limit"
 BodyClass = Literal["json", "image", "upload"]
 RateLimitClass = Literal["key", "client", "none"]
 MAX_JSON_DEPTH = 32

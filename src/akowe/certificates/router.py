@@ -15,6 +15,7 @@ from akowe.certificates import idempotency
 from akowe.certificates import service as certificates_service
 from akowe.certificates.models import Certificate
 from akowe.certificates.schemas import (
+    DATE_OR_DATE_TIME,
     CertificateFilters,
     CertificateRead,
     IssueRequest,
@@ -22,7 +23,7 @@ from akowe.certificates.schemas import (
 )
 from akowe.delivery import service as delivery_service
 from akowe.delivery.schemas import MessageRead, ResendRequest
-from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
+from akowe.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 
 REVOKED = "Certificate has been revoked successfully"
@@ -54,6 +55,8 @@ async def issue_certificate(
         HeaderParameter(
             name="Idempotency-Key",
             required=False,
+            pattern=idempotency.KEY_PATTERN,
+            max_length=idempotency.MAX_KEY_LENGTH,
             description="Extension: repeat a request safely; the first response is replayed "
             "(with `Idempotent-Replayed: true`).",
         ),
@@ -88,10 +91,31 @@ async def list_certificates(
     status: Annotated[
         str | None, QueryParameter(name="status", pattern="^(issued|revoked)$")
     ] = None,
-    issued_after: Annotated[str | None, QueryParameter(name="issuedAfter")] = None,
-    issued_before: Annotated[str | None, QueryParameter(name="issuedBefore")] = None,
+    issued_after: Annotated[
+        str | None,
+        QueryParameter(
+            name="issuedAfter",
+            description="From this time on (RFC 3339 date-time, or a date: UTC midnight).",
+            schema_extra=DATE_OR_DATE_TIME,
+        ),
+    ] = None,
+    issued_before: Annotated[
+        str | None,
+        QueryParameter(
+            name="issuedBefore",
+            description="Before this time (RFC 3339 date-time, or a date: UTC midnight).",
+            schema_extra=DATE_OR_DATE_TIME,
+        ),
+    ] = None,
     limit: Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, QueryParameter(name="cursor")] = None,
+    cursor: Annotated[
+        str | None,
+        QueryParameter(
+            name="cursor",
+            pattern=CURSOR_PATTERN,
+            description=f"`{NEXT_CURSOR_HEADER}` of the previous page.",
+        ),
+    ] = None,
 ) -> Response[dict[str, Any]]:
     """List certificates (extension), newest first; the next page's cursor is in a header."""
     filters = CertificateFilters.model_validate(

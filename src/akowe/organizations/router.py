@@ -16,7 +16,7 @@ from akowe.api.openapi import SECURITY, answers
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
 from akowe.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
-from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
+from akowe.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 
 CREATED = "Organization has been created successfully"
@@ -72,7 +72,11 @@ async def list_organizations(
         int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size (extension).")
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, QueryParameter(description=f"`{NEXT_CURSOR_HEADER}` of the previous page.")
+        str | None,
+        QueryParameter(
+            pattern=CURSOR_PATTERN,
+            description=f"`{NEXT_CURSOR_HEADER}` of the previous page.",
+        ),
     ] = None,
 ) -> Response[dict[str, Any]]:
     """List the account's organizations (newest first)."""

@@ -23,6 +23,11 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
     tags=["Files"],
     responses={
         200: ResponseSpec(data_container=bytes, description="The file's bytes."),
+        304: ResponseSpec(
+            data_container=None,
+            description="Not modified: `If-None-Match` named the file's `ETag`.",
+            generate_examples=False,
+        ),
         **{k: v for k, v in error_responses(404).items() if k in {404, 500}},
     },
 )

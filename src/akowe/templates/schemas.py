@@ -10,13 +10,21 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from akowe.schemas import BaseSchema, RequestSchema, Timestamp, camelize, format_timestamp
+from akowe.schemas import (
+    BaseSchema,
+    NamePattern,
+    RequestSchema,
+    SingleLineName,
+    Timestamp,
+    camelize,
+    format_timestamp,
+)
 from akowe.storage.store import FileStore
 from akowe.templates.models import Template
 
 DEFAULT_FONT_FAMILY = "Noto Sans"
 MAX_FIELDS = 100
-MAX_SIDE = 20_000
+MAX_SIDE = 10_000
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -31,7 +39,7 @@ def _strict_bool(value: Any) -> Any:
 Bool = Annotated[bool, BeforeValidator(_strict_bool)]
 FieldType = Literal["name", "date", "text", "qr", "certificateId"]
 Alignment = Literal["left", "center", "right"]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), SingleLineName, NamePattern]
 ImageUrl = Annotated[
     str,
     StringConstraints(min_length=1),
