@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Index, String
+from sqlalchemy import BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from akowe.db.base import Base
@@ -19,4 +19,4 @@ class RateLimitCounter(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
-    expires_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[int] = mapped_column(BigInteger)  # epoch milliseconds

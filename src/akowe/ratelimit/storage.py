@@ -100,23 +100,28 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
             return False
         now = time.time()
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+        now_ms = _ms(now)
 
         def hit(session: Session) -> bool:
             reader = session_reader(session)
             query = _WINDOWS if self.db.is_sqlite else _WINDOWS_FOR_UPDATE
-            rows = reader.all(query, previous_key=previous_key, current_key=current_key, now=now)
+            rows = reader.all(query, previous_key=previous_key, current_key=current_key, now=now_ms)
             counts = {row.key: row.count for row in rows}
             previous = counts.get(previous_key, 0)
             weighted_previous = previous * _previous_ttl(previous, expiry, now) / expiry
             if floor(weighted_previous + counts.get(current_key, 0)) + amount > limit:
                 return False
             current = reader.scalar(
-                _ADD, key=current_key, amount=amount, expires_at=now + 2 * expiry, now=now
+                _ADD,
+                key=current_key,
+                amount=amount,
+                expires_at=_ms(now + 2 * expiry),
+                now=now_ms,
             )
             if floor(weighted_previous + current) > limit:
                 raise _Refused()  # a concurrent first hit of this window won the last places
             if random.random() < _SWEEP_ODDS:
-                reader.execute(_SWEEP, now=now)
+                reader.execute(_SWEEP, now=now_ms)
             return True
 
         try:
@@ -128,7 +133,7 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
         now = time.time()
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
         rows = await self.db.all(
-            _WINDOWS, previous_key=previous_key, current_key=current_key, now=now
+            _WINDOWS, previous_key=previous_key, current_key=current_key, now=_ms(now)
         )
         counts = {row.key: row.count for row in rows}
         previous, current = counts.get(previous_key, 0), counts.get(current_key, 0)
@@ -146,18 +151,18 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
         now = time.time()
         count: int = await self.db.transaction(
             lambda session: session_reader(session).scalar(
-                _ADD, key=key, amount=amount, expires_at=now + expiry, now=now
+                _ADD, key=key, amount=amount, expires_at=_ms(now + expiry), now=_ms(now)
             )
         )
         return count
 
     async def get(self, key: str) -> int:
-        rows = await self.db.all(_COUNT, key=key, now=time.time())
+        rows = await self.db.all(_COUNT, key=key, now=_ms(time.time()))
         return int(rows[0].count) if rows else 0
 
     async def get_expiry(self, key: str) -> float:
-        rows = await self.db.all(_COUNT, key=key, now=time.time())
-        return float(rows[0].expires_at) if rows else time.time()
+        rows = await self.db.all(_COUNT, key=key, now=_ms(time.time()))
+        return rows[0].expires_at / 1000 if rows else time.time()
 
     async def check(self) -> bool:
         await self.db.ping()
@@ -169,6 +174,10 @@ class DatabaseStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
 
     async def clear(self, key: str) -> None:
         await self.db.transaction(lambda session: session_reader(session).execute(_CLEAR, key=key))
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
 
 
 def _previous_ttl(previous: int, expiry: int, now: float) -> float:

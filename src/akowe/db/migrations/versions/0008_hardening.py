@@ -32,7 +32,7 @@ def upgrade() -> None:
         "rate_limit_counter",
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.Column("expires_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limit_counter")),
     )
     op.create_index(op.f("ix_rate_limit_counter_expires_at"), "rate_limit_counter", ["expires_at"])
