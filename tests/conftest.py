@@ -122,6 +122,11 @@ def call(settings: Settings):  # type: ignore[no-untyped-def]
     return run
 
 
+# For the extra servers some tests start beside the session's: PostgreSQL's connections are
+# shared by everything running on the machine.
+SMALL_POOL = {"db_pool_size": 2, "db_threads": 2, "db_max_overflow": 2}
+
+
 @contextmanager
 def serve(app: Any, port: int) -> Iterator[str]:
     """Serve an app with uvicorn in a thread on a loopback port; yields its base URL."""

@@ -62,6 +62,9 @@ def server_process(
         "AKOWE_BASE_URL": f"http://127.0.0.1:{port}",
         "AKOWE_WORKER_ENABLED": "0",
         "AKOWE_LOG_LEVEL": "WARNING",
+        # PostgreSQL's connections are shared by everything on the machine.
+        "AKOWE_DB_POOL_SIZE": "4",
+        "AKOWE_DB_THREADS": "4",
         **env,
     }
     command = [

@@ -63,7 +63,12 @@ class Settings(BaseSettings):
         default=None, description="Redis for rate-limit counters shared by every process."
     )
     render_threads: int = Field(
-        default=2, ge=1, le=64, description="Renders (PDF, PNG, preview) run at once per process."
+        default=1,
+        ge=1,
+        le=64,
+        description="Renders (PDF, PNG, preview) run at once per process. One keeps a "
+        "process's memory bounded (a render of the largest design peaks near 200 MB) and "
+        "leaves the event loop its share of the GIL; run more processes to render more.",
     )
     render_per_account: int = Field(
         default=2, ge=1, le=256, description="Renders one account may have running or waiting."

@@ -23,7 +23,7 @@ from akowe.api.deps import DEPENDENCIES, Services, ServicesDep
 from akowe.api.edge import edge_guard, edge_middleware
 from akowe.api.errors import EXCEPTION_HANDLERS
 from akowe.api.logging import configure_logging, request_log_middleware
-from akowe.api.memory import return_freed_memory
+from akowe.api.memory import return_freed_memory, share_the_gil
 from akowe.api.openapi import (
     SECURITY_COMPONENTS,
     document_edge,
@@ -84,6 +84,7 @@ def build_litestar(
     """The Litestar application alone (create_app adds the edge middleware and fast path)."""
     configure_logging(settings.log_level)
     return_freed_memory()
+    share_the_gil()
     db = Database(settings)
     services = Services(
         settings=settings,
@@ -118,6 +119,7 @@ def build_litestar(
         if worker is not None:
             await anyio.to_thread.run_sync(worker.stop)
         await services.limiter.close()
+        await anyio.to_thread.run_sync(services.render_gate.close)
         await db.close()
 
     app = Litestar(

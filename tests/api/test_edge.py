@@ -16,7 +16,7 @@ import pytest
 from akowe.config import Settings
 from akowe.main import create_app
 from tests.certificates.conftest import Issuer, make_issuer
-from tests.conftest import _free_port, serve
+from tests.conftest import SMALL_POOL, _free_port, serve
 
 ISSUE = "/api/certificates/issue"
 DEEP = b"[" * 1000 + b"]" * 1000
@@ -306,7 +306,9 @@ def test_unparseable_http_is_a_400_envelope(server: str) -> None:
 @pytest.fixture(scope="module")
 def slow_server(settings: Settings) -> Iterator[str]:
     port = _free_port()
-    app = create_app(settings.model_copy(update={"port": port, "body_timeout_seconds": 0.5}))
+    app = create_app(
+        settings.model_copy(update={"port": port, **SMALL_POOL, "body_timeout_seconds": 0.5})
+    )
     with serve(app, port) as url:
         yield url
 

@@ -17,7 +17,7 @@ from litestar import get
 from akowe.api.edge import route_opt
 from akowe.config import Settings
 from akowe.main import create_app
-from tests.conftest import _free_port, serve
+from tests.conftest import SMALL_POOL, _free_port, serve
 from tests.processes import server_process
 
 STATE = re.compile(r'^"key";r=(\d+);t=(\d+)$')
@@ -32,7 +32,12 @@ def public_probe() -> dict[str, bool]:
 def limited(settings: Settings) -> Iterator[str]:
     port = _free_port()
     config = settings.model_copy(
-        update={"port": port, "rate_limit": "5/minute", "public_rate_limit": "3/minute"}
+        update={
+            "port": port,
+            **SMALL_POOL,
+            "rate_limit": "5/minute",
+            "public_rate_limit": "3/minute",
+        }
     )
     with serve(create_app(config, extra_handlers=[public_probe]), port) as url:
         yield url

@@ -12,14 +12,19 @@ import sqlalchemy as sa
 from akowe.config import Settings
 from akowe.main import create_app
 from tests.certificates.conftest import make_issuer
-from tests.conftest import _free_port, serve
+from tests.conftest import SMALL_POOL, _free_port, serve
 
 
 @pytest.fixture(scope="module")
 def resend_server(settings: Settings) -> Iterator[str]:
     port = _free_port()
     config = settings.model_copy(
-        update={"port": port, "resend_per_certificate_per_day": 2, "resend_per_account_per_day": 3}
+        update={
+            "port": port,
+            **SMALL_POOL,
+            "resend_per_certificate_per_day": 2,
+            "resend_per_account_per_day": 3,
+        }
     )
     with serve(create_app(config), port) as url:
         yield url

@@ -1,10 +1,13 @@
 """Renders: bounded, fair and cached.
 
-- `RenderGate` admits renders (PDF and PNG downloads, template previews): at most
-  `AKOWE_RENDER_THREADS` at once per process, each account at most
+- `RenderGate` runs renders (PDF and PNG downloads, template previews) in its own threads:
+  at most `AKOWE_RENDER_THREADS` at once per process, each account at most
   `AKOWE_RENDER_PER_ACCOUNT` running or waiting (more is 429), at most `AKOWE_RENDER_QUEUE`
   waiting in all (more is 503). Waiting accounts take turns, so one account's flood queues
-  behind itself and another account's render starts next.
+  behind itself and another account's render starts next. The render threads run at a
+  lower scheduling priority (nice +5 on Linux): when the cores are busy, answering
+  requests comes before drawing pictures, so a render flood barely moves other tenants'
+  latency.
 - `RenderCache` keeps rendered files on disk under a byte budget
   (`AKOWE_RENDER_CACHE_BYTES`), the least recently used evicted first. Renders are
   deterministic (a certificate renders from stored data), so an evicted file is rendered
@@ -21,10 +24,14 @@ import tempfile
 import threading
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
 
 from akowe.errors import TooManyRequests, Unavailable
+
+R = TypeVar("R")
 
 # The widths PNGs are rendered and cached at (a requested width is rounded up to one).
 PNG_WIDTHS = (200, 400, 800, 1200, 1600, 2000, 2400)
@@ -44,10 +51,23 @@ def png_width(requested: int | None, width: int, height: int) -> int:
     return chosen
 
 
+RENDER_NICENESS = 5
+
+
+def _lower_priority() -> None:
+    """Render threads yield the CPU to request handling (Linux schedules threads apart)."""
+    with suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICENESS)
+
+
 class RenderGate:
-    """Fair, bounded admission of renders; see the module docstring."""
+    """Fair, bounded admission of renders and the threads they run in; see the module
+    docstring."""
 
     def __init__(self, *, slots: int, per_account: int, queue: int) -> None:
+        self._executor = ThreadPoolExecutor(
+            slots, thread_name_prefix="akowe-render", initializer=_lower_priority
+        )
         self.slots = slots
         self.per_account = per_account
         self.queue = queue
@@ -55,6 +75,15 @@ class RenderGate:
         self._held: dict[str, int] = {}
         self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
         self._waiting_count = 0
+
+    async def run(self, account: str, fn: Callable[[], R]) -> R:
+        """Run blocking `fn` in a render thread once `account` is admitted."""
+        async with self.slot(account):
+            return await asyncio.wrap_future(self._executor.submit(fn))
+
+    def close(self) -> None:
+        """Stop the render threads (after the renders running now)."""
+        self._executor.shutdown(wait=True)
 
     @asynccontextmanager
     async def slot(self, account: str) -> AsyncIterator[None]:

@@ -192,8 +192,10 @@ async def get_certificate_pdf(
     certificate: CertificateDep, services: ServicesDep
 ) -> Response[bytes]:
     """The certificate as a PDF (rendered once, then cached)."""
-    async with services.render_gate.slot(certificate.account_id):
-        pdf = await services.db.readonly(
+    pdf = await services.render_gate.run(
+        certificate.account_id,
+        partial(
+            services.db.run_readonly,
             partial(
                 certificates_service.pdf,
                 certificate=certificate,
@@ -201,8 +203,8 @@ async def get_certificate_pdf(
                 links=services.links,
                 cache=services.render_cache,
             ),
-            tenant=certificate.account_id,
-        )
+        ),
+    )
     return Response(
         pdf,
         media_type="application/pdf",
@@ -221,8 +223,10 @@ async def get_certificate_image(
 ) -> Response[bytes]:
     """The certificate as a PNG (extension); `width` is rounded up to one of
     200, 400, 800, 1200, 1600, 2000 or 2400 pixels (2400 at most)."""
-    async with services.render_gate.slot(certificate.account_id):
-        png = await services.db.readonly(
+    png = await services.render_gate.run(
+        certificate.account_id,
+        partial(
+            services.db.run_readonly,
             partial(
                 certificates_service.png,
                 certificate=certificate,
@@ -231,8 +235,8 @@ async def get_certificate_image(
                 cache=services.render_cache,
                 width=width,
             ),
-            tenant=certificate.account_id,
-        )
+        ),
+    )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 

@@ -348,11 +348,13 @@ class Database:
         """Run `fn(session)` in a read-only session in a thread: for reads that block on
         other work too, such as rendering a file from stored data."""
 
-        def run() -> R:
-            with self.sessions() as session:
-                return fn(session)
+        return await self.call(lambda: self.run_readonly(fn), tenant=tenant)
 
-        return await self.call(run, tenant=tenant)
+    def run_readonly(self, fn: Callable[[Session], R], /) -> R:
+        """The synchronous core of `readonly`, for threads outside the database pool (the
+        render threads, akowe.certificates.renders)."""
+        with self.sessions() as session:
+            return fn(session)
 
     def run_transaction(self, fn: Callable[[Session], R], /) -> R:
         """The synchronous core of `transaction` (also for the CLI and workers)."""

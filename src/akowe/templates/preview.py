@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated
 
-import anyio.to_thread
 from litestar import Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
@@ -36,17 +35,17 @@ async def preview_template(
     if version is None:
         raise RenderUnavailable()
     verification_url = f"{services.settings.public_base_url}/verify/{SAMPLE_ID}"
-    async with services.render_gate.slot(principal.account_id):
-        png = await anyio.to_thread.run_sync(
-            partial(
-                templates_service.preview,
-                version,
-                store=services.store,
-                url=verification_url,
-                width=width,
-                cache=services.render_cache,
-            )
-        )
+    png = await services.render_gate.run(
+        principal.account_id,
+        partial(
+            templates_service.preview,
+            version,
+            store=services.store,
+            url=verification_url,
+            width=width,
+            cache=services.render_cache,
+        ),
+    )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-cache"})
 
 
