@@ -67,21 +67,8 @@ def server_process(
         "AKOWE_DB_THREADS": "4",
         **env,
     }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "akowe.main:create_app",
-        "--factory",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--no-server-header",
-        "--http",
-        "akowe.api.server:HttpProtocol",
-    ]
+    # `akowe serve`, as deployments run it (its uvicorn settings: protocol, timeouts).
+    command = [sys.executable, "-m", "akowe.cli", "serve", "--port", str(port)]
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

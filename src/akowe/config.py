@@ -147,6 +147,17 @@ class Settings(BaseSettings):
         description="last-used times are written at most this often per key (keeps reads cheap).",
     )
 
+    @field_validator("rate_limit", "public_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate like 100/second") from exc
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:

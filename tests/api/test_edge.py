@@ -9,14 +9,20 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from litestar import Request, post
 
+from akowe.api.deps import PrincipalDep
+from akowe.api.edge import route_opt, spool_body
+from akowe.api.openapi import SECURITY
 from akowe.config import Settings
 from akowe.main import create_app
 from tests.certificates.conftest import Issuer, make_issuer
 from tests.conftest import SMALL_POOL, _free_port, serve
+from tests.processes import server_process
 
 ISSUE = "/api/certificates/issue"
 DEEP = b"[" * 1000 + b"]" * 1000
@@ -325,3 +331,61 @@ def test_a_body_that_does_not_arrive_in_time_is_408(slow_server: str, make_accou
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), answer
     assert json.loads(body)["code"] == "request_timeout"
+
+
+# ---------------------------------------------------------------- uploads and timeouts
+
+
+@post("/api/_upload", opt=route_opt(body="upload"), security=SECURITY)
+async def upload_probe(request: Request[Any, Any, Any], principal: PrincipalDep) -> dict[str, int]:
+    """Stream the body to a temporary file, as upload routes do."""
+    services = request.app.state.services
+    spool = await spool_body(
+        request.receive,
+        limit=services.settings.max_body_bytes,
+        seconds=services.settings.body_timeout_seconds,
+    )
+    with spool:
+        return {"size": len(spool.read())}
+
+
+@pytest.fixture(scope="module")
+def upload_server(settings: Settings) -> Iterator[str]:
+    port = _free_port()
+    app = create_app(
+        settings.model_copy(update={"port": port, **SMALL_POOL}), extra_handlers=[upload_probe]
+    )
+    with serve(app, port) as url:
+        yield url
+
+
+def test_upload_routes_take_larger_bodies_streamed(upload_server: str, make_account) -> None:
+    headers = make_account().headers()
+    size = 1536 * 1024  # over the JSON cap, under the upload cap (2 MiB in the tests)
+    ok = httpx.post(f"{upload_server}/api/_upload", content=b"x" * size, headers=headers)
+    assert ok.status_code == 201, ok.text
+    assert ok.json() == {"size": size}
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: metered while streamed
+        for _ in range(48):
+            yield b"x" * 65536
+
+    too_big = httpx.post(f"{upload_server}/api/_upload", content=chunks(), headers=headers)
+    assert_error(too_big, 413, "payload_too_large")
+    assert "2 MiB" in too_big.json()["message"]
+    unauthenticated = httpx.post(f"{upload_server}/api/_upload", content=b"x" * size)
+    assert_error(unauthenticated, 401, "invalid_api_key")
+
+
+def test_slow_headers_and_idle_connections_are_closed(
+    settings: Settings, tmp_path, make_account
+) -> None:
+    env = {"AKOWE_HEADER_TIMEOUT_SECONDS": "1", "AKOWE_KEEP_ALIVE_SECONDS": "1"}
+    with server_process(settings, tmp_path / "data", tmp_path / "log", **env) as server:
+        started = time.monotonic()
+        answer = _raw(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", wait=10)
+        assert answer == b"" and time.monotonic() - started < 5  # closed, unanswered
+        started = time.monotonic()
+        answer = _raw(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait=10)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert time.monotonic() - started < 5  # the idle keep-alive connection closed
