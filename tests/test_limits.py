@@ -233,3 +233,31 @@ def test_database_errors_carry_no_personal_data(settings: Settings) -> None:
     assert "ada@example.com" not in str(caught.value)
     detail = 'DETAIL:  Key (account_id, email)=(x, ada@example.com) already exists. "Ada Lovelace"'
     assert "ada@example.com" not in redact(detail)
+
+
+def test_image_and_preview_renders_are_cached_at_fixed_widths(
+    client: httpx.Client, issuer: Issuer, settings: Settings
+) -> None:
+    issued = client.post("/api/certificates/issue", json=issuer.body(), headers=issuer.headers)
+    certificate_id = issued.json()["data"]["certificateId"]
+    for width in (300, 350, 399, 400):
+        image = client.get(
+            f"/api/certificates/{certificate_id}/image",
+            params={"width": width},
+            headers=issuer.headers,
+        )
+        assert image.status_code == 200
+        with Image.open(io.BytesIO(image.content)) as png:
+            assert png.size[0] == 400
+    renders = settings.data_dir / "renders"
+    assert [p.name for p in renders.glob(f"{certificate_id}-*.png")] == [
+        f"{certificate_id}-400.png"
+    ]
+    for width in (150, 199):
+        preview = client.get(
+            f"/api/templates/{issuer.template_id}/preview",
+            params={"width": width},
+            headers=issuer.headers,
+        )
+        assert preview.status_code == 200
+    assert len(list(renders.glob(f"preview-{issuer.template_id}-*-200.png"))) == 1

@@ -12,6 +12,7 @@ and `RateLimit: "key";r=<remaining>;t=<seconds until more room>`, plus `Retry-Af
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -64,6 +65,7 @@ class _Lease:
     remaining: int  # what the store had left when the lease was taken
     reset_at: float  # epoch seconds when the store has room again
     until: float  # monotonic time the lease lapses
+    refusal: Decision | None = None  # the store said no; answered again until `until`
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,22 +93,51 @@ class Limiter:
         self.key = key
         self.client = client
         self._leases: dict[str, _Lease] = {}
+        self._pending: dict[str, asyncio.Future[Decision | None]] = {}
 
     async def hit(self, policy: Policy, identity: str) -> Decision:
         """Spend one request of `identity` (a key id or a client address) under `policy`."""
         name = f"{policy.name}:{identity}"
-        lease = self._leases.get(name)
-        if lease is not None and lease.tokens > 0 and lease.until > time.monotonic():
-            lease.tokens -= 1
-            return self._allowed(policy, lease)
+        while True:
+            lease = self._leases.get(name)
+            if lease is not None and lease.until > time.monotonic():
+                if lease.refusal is not None:
+                    return lease.refusal  # refused a moment ago: no need to ask again yet
+                if lease.tokens > 0:
+                    lease.tokens -= 1
+                    return self._allowed(policy, lease)
+            pending = self._pending.get(name)
+            if pending is None:
+                break
+            # One request per key asks the store at a time; the others wait for its lease
+            # (a burst must not send the store one query per request).
+            refused = await asyncio.shield(pending)
+            if refused is not None:
+                return refused
+        future: asyncio.Future[Decision | None] = asyncio.get_running_loop().create_future()
+        self._pending[name] = future
+        decision: Decision | None = None
         try:
-            return await self._take(policy, name)
-        except TooManyRequests:
-            raise
-        except Exception:
-            # The store is unreachable: serve rather than fail every request; say so.
-            log.warning("rate limit store unavailable; request let through", exc_info=True)
-            return Decision(True, (policy.header,))
+            decision = await self._take(policy, name)
+        except Exception as exc:
+            # The store is unreachable or saturated: serve rather than fail every request.
+            log.warning(
+                "rate limit store unavailable; request let through",
+                extra={"error": f"{type(exc).__name__}: {exc}"},
+            )
+            decision = Decision(True, (policy.header,))
+            # Until it answers again, each process admits up to the limit on its own.
+            self._leases[name] = _Lease(
+                tokens=policy.item.amount - 1,
+                remaining=0,
+                reset_at=time.time() + policy.window,
+                until=time.monotonic() + policy.window / 4,
+            )
+        finally:
+            del self._pending[name]
+            # Waiters share a refusal; after a grant they take from the new lease.
+            future.set_result(decision if decision is not None and not decision.allowed else None)
+        return decision
 
     async def _take(self, policy: Policy, name: str) -> Decision:
         item, strategy = policy.item, self.strategy
@@ -117,10 +148,18 @@ class Limiter:
             granted = await strategy.hit(item, name)
         reset_at, remaining = await strategy.get_window_stats(item, name)
         if not granted:
-            self._leases.pop(name, None)
             retry_after = max(1, math.ceil(reset_at - time.time()))
             headers = (policy.header, _state(policy, 0, retry_after))
-            return Decision(False, headers, retry_after)
+            refusal = Decision(False, headers, retry_after)
+            # A client over its limit keeps asking: answer from here for a short while.
+            self._leases[name] = _Lease(
+                tokens=0,
+                remaining=0,
+                reset_at=reset_at,
+                until=time.monotonic() + min(retry_after, policy.window) / 4,
+                refusal=refusal,
+            )
+            return refusal
         if len(self._leases) >= _MAX_LEASES:
             self._prune()
         lease = _Lease(
