@@ -169,3 +169,34 @@ def test_two_processes_share_one_limit_in_redis(
         settings, tmp_path, make_account, AKOWE_RATE_LIMIT="20/minute", AKOWE_REDIS_URL=REDIS
     )
     assert 18 <= admitted <= 20, admitted
+
+
+def test_a_burst_asks_the_store_once_per_lease() -> None:
+    """Concurrent requests of one key share one store query (and its refusal)."""
+    import asyncio
+
+    from limits import parse
+    from limits.aio.storage import MemoryStorage
+
+    from akowe.ratelimit.limiter import Limiter, Policy
+
+    class Counting(MemoryStorage):
+        asked = 0
+
+        async def acquire_sliding_window_entry(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            Counting.asked += 1
+            return await super().acquire_sliding_window_entry(*args, **kwargs)
+
+    async def burst() -> list[bool]:
+        limiter = Limiter(
+            Counting(),
+            key=Policy("key", parse("100/minute")),
+            client=Policy("client", parse("1/second")),
+        )
+        first = await asyncio.gather(*(limiter.hit(limiter.key, "k") for _ in range(5)))
+        over = await asyncio.gather(*(limiter.hit(limiter.key, "k") for _ in range(200)))
+        return [d.allowed for d in (*first, *over)]
+
+    allowed = asyncio.run(burst())
+    assert sum(allowed) == 100  # exactly the limit, leases of 5 included
+    assert Counting.asked <= 100 // 5 + 3, Counting.asked
