@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.accounts import service as accounts_service
+from akowe.api.server import uvicorn_options
 from akowe.config import Settings, normalize_database_url
 from akowe.credits import service as credits_service
 from akowe.db import migrate
@@ -121,11 +122,19 @@ def call(settings: Settings):  # type: ignore[no-untyped-def]
     return run
 
 
+# For the extra servers some tests start beside the session's: PostgreSQL's connections are
+# shared by everything running on the machine.
+SMALL_POOL = {"db_pool_size": 2, "db_threads": 2, "db_max_overflow": 2}
+
+
 @contextmanager
 def serve(app: Any, port: int) -> Iterator[str]:
     """Serve an app with uvicorn in a thread on a loopback port; yields its base URL."""
+    options = uvicorn_options(Settings())
     srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+        )
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -131,7 +131,10 @@ def test_a_bad_date_filter_is_a_400_naming_the_parameter_and_the_format(
     assert [e["field"] for e in body["errors"]] == [parameter]
 
 
-@pytest.mark.parametrize("value", ["2026-01-31", "2026-01-31T09:30:00Z", "2026-01-31T10:30+01:00"])
+# RFC 3339, as the OpenAPI document says (format date-time: seconds and offset included).
+@pytest.mark.parametrize(
+    "value", ["2026-01-31", "2026-01-31T09:30:00Z", "2026-01-31T10:30:00+01:00"]
+)
 def test_date_filters_take_dates_and_date_times(client: httpx.Client, account, value: str) -> None:
     response = client.get(
         "/api/certificates", params={"issuedAfter": value}, headers=account.headers()

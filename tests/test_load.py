@@ -109,6 +109,8 @@ def load_server(
         "AKOWE_BASE_URL": f"http://127.0.0.1:{port}",
         "AKOWE_WORKER_ENABLED": "0",
         "AKOWE_LOG_LEVEL": "WARNING",
+        # The bursts measure the request model, not the rate limit (tests/api/test_rate_limit.py).
+        "AKOWE_RATE_LIMIT": "1000000/second",
         **getattr(request, "param", {}),
     }
     command = [

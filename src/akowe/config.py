@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,7 +25,64 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
-    max_body_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        gt=0,
+        description="Body cap of file-upload routes (streamed, never held whole in memory).",
+    )
+    max_json_body_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Body cap of ordinary JSON routes."
+    )
+    max_image_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Body cap of JSON routes that carry an image (templates, organizations).",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request body must arrive within this time (408)."
+    )
+    keep_alive_seconds: float = Field(
+        default=5.0, gt=0, description="Idle keep-alive connections are closed after this."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's headers must arrive within this time."
+    )
+    rate_limit: str = Field(
+        default="100/second",
+        description="Requests per API key, in `limits` notation (`100/second`, `6000/minute`).",
+    )
+    public_rate_limit: str = Field(
+        default="20/second", description="Requests per client address on public routes."
+    )
+    rate_limit_storage: Literal["auto", "memory", "database", "redis"] = Field(
+        default="auto",
+        description="Where rate-limit counters live; auto: Redis when `AKOWE_REDIS_URL` is "
+        "set, else the database on PostgreSQL, else memory (one process on SQLite).",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None, description="Redis for rate-limit counters shared by every process."
+    )
+    render_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Renders (PDF, PNG, preview) run at once per process. One keeps a "
+        "process's memory bounded (a render of the largest design peaks near 200 MB) and "
+        "leaves the event loop its share of the GIL; run more processes to render more.",
+    )
+    render_per_account: int = Field(
+        default=2, ge=1, le=256, description="Renders one account may have running or waiting."
+    )
+    render_queue: int = Field(
+        default=16, ge=0, le=10_000, description="Renders waiting per process before 503."
+    )
+    render_cache_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=0,
+        description="On-disk budget of cached renders; least recently used evicted.",
+    )
+    resend_per_certificate_per_day: int = Field(default=3, ge=0)
+    resend_per_account_per_day: int = Field(default=200, ge=0)
     allow_private_urls: bool = False
     log_level: str = "INFO"
     smtp_url: SecretStr | None = None
@@ -92,6 +150,17 @@ class Settings(BaseSettings):
         ge=0,
         description="last-used times are written at most this often per key (keeps reads cheap).",
     )
+
+    @field_validator("rate_limit", "public_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate like 100/second") from exc
+        return value
 
     @field_validator("base_url")
     @classmethod

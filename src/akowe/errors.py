@@ -7,7 +7,10 @@ ServiceError (500 unexpected)
 ├── Forbidden (403 forbidden)
 ├── NotFound (404 not_found)
 ├── Conflict (409 conflict)
-└── Unprocessable (422 unprocessable)
+├── Unprocessable (422 unprocessable)
+├── PayloadTooLarge (413 payload_too_large)
+├── TooManyRequests (429 rate_limited, with Retry-After)
+└── Unavailable (503 service_busy, with Retry-After)
 
 Services raise these and never import the web framework; `akowe.api.errors` shapes them.
 """
@@ -31,6 +34,9 @@ class ServiceError(Exception):
     code = "internal_error"
     status_code = 500
     default_message = "An unexpected error occurred. Please try again later."
+
+    # Extra response headers (Retry-After, RateLimit); shaped by akowe.api.errors.
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
@@ -100,3 +106,39 @@ class Unprocessable(ServiceError):
     code = "unprocessable"
     status_code = 422
     default_message = "The request could not be processed."
+
+
+class PayloadTooLarge(ServiceError):
+    """The request body is over the route's limit."""
+
+    code = "payload_too_large"
+    status_code = 413
+    default_message = "The request body is too large."
+
+
+class TooManyRequests(ServiceError):
+    """A rate or quota was exceeded; `Retry-After` says when to try again."""
+
+    code = "rate_limited"
+    status_code = 429
+    default_message = "Too many requests. Please slow down."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.headers = {**(headers or {}), "Retry-After": str(self.retry_after)}
+
+
+class Unavailable(ServiceError):
+    """Saturated for now (a full queue): retry shortly."""
+
+    code = "service_busy"
+    status_code = 503
+    default_message = "The service is busy. Please retry in a moment."
+    retry_after = 1

@@ -21,17 +21,22 @@ from pydantic import BaseModel
 from akowe import __version__
 from akowe.api.balance_fastpath import balance_fast_path
 from akowe.api.deps import DEPENDENCIES, Services, ServicesDep
+from akowe.api.edge import edge_guard, edge_middleware
 from akowe.api.errors import EXCEPTION_HANDLERS
 from akowe.api.examples import EXAMPLES, NAMED_EXAMPLES
 from akowe.api.logging import configure_logging, request_log_middleware
+from akowe.api.memory import return_freed_memory, share_the_gil
 from akowe.api.openapi import (
     SECURITY_COMPONENTS,
     answers,
+    document_edge,
     document_examples,
+    document_rules,
     document_subaccount_header,
 )
-from akowe.certificates.renders import RenderCache
+from akowe.certificates.renders import RenderCache, RenderGate
 from akowe.certificates.router import router as certificates_router
+from akowe.certificates.schemas import ISSUE_REQUEST_RULES
 from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.credits.router import router as credits_router
@@ -42,6 +47,7 @@ from akowe.delivery.worker import DeliveryWorker
 from akowe.fonts.router import router as fonts_router
 from akowe.organizations.router import router as organizations_router
 from akowe.outbound import make_fetcher
+from akowe.ratelimit.limiter import make_limiter
 from akowe.schemas import Envelope
 from akowe.storage.router import get_file
 from akowe.storage.store import make_store
@@ -79,8 +85,9 @@ def create_app(
 ) -> ASGIApp:
     """Build the application for these settings (read from the environment when omitted)."""
     app = build_litestar(settings or Settings(), extra_handlers=extra_handlers)
-    # Outermost: every request is logged, unknown routes included.
-    return request_log_middleware(balance_fast_path(app))
+    # Outermost: every request is logged, unknown routes included; then the edge (NUL bytes,
+    # security headers) for every answer, the balance fast path's too.
+    return request_log_middleware(edge_middleware(balance_fast_path(app)))
 
 
 def build_litestar(
@@ -88,6 +95,8 @@ def build_litestar(
 ) -> Litestar:
     """The Litestar application alone (create_app adds the edge middleware and fast path)."""
     configure_logging(settings.log_level)
+    return_freed_memory()
+    share_the_gil()
     db = Database(settings)
     services = Services(
         settings=settings,
@@ -95,7 +104,15 @@ def build_litestar(
         store=make_store(settings),
         fetcher=make_fetcher(settings),
         links=Links(settings.public_base_url),
-        render_cache=RenderCache(settings.data_dir / "renders"),
+        render_cache=RenderCache(
+            settings.data_dir / "renders", max_bytes=settings.render_cache_bytes
+        ),
+        render_gate=RenderGate(
+            slots=settings.render_threads,
+            per_account=settings.render_per_account,
+            queue=settings.render_queue,
+        ),
+        limiter=make_limiter(settings, db),
     )
     # The delivery worker runs in its own thread with its own small engine (SMTP and
     # rendering block), so it never competes with requests for a connection.
@@ -113,6 +130,8 @@ def build_litestar(
     async def stop() -> None:
         if worker is not None:
             await anyio.to_thread.run_sync(worker.stop)
+        await services.limiter.close()
+        await anyio.to_thread.run_sync(services.render_gate.close)
         await db.close()
 
     app = Litestar(
@@ -138,7 +157,11 @@ def build_litestar(
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[PydanticPlugin(prefer_alias=True)],
         state=State({"services": services}),
-        request_max_body_size=settings.max_body_bytes,
+        # The edge (akowe.api.edge) caps each route's body; this is the framework's backstop.
+        request_max_body_size=max(
+            settings.max_body_bytes, settings.max_image_body_bytes, settings.max_json_body_bytes
+        ),
+        middleware=[edge_guard],
         # Logging is configured once, by configure_logging (JSON lines); Litestar's default
         # would put a plain-text handler on the root logger in its place.
         logging_config=None,
@@ -171,5 +194,7 @@ def build_litestar(
         debug=False,
     )
     document_subaccount_header(app.openapi_schema)
+    document_edge(app)
+    document_rules(app.openapi_schema, {"IssueRequest": ISSUE_REQUEST_RULES})
     document_examples(app.openapi_schema, EXAMPLES, NAMED_EXAMPLES)
     return app

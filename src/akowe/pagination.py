@@ -24,6 +24,8 @@ from akowe.errors import ValidationFailed
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
+# What a cursor looks like (base64url, no padding); empty means the first page.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{0,200}$"
 
 T = TypeVar("T")
 
@@ -110,8 +112,9 @@ async def fetch_page(
     if cursor:
         position = decode_cursor(cursor)
         params["cursor_at"], params["cursor_id"] = position.created_at, position.id
+    # An empty cursor is no cursor (the first page), for the query as for its parameters.
     rows: list[Any] = await db.all(
-        family(*key, cursor is not None), tenant=tenant, limit=limit + 1, **params
+        family(*key, bool(cursor)), tenant=tenant, limit=limit + 1, **params
     )
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)

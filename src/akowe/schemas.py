@@ -9,12 +9,22 @@ again cost about 10 us per row, more than reading the row.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+import email_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError, core_schema
 
 
 def format_timestamp(value: datetime) -> str:
@@ -50,6 +60,64 @@ def camelize(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
+
+# C0 and C1 control characters (CR and LF included): a name ends up in email headers and on
+# one printed line, where they break both.
+SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+# ... and, since surrounding whitespace is stripped, not blank.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class _SingleLine:
+    """Refuse control characters with a clear message, documented as a pattern."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_single_line, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        json_schema: dict[str, Any] = handler(schema)
+        json_schema["pattern"] = self.pattern
+        return json_schema
+
+
+def _single_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise PydanticCustomError(
+            "control_characters", "must be one line without control characters (CR, LF, tab)"
+        )
+    return value
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+# email-validator refuses addresses in special-use domains (RFC 6761: .test, .localhost,
+# ...); the document says so, since `format: email` alone admits them.
+DELIVERABLE_EMAIL = Field(
+    json_schema_extra={
+        "format": "email",
+        "pattern": "^(?!.*[.@](?:"
+        + "|".join(_any_case(name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+        + r")\.?$)",
+    }
+)
+# A required text that whitespace alone does not fill (surrounding whitespace is stripped).
+NOT_BLANK = Field(json_schema_extra={"pattern": r"\S"})
+
+SingleLine = _SingleLine(SINGLE_LINE_PATTERN)
+SingleLineName = _SingleLine(NAME_PATTERN)
+# The same patterns for Litestar's document (it builds schemas from field metadata).
+SingleLinePattern = Field(json_schema_extra={"pattern": SINGLE_LINE_PATTERN})
+NamePattern = Field(json_schema_extra={"pattern": NAME_PATTERN})
 
 
 class BaseSchema(BaseModel):

@@ -100,7 +100,7 @@ class Issuer:
             "recipientData": {
                 "name": "John Doe",
                 "email": "john@example.com",
-                "attributes": ATTRIBUTES,
+                "attributes": dict(ATTRIBUTES),  # a copy: tests change theirs
             },
             "organizationId": self.organization_id,
             "mailData": {

@@ -214,3 +214,62 @@ def test_openapi_documents_webhook_signatures(dclient: httpx.Client) -> None:
     assert "/api/webhooks" in spec["paths"]
     assert "/api/certificates/{certificateId}/resend" in spec["paths"]
     assert "/api/certificates/{certificateId}/messages" in spec["paths"]
+
+
+def test_a_subaccount_sees_and_manages_only_its_own_endpoints(
+    dclient: httpx.Client, daccount: AccountFixture, receiver: Receiver, delivery_settings
+) -> None:
+    from akowe.accounts import service as accounts_service
+    from akowe.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(delivery_settings)
+    with make_sessionmaker(engine, write=True).begin() as session:
+        accounts_service.add_subaccount(session, account_id=daccount.account_id, email="team@x.io")
+    engine.dispose()
+    owner = daccount.headers()
+    team = daccount.headers(**{"x-subaccount-email": "team@x.io"})
+    wide = create(dclient, owner, url=receiver.url, events=["certificate.issued"]).json()["data"]
+    own = create(dclient, team, url=receiver.url, events=["certificate.issued"]).json()["data"]
+    listed = {h["id"] for h in dclient.get("/api/webhooks", headers=team).json()["data"]}
+    assert listed == {own["id"]}
+    listed = {h["id"] for h in dclient.get("/api/webhooks", headers=owner).json()["data"]}
+    assert listed == {own["id"], wide["id"]}
+    assert dclient.delete(f"/api/webhooks/{wide['id']}", headers=team).status_code == 404
+    assert dclient.delete(f"/api/webhooks/{own['id']}", headers=team).status_code == 200
+    assert dclient.delete(f"/api/webhooks/{wide['id']}", headers=owner).status_code == 200
+
+
+def test_events_reach_account_wide_endpoints_and_the_subaccounts_own(db, make_account) -> None:
+    from akowe.accounts import service as accounts_service
+    from akowe.delivery import service as delivery_service
+    from akowe.delivery.schemas import WebhookCreate
+
+    account = make_account()
+    with db.begin() as session:
+        sub = accounts_service.add_subaccount(
+            session, account_id=account.account_id, email="t@x.io"
+        )
+        other = accounts_service.add_subaccount(
+            session, account_id=account.account_id, email="o@x.io"
+        )
+        ids = {}
+        for name, subaccount_id in (("wide", None), ("sub", sub.id), ("other", other.id)):
+            endpoint = delivery_service.create_webhook(
+                session,
+                account_id=account.account_id,
+                mode="live",
+                data=WebhookCreate(url="http://127.0.0.1:9/x", events=["certificate.issued"]),
+                allow_private=True,
+                subaccount_id=subaccount_id,
+            )
+            ids[endpoint.id] = name
+    with db.begin() as session:
+        for subaccount_id, expected in ((None, {"wide"}), (sub.id, {"wide", "sub"})):
+            endpoints = delivery_service.subscribed_endpoints(
+                session,
+                account_id=account.account_id,
+                mode="live",
+                event="certificate.issued",
+                subaccount_id=subaccount_id,
+            )
+            assert {ids[e.id] for e in endpoints} == expected

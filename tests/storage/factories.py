@@ -13,7 +13,7 @@ from PIL import Image
 
 SVG_LOGO = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
-    b'<script>alert(1)</script><rect width="10" height="10" fill="#123456"/></svg>'
+    b'<rect width="10" height="10" fill="#123456"/></svg>'
 )
 
 

@@ -7,7 +7,9 @@ query and the same authentication function as the registered route (and every ot
 hence exactly the same rules (key expiry and revocation, mode, sub-account scope). Anything
 that fails (a bad key, an unknown sub-account, a database error) falls through to the
 registered Litestar route, which stays the one source of error responses and of the OpenAPI
-docs. tests/test_balance.py proves both answer alike.
+docs. The rate limit is spent here exactly as the edge guard spends it for every keyed route
+(a refusal falls through to the route, which refuses again with the 429). tests/test_balance.py
+proves both answer alike.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def balance_fast_path(app: Litestar) -> ASGIApp:
     """Wrap the app so that balance successes skip the framework."""
     services = app.state.services
 
-    async def answer(scope: Any) -> bytes | None:
+    async def answer(scope: Any) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]] | None:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             if name in _READ:
@@ -40,7 +42,12 @@ def balance_fast_path(app: Litestar) -> ASGIApp:
             balance = await read_balance(services.db, services.settings, scope, headers)
         except ServiceError:
             return None
-        return b'{"success":true,"data":{"balance":%d}}' % balance
+        # The same rate limit as every keyed route; a refusal is answered by the route.
+        limiter = services.limiter
+        decision = await limiter.hit(limiter.key, scope["state"]["key_id"])
+        if not decision.allowed:
+            return None
+        return b'{"success":true,"data":{"balance":%d}}' % balance, decision.headers
 
     async def asgi(scope: Any, receive: Receive, send: Any) -> None:
         if (
@@ -48,11 +55,13 @@ def balance_fast_path(app: Litestar) -> ASGIApp:
             and scope["path"] == BALANCE_PATH
             and scope["method"] in ("GET", "POST")
         ):
-            body = await answer(scope)
-            if body is not None:
+            answered = await answer(scope)
+            if answered is not None:
+                body, limits = answered
                 headers = [
                     (b"content-type", JSON_CONTENT_TYPE),
                     (b"content-length", str(len(body)).encode()),
+                    *limits,
                 ]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body})

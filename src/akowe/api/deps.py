@@ -19,12 +19,13 @@ from litestar.params import SkipValidationMarker
 
 from akowe.accounts import service as accounts_service
 from akowe.accounts.service import Authentication, Principal
-from akowe.certificates.renders import RenderCache
+from akowe.certificates.renders import RenderCache, RenderGate
 from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.db.base import utcnow
 from akowe.db.database import Database
 from akowe.outbound import ImageFetcher
+from akowe.ratelimit.limiter import Limiter
 from akowe.storage.store import FileStore
 
 
@@ -40,6 +41,8 @@ class Services:
     fetcher: ImageFetcher
     links: Links
     render_cache: RenderCache
+    render_gate: RenderGate
+    limiter: Limiter
 
 
 T = TypeVar("T")
@@ -58,7 +61,11 @@ def provide_services(state: State) -> Services:
 
 
 async def authenticate_request(request: Request[Any, Any, Any], services: ServicesDep) -> Principal:
-    """Authenticate `x-api-key` and resolve `x-subaccount-email` (401 / 403)."""
+    """The principal the edge authenticated (akowe.api.edge: before the body is read), or
+    authenticate `x-api-key` and resolve `x-subaccount-email` here (401 / 403)."""
+    principal: Principal | None = request.scope["state"].get("principal")
+    if principal is not None:
+        return principal
     auth = await accounts_service.authenticate(
         services.db,
         raw_key=request.headers.get("x-api-key"),

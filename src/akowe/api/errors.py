@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+import pydantic
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -53,7 +54,11 @@ def service_error_handler(request: Request[Any, Any, Any], exc: ServiceError) ->
             extra={"code": exc.code, "request_id": _request_id(request), "path": request.url.path},
         )
         retry_after = str(getattr(exc, "retry_after", 1))
-        return _response(503, error_body(exc.message, exc.code), {"Retry-After": retry_after})
+        return _response(
+            503,
+            error_body(exc.message, exc.code),
+            {**(exc.headers or {}), "Retry-After": retry_after},
+        )
     if exc.status_code >= 500:
         return internal_error_handler(request, exc)
     errors = getattr(exc, "errors", None)
@@ -62,7 +67,7 @@ def service_error_handler(request: Request[Any, Any, Any], exc: ServiceError) ->
         exc.code,
         [{"field": e.field, "message": e.message} for e in errors] if errors else None,
     )
-    return _response(exc.status_code, body)
+    return _response(exc.status_code, body, exc.headers)
 
 
 def _request_id(request: Request[Any, Any, Any]) -> str:
@@ -130,13 +135,31 @@ def _required_body_fields(request: Request[Any, Any, Any]) -> list[str]:
     ]
 
 
+def pydantic_error_handler(
+    request: Request[Any, Any, Any], exc: pydantic.ValidationError
+) -> Response[Any]:
+    """A model validated by hand in a handler (query filters, ...): 400 with one entry per
+    field, named by its wire path. The input value is never echoed (it may be personal)."""
+    errors = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "body",
+            "message": error["msg"],
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    first = f"{errors[0]['field']}: {errors[0]['message']}" if errors else "invalid input"
+    return _response(400, error_body(f"Validation failed: {first}", "validation_error", errors))
+
+
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Framework errors (404 route, 405, 413, malformed JSON...) in our envelope."""
     status = exc.status_code
     if status >= 500:
         return internal_error_handler(request, exc)
     headers = {
-        k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}
+        k: v
+        for k, v in (exc.headers or {}).items()
+        if k.lower() in {"allow", "retry-after", "connection"}
     }
     if status == 405 and not _names_a_resource(request):
         status, headers = 404, {}
@@ -187,6 +210,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ServiceError: service_error_handler,
     ValidationException: validation_error_handler,
+    pydantic.ValidationError: pydantic_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }

@@ -10,6 +10,7 @@ import logging
 import logging.handlers
 import os
 import queue
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -42,7 +43,22 @@ class JsonFormatter(logging.Formatter):
         payload.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return redact(json.dumps(payload, default=str))
+
+
+# Personal data that error messages can carry: email addresses anywhere, and the values
+# PostgreSQL quotes in constraint errors (`DETAIL: Key (email)=(ada@example.com) exists`).
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_KEY_VALUES = re.compile(r"\)=\((?:[^()]|\([^()]*\))*\)")
+
+
+def redact(text: str) -> str:
+    """`text` without email addresses or the values of database constraint errors."""
+    if "@" in text:
+        text = _EMAIL.sub("<email>", text)
+    if ")=(" in text:
+        text = _KEY_VALUES.sub(")=(<redacted>)", text)
+    return text
 
 
 class _StderrHandler(logging.Handler):

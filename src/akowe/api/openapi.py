@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, get_args, get_origin
 
@@ -11,15 +12,21 @@ from litestar.openapi.spec import (
     Components,
     Example,
     OpenAPI,
-    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
     OpenAPIType,
     Parameter,
+    Reference,
     Schema,
     SecurityScheme,
 )
 from pydantic import BaseModel
 
 from akowe.schemas import ErrorEnvelope
+
+# The edge's opt names (akowe.api.edge imports this module's neighbours, not this one).
+BODY_OPT = "akowe_body"
+RATE_LIMIT_OPT = "akowe_rate_limit"
 
 _DESCRIPTIONS = {
     400: "Invalid input: `errors` lists each field by its camelCase path.",
@@ -28,11 +35,16 @@ _DESCRIPTIONS = {
     403: "Not allowed, e.g. `x-subaccount-email` is not a sub-account of this account.",
     404: "Not found (another account's resources are not found either).",
     409: "A request with the same Idempotency-Key is still running.",
-    413: "The request body is larger than the configured limit.",
+    408: "The request body did not arrive within the time limit.",
+    413: "The request body is larger than this route's limit.",
     422: (
         "The Idempotency-Key was used with a different request body; or "
         "(`unrenderable_text`) a value the design cannot draw as designed: `errors` names "
         "each value with the characters no font has or the box it does not fit."
+    ),
+    429: (
+        "Too many requests: the key's (or, on public routes, the client address's) rate "
+        "limit, or a daily or concurrency quota. Retry after `Retry-After` seconds."
     ),
     500: "Unexpected error (`An unexpected error occurred. Please try again later.`).",
     503: "The service is saturated or its database unreachable; retry after `Retry-After`.",
@@ -49,7 +61,9 @@ _EXAMPLES = {
         "idempotency_key_in_use",
         "A request with this Idempotency-Key is still being processed.",
     ),
-    413: ("payload_too_large", "The request body is too large."),
+    408: ("request_timeout", "The request body did not arrive in time."),
+    413: ("payload_too_large", "The request body is too large (at most 256 KiB here)."),
+    429: ("rate_limited", "Too many requests. Please slow down."),
     422: ("idempotency_key_reused", "This Idempotency-Key was already used with a different body."),
     500: ("internal_error", "An unexpected error occurred. Please try again later."),
     503: ("service_busy", "The service is busy. Please retry in a moment."),
@@ -125,10 +139,11 @@ SUBACCOUNT_HEADER = Parameter(
     name="x-subaccount-email",
     param_in=ParamType.HEADER,
     required=False,
-    schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.EMAIL),
+    schema=Schema(type=OpenAPIType.STRING, max_length=320),
     description=(
-        "Scope the request to one sub-account: created templates and certificates belong to "
-        "it and lists show only its own. Unknown sub-account: 403."
+        "A sub-account's email: scope the request to it (created templates and certificates "
+        "belong to it and lists show only its own). Blank: no scope. Anything that is not a "
+        "sub-account of this account: 403."
     ),
 )
 
@@ -161,3 +176,95 @@ def document_examples(
         if isinstance(component, Schema):
             component.examples = [value]
     return schema
+
+
+def document_edge(app: Any) -> OpenAPI:
+    """Add what the edge (akowe.api.edge) answers on its own to every operation it guards:
+    429 on rate-limited routes (keyed ones, and public ones that opted in), 408 and 413 on
+    routes that take a body, 401 on keyed ones. New routes get them without writing them."""
+    schema: OpenAPI = app.openapi_schema
+    paths = schema.paths or {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            path_item = paths.get(_openapi_path(route.path))
+            if path_item is None or not handler.resolve_include_in_schema():
+                continue
+            opt = handler.opt or {}
+            keyed = bool(handler.resolve_security())
+            limited = opt.get(RATE_LIMIT_OPT, "key" if keyed else "none") != "none"
+            for method in handler.http_methods:
+                operation = getattr(path_item, method.lower(), None)
+                if operation is None:
+                    continue
+                codes = []
+                if keyed:
+                    codes += [401, 403]
+                if limited:
+                    codes.append(429)
+                if operation.request_body is not None or BODY_OPT in opt:
+                    codes += [408, 413]
+                responses = operation.responses or {}
+                for code, spec in error_responses(*codes).items():
+                    if code in codes and str(code) not in responses:
+                        responses[str(code)] = _response_object(app, spec)
+                operation.responses = responses
+    return schema
+
+
+def _openapi_path(path: str) -> str:
+    return re.sub(r"\{(\w+):[^}]+\}", r"{\1}", path)
+
+
+def _response_object(app: Any, spec: ResponseSpec) -> OpenAPIResponse:
+    """An error response as the document shows one (the envelope, its example)."""
+
+    return OpenAPIResponse(
+        description=spec.description or "",
+        content={
+            "application/json": OpenAPIMediaType(
+                schema=Reference(ref="#/components/schemas/ErrorEnvelope"),
+                examples={e.summary or "example": e for e in (spec.examples or [])},
+            )
+        },
+    )
+
+
+def document_rules(schema: OpenAPI, rules: dict[str, dict[str, Any]]) -> OpenAPI:
+    """Add cross-field rules (JSON Schema keywords) to named component schemas: what a
+    model validates beyond its single fields, so the document admits no request the server
+    refuses."""
+    components = schema.components.schemas if schema.components else None
+    for name, extra in rules.items():
+        target = (components or {}).get(name)
+        if target is None:
+            continue
+        for keyword, value in extra.items():
+            setattr(target, _SCHEMA_ATTRIBUTES.get(keyword, keyword), _as_schema(value))
+    return schema
+
+
+_SCHEMA_ATTRIBUTES: dict[str, str] = {
+    "anyOf": "any_of",
+    "if": "schema_if",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+}
+
+
+def _as_schema(value: Any) -> Any:
+    """Plain JSON Schema values as the document's Schema objects."""
+    if isinstance(value, list):
+        return [_as_schema(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        key = str(key)
+        if key == "properties":
+            fields["properties"] = {k: _as_schema(v) for k, v in item.items()}
+        elif key == "type":
+            fields["type"] = OpenAPIType(item)
+        else:
+            attribute = _SCHEMA_ATTRIBUTES.get(key, key)
+            fields[attribute] = _as_schema(item)
+    return Schema(**fields)

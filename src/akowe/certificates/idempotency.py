@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -34,6 +35,9 @@ from akowe.db.statements import Batch, Query
 RETENTION = timedelta(hours=48)
 LOCK = timedelta(seconds=60)
 MAX_KEY_LENGTH = 255
+# Printable ASCII, no surrounding spaces (HTTP strips them anyway).
+KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
+_KEY_RE = re.compile(KEY_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +57,11 @@ def request_hash(path: str, data: BaseModel) -> str:
 
 
 def check_key(key: str) -> str:
-    """Keys are 1-255 printable characters."""
+    """Keys are 1-255 printable ASCII characters (KEY_PATTERN, as documented)."""
     key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if len(key) > MAX_KEY_LENGTH or not _KEY_RE.match(key):
         raise ValidationFailed.field(
-            "Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} printable characters"
+            "Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} printable ASCII characters"
         )
     return key
 

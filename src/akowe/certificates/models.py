@@ -68,3 +68,27 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CertificateResend(Base):
+    """One resend of a certificate's email: who asked, when, and the email it queued.
+
+    Resends are limited per certificate and per account per day, counted from these rows.
+    No address is copied here (the queued email's outbox row holds it, as for every email);
+    each row is one audit event, ready to move to the audit trail when it arrives.
+    """
+
+    __tablename__ = "certificate_resend"
+    __table_args__ = (
+        Index(None, "certificate_id", "created_at"),
+        Index(None, "account_id", "mode", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(8))
+    certificate_id: Mapped[str] = mapped_column(ForeignKey("certificate.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(36))
+    key_id: Mapped[str] = mapped_column(String(36))
+    address_corrected: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

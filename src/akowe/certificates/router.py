@@ -16,6 +16,7 @@ from akowe.certificates import idempotency
 from akowe.certificates import service as certificates_service
 from akowe.certificates.models import Certificate
 from akowe.certificates.schemas import (
+    DATE_OR_DATE_TIME,
     CertificateFilters,
     CertificateRead,
     IssueRequest,
@@ -24,7 +25,7 @@ from akowe.certificates.schemas import (
 from akowe.delivery import service as delivery_service
 from akowe.delivery.schemas import MessageRead, ResendRequest
 from akowe.errors import FieldError, ValidationFailed
-from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
+from akowe.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 
 REVOKED = "Certificate has been revoked successfully"
@@ -70,6 +71,8 @@ async def issue_certificate(
         HeaderParameter(
             name="Idempotency-Key",
             required=False,
+            pattern=idempotency.KEY_PATTERN,
+            max_length=idempotency.MAX_KEY_LENGTH,
             description="Extension: repeat a request safely; the first response is replayed "
             "(with `Idempotent-Replayed: true`).",
         ),
@@ -104,10 +107,31 @@ async def list_certificates(
     status: Annotated[
         str | None, QueryParameter(name="status", pattern="^(issued|revoked)$")
     ] = None,
-    issued_after: Annotated[str | None, QueryParameter(name="issuedAfter")] = None,
-    issued_before: Annotated[str | None, QueryParameter(name="issuedBefore")] = None,
+    issued_after: Annotated[
+        str | None,
+        QueryParameter(
+            name="issuedAfter",
+            description="From this time on (RFC 3339 date-time, or a date: UTC midnight).",
+            schema_extra=DATE_OR_DATE_TIME,
+        ),
+    ] = None,
+    issued_before: Annotated[
+        str | None,
+        QueryParameter(
+            name="issuedBefore",
+            description="Before this time (RFC 3339 date-time, or a date: UTC midnight).",
+            schema_extra=DATE_OR_DATE_TIME,
+        ),
+    ] = None,
     limit: Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, QueryParameter(name="cursor")] = None,
+    cursor: Annotated[
+        str | None,
+        QueryParameter(
+            name="cursor",
+            pattern=CURSOR_PATTERN,
+            description=f"`{NEXT_CURSOR_HEADER}` of the previous page.",
+        ),
+    ] = None,
 ) -> Response[dict[str, Any]]:
     """List certificates (extension), newest first; the next page's cursor is in a header."""
     filters = parse_filters(
@@ -162,7 +186,7 @@ async def list_certificate_messages(
 @post(
     ITEM + "/resend",
     status_code=202,
-    responses=answers(Envelope[CertificateRead], 400, 404, 409, status=202, message=RESENT),
+    responses=answers(Envelope[CertificateRead], 400, 404, 409, 429, status=202, message=RESENT),
 )
 async def resend_certificate(
     certificate_id: Annotated[str, PathParameter(name="certificateId")],
@@ -170,13 +194,17 @@ async def resend_certificate(
     services: ServicesDep,
     data: JSONBody[ResendRequest | None] = None,
 ) -> Response[dict[str, Any]]:
-    """Email the certificate again (extension), optionally to a corrected `email`; 409 if
-    revoked."""
+    """Email the certificate again (extension): to its recipient, or to a corrected `email`
+    that becomes the recipient; 409 if revoked, 429 past the daily resend limits."""
     await services.db.transaction(
         partial(
             certificates_service.resend,
             principal=principal,
             certificate_id=certificate_id,
+            limits=certificates_service.ResendLimits(
+                per_certificate=services.settings.resend_per_certificate_per_day,
+                per_account=services.settings.resend_per_account_per_day,
+            ),
             email=str(data.email) if data is not None and data.email else None,
         ),
         tenant=principal.account_id,
@@ -193,15 +221,18 @@ async def get_certificate_pdf(
     certificate: CertificateDep, services: ServicesDep
 ) -> Response[bytes]:
     """The certificate as a PDF (rendered once, then cached)."""
-    pdf = await services.db.readonly(
+    pdf = await services.render_gate.run(
+        certificate.account_id,
         partial(
-            certificates_service.pdf,
-            certificate=certificate,
-            store=services.store,
-            links=services.links,
-            cache=services.render_cache,
+            services.db.run_readonly,
+            partial(
+                certificates_service.pdf,
+                certificate=certificate,
+                store=services.store,
+                links=services.links,
+                cache=services.render_cache,
+            ),
         ),
-        tenant=certificate.account_id,
     )
     return Response(
         pdf,
@@ -219,17 +250,21 @@ async def get_certificate_image(
     services: ServicesDep,
     width: Annotated[int | None, QueryParameter(name="width", ge=16, le=4000)] = None,
 ) -> Response[bytes]:
-    """The certificate as a PNG, optionally at a given width (extension)."""
-    png = await services.db.readonly(
+    """The certificate as a PNG (extension); `width` is rounded up to one of
+    200, 400, 800, 1200, 1600, 2000 or 2400 pixels (2400 at most)."""
+    png = await services.render_gate.run(
+        certificate.account_id,
         partial(
-            certificates_service.png,
-            certificate=certificate,
-            store=services.store,
-            links=services.links,
-            cache=services.render_cache,
-            width=width,
+            services.db.run_readonly,
+            partial(
+                certificates_service.png,
+                certificate=certificate,
+                store=services.store,
+                links=services.links,
+                cache=services.render_cache,
+                width=width,
+            ),
         ),
-        tenant=certificate.account_id,
     )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,10 +18,23 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from akowe.delivery.schemas import DeliveryRead
-from akowe.schemas import BaseSchema, RequestSchema, Timestamp
+from akowe.schemas import (
+    DELIVERABLE_EMAIL,
+    NAME_PATTERN,
+    NOT_BLANK,
+    BaseSchema,
+    NamePattern,
+    RequestSchema,
+    SingleLine,
+    SingleLineName,
+    SingleLinePattern,
+    Timestamp,
+)
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200), SingleLineName, NamePattern]
+Id = Annotated[str, StringConstraints(max_length=64)]
 MAX_ATTRIBUTES = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 EmailStatus = Literal[
     "not_requested", "queued", "sending", "sent", "retrying", "failed", "captured"
 ]  # the latest email's status (a superseded email is never the latest)
@@ -30,8 +44,17 @@ class RecipientData(RequestSchema):
     """Who the certificate is for; `attributes` fill the template's text fields."""
 
     name: Text
-    email: EmailStr | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    email: Annotated[EmailStr | None, DELIVERABLE_EMAIL] = None
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "maxProperties": MAX_ATTRIBUTES,
+            "propertyNames": {"minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN},
+            "additionalProperties": {
+                "anyOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}]
+            },
+        },
+    )
 
     @field_validator("attributes")
     @classmethod
@@ -42,6 +65,8 @@ class RecipientData(RequestSchema):
         for key, item in value.items():
             if not key.strip() or len(key) > 200:
                 raise PydanticCustomError("key", "attribute names must be 1-200 characters")
+            if _CONTROL.search(key):
+                raise PydanticCustomError("key", "attribute names must be one line")
             if isinstance(item, bool) or item is None or isinstance(item, dict | list):
                 raise PydanticCustomError("value", f"attribute {key!r} must be text or a number")
             text = str(item)
@@ -54,8 +79,10 @@ class RecipientData(RequestSchema):
 class MailData(RequestSchema):
     """`templateId` picks the design; the email is sent when `subject` and `body` are given."""
 
-    template_id: str | None = None
-    subject: Annotated[str, StringConstraints(max_length=300)] | None = None
+    template_id: Id | None = None
+    subject: (
+        Annotated[str, StringConstraints(max_length=300), SingleLine, SingleLinePattern] | None
+    ) = None
     body: Annotated[str, StringConstraints(max_length=20_000)] | None = None
 
 
@@ -63,9 +90,9 @@ class IssueRequest(RequestSchema):
     """`POST /api/certificates/issue`."""
 
     recipient_data: RecipientData
-    organization_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    organization_id: Annotated[str, StringConstraints(min_length=1, max_length=64), NOT_BLANK]
     mail_data: MailData | None = None
-    template_id: str | None = Field(
+    template_id: Id | None = Field(
         default=None, description="Extension: the same as `mailData.templateId`."
     )
 
@@ -82,10 +109,49 @@ class IssueRequest(RequestSchema):
         return bool(self.mail_data and self.mail_data.subject and self.mail_data.body)
 
 
+# What a JSON Schema can say of IssueRequest beyond its fields (the document adds it): the
+# template is named in `mailData.templateId` or `templateId`, and an email (`mailData` with a
+# subject and a body) needs the recipient's address.
+_ID = {"type": "string", "minLength": 1, "maxLength": 64}
+ISSUE_REQUEST_RULES: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["templateId"], "properties": {"templateId": _ID}},
+        {
+            "required": ["mailData"],
+            "properties": {
+                "mailData": {
+                    "type": "object",
+                    "required": ["templateId"],
+                    "properties": {"templateId": _ID},
+                }
+            },
+        },
+    ],
+    "if": {
+        "required": ["mailData"],
+        "properties": {
+            "mailData": {
+                "type": "object",
+                "required": ["subject", "body"],
+                "properties": {
+                    "subject": {"type": "string", "pattern": "\\S"},
+                    "body": {"type": "string", "pattern": "\\S"},
+                },
+            }
+        },
+    },
+    "then": {
+        "properties": {
+            "recipientData": {"required": ["email"], "properties": {"email": {"type": "string"}}}
+        }
+    },
+}
+
+
 class RevokeRequest(RequestSchema):
     """`POST /api/certificates/{id}/revoke`."""
 
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000), NOT_BLANK]
 
 
 class CertificateRead(BaseSchema):
@@ -116,15 +182,24 @@ class CertificateRead(BaseSchema):
 
 
 TIMESTAMP_FORMAT = (
-    "must be an ISO 8601 date or date-time (UTC unless it has an offset), "
+    "must be an ISO 8601 (RFC 3339) date-time with its offset, or a date, "
     "e.g. 2026-01-31 or 2026-01-31T09:30:00Z"
 )
+# RFC 3339 date-time (with its offset) or a full date, exactly what the document admits.
+_DATE_OR_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2}))?$"
+)
+DATE_OR_DATE_TIME: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]
+}
 
 
 def _timestamp_filter(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     # Pydantic's own messages ("input is too short") do not say what to send instead.
     if isinstance(value, str) and not value.strip():
         raise PydanticCustomError("timestamp", f"is empty: it {TIMESTAMP_FORMAT}")
+    if not isinstance(value, str) or not _DATE_OR_DATE_TIME.match(value):
+        raise PydanticCustomError("timestamp", f"{TIMESTAMP_FORMAT} (got {str(value)[:40]!r})")
     try:
         return handler(value)
     except ValidationError:

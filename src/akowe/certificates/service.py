@@ -9,9 +9,10 @@ rolls the whole transaction back: nothing recorded, nothing spent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
@@ -27,8 +28,8 @@ from akowe.certificates.exceptions import (
     CertificateNotFound,
     ValidationFailed,
 )
-from akowe.certificates.models import Certificate
-from akowe.certificates.renders import RenderCache
+from akowe.certificates.models import Certificate, CertificateResend
+from akowe.certificates.renders import RenderCache, png_width
 from akowe.certificates.schemas import CertificateFilters, IssueRequest
 from akowe.credits import service as credits_service
 from akowe.credits.service import QueuedDebit
@@ -46,6 +47,7 @@ from akowe.db.statements import (
 )
 from akowe.delivery import service as delivery_service
 from akowe.delivery.exceptions import CertificateRevoked
+from akowe.errors import TooManyRequests
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
@@ -545,18 +547,89 @@ def revoke(session: Session, *, principal: Principal, certificate_id: str, reaso
     session.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class ResendLimits:
+    """How many resends a day: per certificate and per account (0 disables resending)."""
+
+    per_certificate: int
+    per_account: int
+
+
+_RESENDS = cast(Table, CertificateResend.__table__)
+RESENDS_OF_CERTIFICATE: Query[Any] = Query(
+    select(func.count(), func.min(_RESENDS.c.created_at)).where(
+        _RESENDS.c.certificate_id == bindparam("certificate_id"),
+        _RESENDS.c.created_at > bindparam("since"),
+    ),
+    name="resends of a certificate",
+)
+RESENDS_OF_ACCOUNT: Query[Any] = Query(
+    select(func.count(), func.min(_RESENDS.c.created_at)).where(
+        _RESENDS.c.account_id == bindparam("account_id"),
+        _RESENDS.c.mode == bindparam("mode"),
+        _RESENDS.c.created_at > bindparam("since"),
+    ),
+    name="resends of an account",
+)
+_DAY = timedelta(days=1)
+
+
 def resend(
-    session: Session, *, principal: Principal, certificate_id: str, email: str | None = None
+    session: Session,
+    *,
+    principal: Principal,
+    certificate_id: str,
+    limits: ResendLimits,
+    email: str | None = None,
 ) -> None:
-    """Queue the certificate's email again, optionally to a corrected recipient address."""
+    """Queue the certificate's email again: only to its recipient, or to a corrected address
+    that becomes the recipient. Limited per certificate and per account per day (429), and
+    every resend is recorded (certificate_resend)."""
     certificate = lock(session, principal=principal, certificate_id=certificate_id)
     if certificate.status == "revoked":
         raise CertificateRevoked()
+    now = utcnow()
+    reader = session_reader(session)
+    for query, limit, what, params in (
+        (
+            RESENDS_OF_CERTIFICATE,
+            limits.per_certificate,
+            "certificate",
+            {"certificate_id": certificate.id},
+        ),
+        (
+            RESENDS_OF_ACCOUNT,
+            limits.per_account,
+            "account",
+            {"account_id": principal.account_id, "mode": principal.mode},
+        ),
+    ):
+        count, oldest = reader.one(query, since=now - _DAY, **params) or (0, None)
+        if count >= limit:
+            retry = (
+                (_aware(oldest) + _DAY - now).total_seconds() if oldest else _DAY.total_seconds()
+            )
+            raise TooManyRequests(
+                f"This {what} has reached its limit of {limit} resends a day.",
+                retry_after=math.ceil(retry),
+            )
+    corrected = email is not None and email != certificate.recipient_email
     if email is not None:
         certificate.recipient_email = email
     if not certificate.recipient_email:
         raise ValidationFailed.field("email", "is required: the certificate has no recipient email")
-    delivery_service.requeue_email(session, certificate=certificate)
+    message_id = delivery_service.requeue_email(session, certificate=certificate)
+    session.add(
+        CertificateResend(
+            account_id=principal.account_id,
+            mode=principal.mode,
+            certificate_id=certificate.id,
+            message_id=message_id,
+            key_id=principal.key_id,
+            address_corrected=corrected,
+            created_at=now,
+        )
+    )
     session.flush()
 
 
@@ -633,13 +706,15 @@ def png(
     cache: RenderCache,
     width: int | None,
 ) -> bytes:
-    """The certificate as a PNG (optionally scaled) through the render cache. Blocking."""
+    """The certificate as a PNG through the render cache, at one of the cached widths (see
+    akowe.certificates.renders.png_width). Blocking."""
     spec, data = render_inputs(session, certificate=certificate, store=store, links=links)
+    chosen = png_width(width, spec.width, spec.height)
 
     def render() -> bytes:
         problems = check(spec, data)  # what strict=True refuses in the PDF
         if problems:
             raise _drawn(spec, problems)
-        return render_png(spec, data, width)
+        return render_png(spec, data, chosen)
 
-    return cache.get_or_render(f"{certificate.id}-{width or spec.width}.png", render)
+    return cache.get_or_render(f"{certificate.id}-{chosen}.png", render)

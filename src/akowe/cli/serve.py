@@ -17,6 +17,7 @@ from uvicorn.supervisors import Multiprocess
 
 from akowe.accounts import service as accounts_service
 from akowe.api.logging import configure_logging
+from akowe.api.server import uvicorn_options
 from akowe.cli.common import console, err_console, settings, transaction
 from akowe.config import Settings
 from akowe.credits import service as credits_service
@@ -110,6 +111,7 @@ def serve(
         access_log=False,  # akowe.access logs one JSON line per request
         log_config=None,  # every line goes through the one JSON handler (configure_logging)
         log_level=config.log_level.lower(),
+        **uvicorn_options(config),
     )
     log.info("starting %d worker(s) on %s", workers, config.public_base_url)
     try:

@@ -48,6 +48,7 @@ from akowe.db.statements import DriverReader, Query
 from akowe.errors import ServiceError
 
 log = logging.getLogger("akowe.db")
+PING_SECONDS = 2.0
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -174,6 +175,7 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._closing = False
         self._ping_lock = asyncio.Lock()
         self._ping_connection: Any = None
 
@@ -199,7 +201,11 @@ class Database:
         await self._pool.open(wait=False)
 
     async def close(self) -> None:
-        """Close the async pool, the thread pool and (if owned) the engine."""
+        """Finish background writes, then close the async pool, the thread pool and (if
+        owned) the engine."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
+        self._closing = True
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -309,7 +315,8 @@ class Database:
 
         async with self._ping_lock:
             try:
-                async with asyncio.timeout(self.settings.db_wait_timeout):
+                # Not the admission wait (which may be short): how long the database may take.
+                async with asyncio.timeout(max(self.settings.db_wait_timeout, PING_SECONDS)):
                     if self._ping_connection is None or self._ping_connection.closed:
                         self._ping_connection = await psycopg.AsyncConnection.connect(
                             _libpq_url(self.engine), autocommit=True
@@ -349,11 +356,13 @@ class Database:
         """Run `fn(session)` in a read-only session in a thread: for reads that block on
         other work too, such as rendering a file from stored data."""
 
-        def run() -> R:
-            with self.sessions() as session:
-                return fn(session)
+        return await self.call(lambda: self.run_readonly(fn), tenant=tenant)
 
-        return await self.call(run, tenant=tenant)
+    def run_readonly(self, fn: Callable[[Session], R], /) -> R:
+        """The synchronous core of `readonly`, for threads outside the database pool (the
+        render threads, akowe.certificates.renders)."""
+        with self.sessions() as session:
+            return fn(session)
 
     def run_transaction(self, fn: Callable[[Session], R], /) -> R:
         """The synchronous core of `transaction` (also for the CLI and workers)."""
@@ -379,7 +388,8 @@ class Database:
             try:
                 await self.transaction(fn)
             except Exception:
-                log.warning("background write failed", exc_info=True)
+                if not self._closing:
+                    log.warning("background write failed", exc_info=True)
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)

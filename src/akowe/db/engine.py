@@ -50,6 +50,7 @@ def make_engine(settings: Settings, *, pool_size: int = 4, max_overflow: int = 4
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=settings.db_wait_timeout,
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -60,6 +61,8 @@ def make_engine(settings: Settings, *, pool_size: int = 4, max_overflow: int = 4
         max_overflow=max_overflow,
         pool_timeout=settings.db_wait_timeout,
         pool_recycle=1800,
+        # Statement parameters are recipients' names and emails: never in an error or a log.
+        hide_parameters=True,
     )
 
 

@@ -7,6 +7,7 @@ from akowe.db.base import Base
 from akowe.delivery import models as delivery_models
 from akowe.fonts import models as fonts_models
 from akowe.organizations import models as organizations_models
+from akowe.ratelimit import models as ratelimit_models
 from akowe.templates import models as templates_models
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "delivery_models",
     "fonts_models",
     "organizations_models",
+    "ratelimit_models",
     "templates_models",
 ]

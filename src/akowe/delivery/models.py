@@ -57,6 +57,11 @@ class WebhookEndpoint(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
     mode: Mapped[str] = mapped_column(String(8))
+    # Created with `x-subaccount-email`: the sub-account's own endpoint (it sees and manages
+    # only these; it receives only its certificates' events). NULL: account-wide.
+    subaccount_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sub_account.id", ondelete="CASCADE")
+    )
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(Json)
     secret: Mapped[str] = mapped_column(String(100))

@@ -26,7 +26,12 @@ the key's mode: test keys get test events) that subscribed to them. Each request
 `Akowe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
 `Akowe-Event` and `Akowe-Event-Id` (the event's id, the same on every retry: use it to drop
 duplicates). Non-2xx answers and timeouts are retried with exponential backoff, at least
-once delivery. URLs must resolve to public addresses. Verify a request like this:
+once delivery. URLs must resolve to public addresses.
+
+With `x-subaccount-email`, a sub-account creates, lists and deletes only its own endpoints,
+which receive only events about its own certificates; without it, the account sees and
+manages every endpoint, and account-wide endpoints receive every event. Verify a request
+like this:
 
 {VERIFY_SNIPPET}
 """
@@ -60,6 +65,7 @@ async def create_webhook(
             mode=principal.mode,
             data=data,
             allow_private=services.settings.allow_private_urls,
+            subaccount_id=principal.subaccount_id,
         ),
         tenant=principal.account_id,
     )
@@ -73,7 +79,10 @@ async def list_webhooks(
 ) -> Envelope[list[WebhookRead]]:
     """List the account's webhook endpoints in this mode (extension), without secrets."""
     endpoints = await delivery_service.list_webhooks(
-        services.db, account_id=principal.account_id, mode=principal.mode
+        services.db,
+        account_id=principal.account_id,
+        mode=principal.mode,
+        subaccount_id=principal.subaccount_id,
     )
     return Envelope(data=[_read(e) for e in endpoints])
 
@@ -95,6 +104,7 @@ async def delete_webhook(
             account_id=principal.account_id,
             mode=principal.mode,
             webhook_id=webhook_id,
+            subaccount_id=principal.subaccount_id,
         ),
         tenant=principal.account_id,
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import EmailStr, Field, StringConstraints
 
-from akowe.schemas import BaseSchema, RequestSchema, Timestamp
+from akowe.schemas import DELIVERABLE_EMAIL, BaseSchema, RequestSchema, Timestamp
 
 DeliveryStatus = Literal[
     "not_requested", "queued", "sending", "sent", "retrying", "failed", "captured", "superseded"
@@ -49,7 +49,7 @@ class MessageRead(BaseSchema):
 class ResendRequest(RequestSchema):
     """`POST /api/certificates/{id}/resend`: optionally a corrected recipient address."""
 
-    email: EmailStr | None = None
+    email: Annotated[EmailStr | None, DELIVERABLE_EMAIL] = None
 
 
 class WebhookCreate(RequestSchema):

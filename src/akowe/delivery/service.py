@@ -170,11 +170,19 @@ def queue_event(
     event: str,
     data: dict[str, Any],
     certificate_id: str | None = None,
+    subaccount_id: str | None = None,
 ) -> None:
     """Record a webhook event in the caller's batch if the account has an endpoint in this
-    mode. The worker fans it out to each subscribed endpoint; its id is the `Akowe-Event-Id`.
+    mode. The worker fans it out to each subscribed endpoint (the sub-account's own too,
+    when `subaccount_id` is given); its id is the `Akowe-Event-Id`.
     """
-    payload = {"event": event, "data": data, "occurredAt": format_timestamp(utcnow())}
+    payload: dict[str, Any] = {
+        "event": event,
+        "data": data,
+        "occurredAt": format_timestamp(utcnow()),
+    }
+    if subaccount_id is not None:
+        payload["subaccountId"] = subaccount_id
     batch.add(
         INSERT_EVENT,
         **_message(
@@ -206,6 +214,7 @@ def queue_certificate_event(
         event=event,
         data=data,
         certificate_id=certificate.id,
+        subaccount_id=certificate.subaccount_id,
     )
 
 
@@ -255,6 +264,10 @@ WEBHOOKS: Query[WebhookEndpoint] = Query(
     .where(_WEBHOOKS.c.account_id == bindparam("account_id"), _WEBHOOKS.c.mode == bindparam("mode"))
     .order_by(_WEBHOOKS.c.created_at, _WEBHOOKS.c.id),
     name="webhooks",
+)
+SUBACCOUNT_WEBHOOKS: Query[WebhookEndpoint] = Query(
+    cast(Any, WEBHOOKS.statement).where(_WEBHOOKS.c.subaccount_id == bindparam("subaccount_id")),
+    name="sub-account webhooks",
 )
 
 
@@ -429,11 +442,17 @@ def finish(
 
 
 def subscribed_endpoints(
-    session: Session, *, account_id: str, mode: str, event: str
+    session: Session,
+    *,
+    account_id: str,
+    mode: str,
+    event: str,
+    subaccount_id: str | None = None,
 ) -> list[WebhookEndpoint]:
-    """The account's endpoints (in this mode) that want this event."""
+    """The account's endpoints (in this mode) that want this event: the account-wide ones,
+    and the sub-account's own when the event is about one of its certificates."""
     endpoints = session_reader(session).all(WEBHOOKS, account_id=account_id, mode=mode)
-    return [e for e in endpoints if event in e.events]
+    return [e for e in endpoints if event in e.events and e.subaccount_id in (None, subaccount_id)]
 
 
 # ---------------------------------------------------------------- operators (CLI)
@@ -507,7 +526,13 @@ def retry_failed(session: Session) -> int:
 
 
 def create_webhook(
-    session: Session, *, account_id: str, mode: str, data: WebhookCreate, allow_private: bool
+    session: Session,
+    *,
+    account_id: str,
+    mode: str,
+    data: WebhookCreate,
+    allow_private: bool,
+    subaccount_id: str | None = None,
 ) -> WebhookEndpoint:
     """Register an endpoint after checking its URL is public; the secret is generated here."""
     try:
@@ -518,6 +543,7 @@ def create_webhook(
         id=new_id(),
         account_id=account_id,
         mode=mode,
+        subaccount_id=subaccount_id,
         url=data.url,
         events=list(dict.fromkeys(data.events)),
         secret="whsec_" + secrets.token_urlsafe(32),
@@ -529,18 +555,39 @@ def create_webhook(
     return endpoint
 
 
-async def list_webhooks(db: Database, *, account_id: str, mode: str) -> list[WebhookEndpoint]:
-    """The account's endpoints in this mode, oldest first."""
+async def list_webhooks(
+    db: Database, *, account_id: str, mode: str, subaccount_id: str | None = None
+) -> list[WebhookEndpoint]:
+    """The endpoints in this mode, oldest first: all the account's, or with a sub-account
+    scope only that sub-account's own."""
+    if subaccount_id is not None:
+        return await db.all(
+            SUBACCOUNT_WEBHOOKS,
+            tenant=account_id,
+            account_id=account_id,
+            mode=mode,
+            subaccount_id=subaccount_id,
+        )
     return await db.all(WEBHOOKS, tenant=account_id, account_id=account_id, mode=mode)
 
 
-def delete_webhook(session: Session, *, account_id: str, mode: str, webhook_id: str) -> None:
-    """Remove an endpoint; its pending deliveries fail when their turn comes."""
+def delete_webhook(
+    session: Session,
+    *,
+    account_id: str,
+    mode: str,
+    webhook_id: str,
+    subaccount_id: str | None = None,
+) -> None:
+    """Remove an endpoint (with a sub-account scope, only one of its own); its pending
+    deliveries fail when their turn comes."""
+    scope = [] if subaccount_id is None else [WebhookEndpoint.subaccount_id == subaccount_id]
     result = session.execute(
         delete(WebhookEndpoint).where(
             WebhookEndpoint.id == webhook_id,
             WebhookEndpoint.account_id == account_id,
             WebhookEndpoint.mode == mode,
+            *scope,
         )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -350,7 +350,11 @@ class DeliveryWorker:
         )
         with self.write_sessions.begin() as session:
             endpoints = delivery_service.subscribed_endpoints(
-                session, account_id=message.account_id, mode=message.mode, event=event
+                session,
+                account_id=message.account_id,
+                mode=message.mode,
+                event=event,
+                subaccount_id=message.payload.get("subaccountId"),
             )
             for endpoint in endpoints:
                 delivery_service.enqueue(

@@ -20,6 +20,7 @@ from litestar.openapi.spec import (
 from litestar.params import PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
+from akowe.api.edge import route_opt
 from akowe.api.openapi import SECURITY, answers
 from akowe.fonts import service as fonts_service
 from akowe.fonts.exceptions import FontRejected
@@ -90,6 +91,8 @@ async def load_font(
     "",
     status_code=201,
     request_max_body_size=BODY_LIMIT,
+    # The edge meters the upload (size, pace) instead of reading it as a JSON body.
+    opt=route_opt(body="upload"),
     operation_class=UploadOperation,
     responses=answers(Envelope[FontRead], 400, 413, 503, status=201),
 )

@@ -11,11 +11,12 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
+from akowe.api.edge import route_opt
 from akowe.api.openapi import SECURITY, answers
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
 from akowe.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
-from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
+from akowe.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 
 CREATED = "Organization has been created successfully"
@@ -40,6 +41,7 @@ async def load_organization(
     "",
     status_code=201,
     responses=answers(Envelope[OrganizationRead], 400, 413, status=201, message=CREATED),
+    opt=route_opt(body="image"),
 )
 async def create_organization(
     data: JSONBody[OrganizationCreate], principal: PrincipalDep, services: ServicesDep
@@ -70,7 +72,11 @@ async def list_organizations(
         int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size (extension).")
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, QueryParameter(description=f"`{NEXT_CURSOR_HEADER}` of the previous page.")
+        str | None,
+        QueryParameter(
+            pattern=CURSOR_PATTERN,
+            description=f"`{NEXT_CURSOR_HEADER}` of the previous page.",
+        ),
     ] = None,
 ) -> Response[dict[str, Any]]:
     """List the account's organizations (newest first)."""
@@ -88,7 +94,11 @@ async def get_organization(organization: OrganizationDep, services: ServicesDep)
     return envelope(OrganizationRead.wire(organization, services.store))
 
 
-@patch(ITEM, responses=answers(Envelope[OrganizationRead], 400, 404, 413, message=UPDATED))
+@patch(
+    ITEM,
+    responses=answers(Envelope[OrganizationRead], 400, 404, 413, message=UPDATED),
+    opt=route_opt(body="image"),
+)
 async def update_organization(
     data: JSONBody[OrganizationUpdate],
     organization: OrganizationDep,

@@ -11,7 +11,14 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, 
 from pydantic_core import PydanticCustomError
 
 from akowe.organizations.models import Organization
-from akowe.schemas import BaseSchema, RequestSchema, Timestamp, format_timestamp
+from akowe.schemas import (
+    BaseSchema,
+    NamePattern,
+    RequestSchema,
+    SingleLineName,
+    Timestamp,
+    format_timestamp,
+)
 from akowe.storage.store import FileStore
 
 _HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", re.I)
@@ -50,7 +57,7 @@ def _check_phone(value: str) -> str:
 
 
 Blank = BeforeValidator(_blank_to_none)
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), SingleLineName, NamePattern]
 Website = Annotated[
     Annotated[str, StringConstraints(max_length=2048), AfterValidator(_check_website)] | None,
     Blank,

@@ -27,6 +27,11 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
             description="The file's bytes (PNG, JPEG, WebP or SVG).",
             media_type="application/octet-stream",
         ),
+        304: ResponseSpec(
+            data_container=None,
+            description="Not modified: `If-None-Match` named the file's `ETag`.",
+            generate_examples=False,
+        ),
         # Public: no key, so no 401/403; a 400 is ours too, not the framework's default.
         **{k: v for k, v in error_responses(404).items() if k in {400, 404, 500}},
     },

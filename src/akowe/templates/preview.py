@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-import anyio.to_thread
 from litestar import Request, Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
@@ -50,8 +49,9 @@ async def preview_template(
     services: ServicesDep,
     width: Annotated[int | None, QueryParameter(ge=16, le=4000)] = None,
 ) -> Response[bytes]:
-    """Render the template with sample values (PNG); `width` scales it, any other query
-    parameter (`name`, an attribute key) is a sample value (extension)."""
+    """Render the template with sample values (PNG); `width` scales it (extension), rounded
+    up to one of 200, 400, 800, 1200, 1600, 2000 or 2400 pixels; any other query parameter
+    (`name`, an attribute key) is a sample value (extension)."""
     values = sample_values(request)
     template = await templates_service.require(
         services.db, principal=principal, template_id=template_id
@@ -62,7 +62,8 @@ async def preview_template(
     if version is None:
         raise RenderUnavailable()
     verification_url = f"{services.settings.public_base_url}/verify/{SAMPLE_ID}"
-    png = await anyio.to_thread.run_sync(
+    png = await services.render_gate.run(
+        principal.account_id,
         partial(
             templates_service.preview,
             version,
@@ -70,7 +71,8 @@ async def preview_template(
             url=verification_url,
             width=width,
             values=values,
-        )
+            cache=services.render_cache,
+        ),
     )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-cache"})
 

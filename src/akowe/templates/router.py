@@ -11,8 +11,9 @@ from litestar.di import Provide
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
+from akowe.api.edge import route_opt
 from akowe.api.openapi import SECURITY, answers
-from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
+from akowe.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 from akowe.templates import service as templates_service
 from akowe.templates.models import Template
@@ -40,6 +41,7 @@ async def load_template(
     "",
     status_code=201,
     responses=answers(Envelope[TemplateRead], 400, 413, status=201, message=CREATED),
+    opt=route_opt(body="image"),
 )
 async def create_template(
     data: JSONBody[TemplateCreate], principal: PrincipalDep, services: ServicesDep
@@ -73,7 +75,11 @@ async def list_templates(
         int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size (extension).")
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, QueryParameter(description=f"`{NEXT_CURSOR_HEADER}` of the previous page.")
+        str | None,
+        QueryParameter(
+            pattern=CURSOR_PATTERN,
+            description=f"`{NEXT_CURSOR_HEADER}` of the previous page.",
+        ),
     ] = None,
 ) -> Response[dict[str, Any]]:
     """List templates (only the sub-account's with `x-subaccount-email`), newest first."""
@@ -91,7 +97,11 @@ async def get_template(template: TemplateDep, services: ServicesDep) -> dict[str
     return envelope(TemplateRead.wire(template, services.store))
 
 
-@patch(ITEM, responses=answers(Envelope[TemplateRead], 400, 404, 413, message=UPDATED))
+@patch(
+    ITEM,
+    responses=answers(Envelope[TemplateRead], 400, 404, 413, message=UPDATED),
+    opt=route_opt(body="image"),
+)
 async def update_template(
     data: JSONBody[TemplateUpdate],
     template: TemplateDep,

@@ -20,14 +20,22 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from akowe.rendering import PAGE_SIZES, default_page_size, is_known_locale
-from akowe.schemas import BaseSchema, RequestSchema, Timestamp, camelize, format_timestamp
+from akowe.schemas import (
+    BaseSchema,
+    NamePattern,
+    RequestSchema,
+    SingleLineName,
+    Timestamp,
+    camelize,
+    format_timestamp,
+)
 from akowe.storage.store import FileStore
 from akowe.templates.legacy import legacy_family
 from akowe.templates.models import Template
 
 DEFAULT_FONT_FAMILY = "Noto Sans"
 MAX_FIELDS = 100
-MAX_SIDE = 20_000
+MAX_SIDE = 10_000
 MAX_LINES = 10
 MAX_PAGE_MM = 5000.0
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -115,7 +123,7 @@ Locale = Annotated[
     BeforeValidator(_locale),
     Field(description='How dates are written (CLDR locale, e.g. "fr", "pt-BR", "ja").'),
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), SingleLineName, NamePattern]
 ImageUrl = Annotated[
     str,
     StringConstraints(min_length=1),

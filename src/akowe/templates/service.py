@@ -27,6 +27,7 @@ from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
+from akowe.certificates.renders import RenderCache, png_width
 from akowe.db.base import utcnow
 from akowe.db.database import Database, session_reader
 from akowe.db.statements import DriverReader, Query, QueryFamily, load
@@ -728,17 +729,28 @@ def preview(
     url: str,
     width: int | None,
     values: Mapping[str, str] | None = None,
+    cache: RenderCache | None = None,
 ) -> bytes:
-    """A version rendered with sample values as a PNG (blocking: rendering).
+    """A version rendered with sample values as a PNG at one of the cached widths
+    (blocking: rendering).
 
     `values` override the samples ("name", "certificateId" or an attribute key); values the
-    design cannot draw or fit are refused like at issue (UnrenderableValues, 422).
+    design cannot draw or fit are refused like at issue (UnrenderableValues, 422). Previews
+    with the default samples are cached; tried values are not (they would fill the cache).
     """
-    spec = version_spec(version, store=store)
-    data: CertificateData = sample_data(spec, url, values=values)
-    if has_logo(spec):
-        data = replace(data, logo=placeholder_logo())
-    problems = check(spec, data)
-    if problems:
-        raise unrenderable(spec, problems, _preview_name)
-    return render_png(spec, data, width)
+    chosen = png_width(width, version.width, version.height)
+
+    def render() -> bytes:
+        spec = version_spec(version, store=store)
+        data: CertificateData = sample_data(spec, url, values=values)
+        if has_logo(spec):
+            data = replace(data, logo=placeholder_logo())
+        problems = check(spec, data)
+        if problems:
+            raise unrenderable(spec, problems, _preview_name)
+        return render_png(spec, data, chosen)
+
+    if cache is None or values:
+        return render()
+    name = f"preview-{version.template_id}-{version.version}-{chosen}.png"
+    return cache.get_or_render(name, render)
