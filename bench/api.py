@@ -19,6 +19,7 @@ import argparse
 import base64
 import json
 import os
+import secrets
 import shutil
 import statistics
 import sys
@@ -64,6 +65,22 @@ def record(port: int, key: str, paths: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def drain_time(sqlite_path: Path, timeout: float = 600) -> float:
+    """Seconds until every certificate has its credential (the signing backlog is gone)."""
+    import sqlite3
+
+    started = time.monotonic()
+    while True:
+        with sqlite3.connect(sqlite_path) as conn:
+            missing = conn.execute(
+                "SELECT count(*) FROM certificate c WHERE NOT EXISTS "
+                "(SELECT 1 FROM credential r WHERE r.certificate_id = c.id)"
+            ).fetchone()[0]
+        if missing == 0 or time.monotonic() - started > timeout:
+            return time.monotonic() - started
+        time.sleep(0.5)
+
+
 def main() -> None:
     import subprocess
 
@@ -84,6 +101,14 @@ def main() -> None:
         "interleaved with the first (the issue's 'no slower with --workers 2')",
     )
     parser.add_argument(
+        "--worker",
+        choices=("off", "thread", "process"),
+        default="off",
+        help="who signs the credentials issue queues while it is measured: nobody (off, the "
+        "default: the request path alone), the worker thread inside the server process "
+        "(thread, what `akowe serve` does by default), or a separate `akowe worker` process",
+    )
+    parser.add_argument(
         "--profile", default="", help="py-spy the server while wrk loads this endpoint"
     )
     args = parser.parse_args()
@@ -93,7 +118,8 @@ def main() -> None:
 
     data_dir = tempfile.mkdtemp(prefix="akowe-bench-api-")
     env = {**os.environ, "AKOWE_DATA_DIR": data_dir, "AKOWE_LOG_LEVEL": "WARNING"}
-    env["AKOWE_WORKER_ENABLED"] = "0"
+    env["AKOWE_WORKER_ENABLED"] = "1" if args.worker == "thread" else "0"
+    env.setdefault("AKOWE_SECRET_KEY", secrets.token_urlsafe(32))
     # The rate limit is spent on every request (its cost is measured) but never refuses.
     env.setdefault("AKOWE_RATE_LIMIT", "1000000/second")
     database = None
@@ -129,6 +155,8 @@ def main() -> None:
             start("akowe.main:create_app", port, env, factory=True, workers=args.workers)
         )
         wait_ready(f"http://127.0.0.1:{port}/healthz", {})
+        if args.worker == "process":
+            servers.append(subprocess.Popen([str(BIN / "akowe"), "worker"], env=env, cwd=ROOT))
 
         from bench.render import background
 
@@ -204,6 +232,7 @@ def main() -> None:
         issue = None
         latency = None
         other_rates: list[float] = []
+        backlog_seconds = None
         if not args.skip_issue:
             issue_script = Path(data_dir) / "issue.lua"
             lua_body = json.dumps(json.dumps(body, ensure_ascii=False), ensure_ascii=False)
@@ -249,6 +278,8 @@ def main() -> None:
             body_file = Path(data_dir) / "issue.json"
             body_file.write_text(json.dumps(body))
             latency = part_latency(port, key, body_file, args.rounds, args.requests)
+            if args.worker != "off" and not postgres:
+                backlog_seconds = drain_time(Path(data_dir) / "akowe.db")
 
         db = "PostgreSQL" if postgres else "SQLite"
         print(
@@ -287,6 +318,11 @@ def main() -> None:
                 f"{'OK  ' if latency['issue_p50'] < 3 else 'MISS'} issue p50 "
                 f"{latency['issue_p50']:.2f} ms, p95 {latency['issue_p95']:.2f} ms "
                 f"(goal p50 < 3 ms; balance p50 {latency['balance_p50']:.2f} ms)"
+            )
+        if backlog_seconds is not None:
+            print(
+                f"     signing ({args.worker}) caught up with every issued certificate "
+                f"{backlog_seconds:.1f} s after the last issue"
             )
     finally:
         for server in servers:

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import statistics
@@ -76,6 +77,7 @@ def main() -> None:
 
     data_dir = tempfile.mkdtemp(prefix="akowe-bench-")
     env = {**os.environ, "AKOWE_DATA_DIR": data_dir, "AKOWE_LOG_LEVEL": "WARNING"}
+    env.setdefault("AKOWE_SECRET_KEY", secrets.token_urlsafe(32))
     if args.database_url:
         env["AKOWE_DATABASE_URL"] = args.database_url
     subprocess.run([str(BIN / "akowe"), "db", "upgrade"], env=env, check=True, capture_output=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import logging
+import secrets
 import smtplib
 import statistics
 import subprocess
@@ -140,7 +141,7 @@ def requeue(worker: DeliveryWorker) -> list[OutboxMessage]:
             .values(status="queued", attempts=0, next_attempt_at=OutboxMessage.created_at)
         )
         session.execute(update(Certificate).values(email_status="queued"))
-        messages = list(session.scalars(select(OutboxMessage)))
+        messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email")))
         session.expunge_all()
     return messages
 
@@ -153,7 +154,7 @@ def baseline_messages(worker: DeliveryWorker, messages: list[OutboxMessage]) -> 
             certificate = session.get(Certificate, message.certificate_id)
             assert certificate is not None
             mail = worker._mail(message, certificate, str(message.payload["to"]))
-            pdf = worker.renders.get_or_render(f"{certificate.id}.pdf", lambda: b"")
+            pdf = worker.renders.get_or_render(f"{certificate.id}.signed.pdf", lambda: b"")
             out.append(compose(mail, pdf=pdf, mail_from=worker.settings.mail_from))
     return out
 
@@ -173,6 +174,7 @@ def main() -> None:
             worker_enabled=False,
             smtp_url=SecretStr(f"smtp://127.0.0.1:{smtp_port}"),
             mail_from="certificates@bench.example",
+            secret_key=SecretStr(secrets.token_urlsafe(32)),
         )
         migrate.upgrade(settings)
         smtp = start_smtp(smtp_port)

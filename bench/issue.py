@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import statistics
@@ -431,6 +432,7 @@ def main() -> None:
 
     data_dir = tempfile.mkdtemp(prefix="akowe-bench-issue-")
     env = {**os.environ, "AKOWE_DATA_DIR": data_dir, "AKOWE_LOG_LEVEL": "WARNING"}
+    env.setdefault("AKOWE_SECRET_KEY", secrets.token_urlsafe(32))
     env.pop("AKOWE_DATABASE_URL", None)
 
     def cli(*argv: str) -> dict[str, Any]:

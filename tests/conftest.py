@@ -19,6 +19,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.accounts import service as accounts_service
@@ -90,6 +91,10 @@ def settings(database_url: str, data_dir: Path, port: int) -> Settings:
         log_level="WARNING",
         # Delivery tests start their own workers against their own SMTP/HTTP servers.
         worker_enabled=False,
+        secret_key=SecretStr("test-secret-key-for-signing-keys"),
+        # Signing in the worker thread: a spawned process per test worker costs seconds;
+        # tests/delivery/test_signing_worker.py runs the process pool on purpose.
+        signing_processes=0,
     )
     migrate.upgrade(config)
     return config

@@ -58,6 +58,8 @@ def server_process(
     environment = {
         **os.environ,
         "AKOWE_DATABASE_URL": settings.resolved_database_url,
+        # The session's secret: the keys of organizations made by the test server decrypt.
+        "AKOWE_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
         "AKOWE_DATA_DIR": str(data_dir),
         "AKOWE_BASE_URL": f"http://127.0.0.1:{port}",
         "AKOWE_WORKER_ENABLED": "0",

@@ -104,6 +104,8 @@ def load_server(
     env = {
         **os.environ,
         "AKOWE_DATABASE_URL": settings.resolved_database_url,
+        # The session's secret: the keys of organizations made by the test server decrypt.
+        "AKOWE_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
         # The same file store as the test session (template backgrounds live there).
         "AKOWE_DATA_DIR": str(settings.data_dir),
         "AKOWE_BASE_URL": f"http://127.0.0.1:{port}",

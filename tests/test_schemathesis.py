@@ -37,6 +37,10 @@ CONTENT_DEPENDENT = [
     "POST /api/webhooks",
     # Whether the bytes are a font whose licence allows embedding: no schema can say.
     "POST /api/fonts",
+    # Whether a document carries a credential that verifies (or one this caller may sign).
+    "POST /api/public/verify",
+    "POST /vc-api/credentials/issue",
+    "POST /vc-api/credentials/verify",
 ]
 
 

@@ -33,6 +33,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "AKOWE_LOG_LEVEL": "INFO",
         "AKOWE_WORKER_ENABLED": "0",
         "COLUMNS": "200",
+        # Plain `akowe serve` refuses to start without the key that encrypts signing keys.
+        "AKOWE_SECRET_KEY": "test-secret-key-for-signing-keys",
         **extra,
     }
     env.pop("AKOWE_DATABASE_URL", None)
@@ -193,8 +195,7 @@ def test_serve_migrates_only_when_asked(tmp_path: Path) -> None:
     port = _free_port()
     data = tmp_path / "data"
     data.mkdir()
-    env = {**os.environ, "AKOWE_DATA_DIR": str(data), "AKOWE_WORKER_ENABLED": "0"}
-    env.pop("AKOWE_DATABASE_URL", None)
+    env = _env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "akowe.cli", "serve", "--port", str(port)],
         env=env,

@@ -63,3 +63,27 @@ def test_organization_and_template_answers_match_their_models(
         assert_conforms(OrganizationRead, organization)
     for template in [*templates["data"], one["data"]]:
         assert_conforms(TemplateRead, template)
+
+
+def test_verification_answers_match_verification_read(client: httpx.Client, make_account) -> None:
+    from akowe.verification.schemas import VerificationRead
+
+    account = make_account(credits=3, test_credits=1)
+    live, sandbox = make_issuer(client, account), make_issuer(client, account, test=True)
+    body = live.body(expiresAt="2099-12-31T23:59:59Z")
+    issued = client.post("/api/certificates/issue", headers=live.headers, json=body).json()
+    certificate_id = issued["data"]["certificateId"]
+    assert_conforms(CertificateRead, issued["data"])
+    assert issued["data"]["expiresAt"] == "2099-12-31T23:59:59.000Z"
+    test = client.post("/api/certificates/issue", headers=sandbox.headers, json=sandbox.body())
+    answers = [
+        client.get(f"/api/public/verify/{certificate_id}").json()["data"],
+        client.get(f"/api/public/verify/{test.json()['data']['certificateId']}").json()["data"],
+    ]
+    credential = client.get(f"/api/public/certificates/{certificate_id}/credential").json()
+    answers.append(client.post("/api/public/verify", json=credential).json()["data"])
+    credential["credentialSubject"]["name"] = "Mallory"
+    answers.append(client.post("/api/public/verify", json=credential).json()["data"])
+    assert [a["status"] for a in answers] == ["valid", "test", "valid", "invalid"], answers
+    for answer in answers:
+        assert_conforms(VerificationRead, answer)

@@ -13,7 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Service settings, read from `AKOWE_*` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="AKOWE_", extra="ignore")
+    # Inputs stay out of validation errors: one of them may be a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="AKOWE_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Path("./data")
     database_url: str | None = Field(
@@ -145,6 +148,39 @@ class Settings(BaseSettings):
         le=1,
         description="The fraction of threads or connections one account may hold at once.",
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Encrypts the organizations' signing keys at rest. Unset, the file `secret-key` in "
+            "the data directory is used if it exists (`akowe serve --demo` creates it); "
+            "otherwise the service refuses to start."
+        ),
+    )
+    status_list_ttl_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="How long verifiers may cache a status list (its `ttl` and Cache-Control).",
+    )
+    signing_processes: int = Field(
+        default=1,
+        ge=0,
+        le=32,
+        description=(
+            "Processes the worker signs credentials in (0: in the worker thread itself), so "
+            "signing's CPU never competes with requests for the interpreter."
+        ),
+    )
+    credential_repair_interval_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often the worker looks for certificates still without a credential.",
+    )
+    verify_upload_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest document `POST /api/public/verify` accepts.",
+    )
     key_last_used_resolution_seconds: int = Field(
         default=60,
         ge=0,
@@ -166,6 +202,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("AKOWE_SECRET_KEY must be at least 16 characters long")
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

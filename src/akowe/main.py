@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
+from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
@@ -46,13 +47,19 @@ from akowe.delivery.router import router as webhooks_router
 from akowe.delivery.worker import DeliveryWorker
 from akowe.fonts.router import router as fonts_router
 from akowe.organizations.router import router as organizations_router
-from akowe.outbound import make_fetcher
+from akowe.outbound import GuardedClient, make_fetcher
 from akowe.ratelimit.limiter import make_limiter
 from akowe.schemas import Envelope
+from akowe.signing import router as signing_router
+from akowe.signing import service as signing_service
 from akowe.storage.router import get_file
 from akowe.storage.store import make_store
 from akowe.templates.preview import router as preview_router
 from akowe.templates.router import router as templates_router
+from akowe.verification.router import router as verification_router
+from akowe.verification.service import ReportCache, guarded_fetcher
+from akowe.verification.vc_api import router as vc_api_router
+from akowe.web.router import router as web_router
 
 DOCS_ASSETS = "/docs/assets"
 # Swagger UI 5 (the first to read OpenAPI 3.1) as shipped by the swagger-ui-py package; only
@@ -97,7 +104,13 @@ def build_litestar(
     configure_logging(settings.log_level)
     return_freed_memory()
     share_the_gil()
+    # Refuses to build without a secret key: nothing could be signed.
+    signer = signing_service.Signer.from_settings(settings)
     db = Database(settings)
+    # DID documents and status lists of other issuers, for uploaded credentials.
+    remote_client = GuardedClient(
+        allow_private=settings.allow_private_urls, user_agent="akowe-verifier"
+    )
     services = Services(
         settings=settings,
         db=db,
@@ -113,13 +126,24 @@ def build_litestar(
             queue=settings.render_queue,
         ),
         limiter=make_limiter(settings, db),
+        signer=signer,
+        reports=ReportCache(),
+        remote=guarded_fetcher(remote_client),
     )
     # The delivery worker runs in its own thread with its own small engine (SMTP and
     # rendering block), so it never competes with requests for a connection.
-    worker = DeliveryWorker(settings, store=services.store) if settings.worker_enabled else None
+    worker = (
+        DeliveryWorker(settings, store=services.store, signer=signer)
+        if settings.worker_enabled
+        else None
+    )
+    if worker is not None:
+        signer.wake = worker.wake
 
     async def start() -> None:
         await db.start()
+        # A wrong AKOWE_SECRET_KEY is found now, not at the first signature.
+        await db.call(partial(signing_service.check_secret, db, signer=signer))
         if worker is not None:
             worker.start()
         # Everything created so far (modules, the app, its routes and schemas: over 100,000
@@ -133,6 +157,7 @@ def build_litestar(
         await services.limiter.close()
         await anyio.to_thread.run_sync(services.render_gate.close)
         await db.close()
+        remote_client.close()
 
     app = Litestar(
         route_handlers=[
@@ -145,6 +170,10 @@ def build_litestar(
             fonts_router,
             certificates_router,
             webhooks_router,
+            verification_router,
+            *signing_router.route_handlers,
+            web_router,
+            vc_api_router,
             get_file,
             create_static_files_router(
                 path=DOCS_ASSETS,

@@ -28,6 +28,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         "AKOWE_BASE_URL": settings.public_base_url,
         "AKOWE_MAIL_FROM": settings.mail_from,
         "AKOWE_LOG_LEVEL": "WARNING",
+        "AKOWE_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
         "COLUMNS": "200",
         **extra,
     }

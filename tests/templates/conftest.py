@@ -89,6 +89,10 @@ def open_server(settings: Settings) -> Iterator[str]:
         base_url=f"http://127.0.0.1:{port}",
         allow_private_urls=True,
         log_level="WARNING",
+        secret_key=settings.secret_key,
+        # Like the main test server: no worker (it would sign other tests' credentials with
+        # this server's base URL, which the main server does not answer for).
+        worker_enabled=False,
     )
     assert open_settings.max_body_bytes == 25 * 1024 * 1024
     with serve(create_app(open_settings), port) as url:

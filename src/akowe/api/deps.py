@@ -26,7 +26,9 @@ from akowe.db.base import utcnow
 from akowe.db.database import Database
 from akowe.outbound import ImageFetcher
 from akowe.ratelimit.limiter import Limiter
+from akowe.signing.service import Signer
 from akowe.storage.store import FileStore
+from akowe.verification.service import RemoteFetch, ReportCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class Services:
     render_cache: RenderCache
     render_gate: RenderGate
     limiter: Limiter
+    signer: Signer
+    reports: ReportCache
+    remote: RemoteFetch
 
 
 T = TypeVar("T")

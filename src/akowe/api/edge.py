@@ -112,8 +112,9 @@ def edge_middleware(app: ASGIApp) -> ASGIApp:
             nonlocal replaced
             if message["type"] == "http.response.start":
                 headers = message.get("headers") or ()
-                if message["status"] == 404 and not _is_json(headers):
-                    # The framework's own pages (docs, static files) answer 404 in HTML.
+                if message["status"] == 404 and not _is_ours(headers):
+                    # The framework's own pages (docs, static files) answer 404 in HTML;
+                    # our own pages (which set their own content policy) are kept.
                     replaced = True
                     await _answer(send, 404, _NOT_FOUND_BODY)
                     return
@@ -141,8 +142,13 @@ _NUL_BODY = (
 )
 
 
-def _is_json(headers: Any) -> bool:
-    return any(name.lower() == b"content-type" and b"json" in value for name, value in headers)
+def _is_ours(headers: Any) -> bool:
+    """A JSON answer, or a page of ours (akowe.web sets its content security policy)."""
+    return any(
+        (name.lower() == b"content-type" and b"json" in value)
+        or name.lower() == b"content-security-policy"
+        for name, value in headers
+    )
 
 
 _NOT_FOUND_BODY = (

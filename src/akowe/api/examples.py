@@ -40,6 +40,16 @@ from akowe.templates.schemas import (
     TemplateUpdate,
     TemplateWarning,
 )
+from akowe.verification.schemas import (
+    CheckRead,
+    PublicCertificateRead,
+    PublicOrganizationRead,
+    VcIssued,
+    VcIssueRequest,
+    VcVerified,
+    VcVerifyRequest,
+    VerificationRead,
+)
 
 BASE = "https://certificates.lagos-academy.example"
 ORGANIZATION_ID = "ae08808f-85e5-4444-92ca-304a07531f3b"
@@ -167,6 +177,95 @@ WEBHOOK = {
     "createdAt": CREATED_AT,
 }
 
+CHECKS = [
+    {"name": "integrity", "passed": True, "message": "The credential is well formed."},
+    {
+        "name": "signature",
+        "passed": True,
+        "message": "The eddsa-rdfc-2022 proof matches the credential.",
+    },
+    {
+        "name": "issuer key",
+        "passed": True,
+        "message": "The key is listed in the issuer's DID document.",
+    },
+    {"name": "status", "passed": True, "message": "Not revoked."},
+    {"name": "expiry", "passed": True, "message": "Does not expire."},
+]
+PUBLIC_ORGANIZATION = {
+    "name": "Lagos Academy",
+    "website": "https://lagos-academy.example",
+    "logo": "https://lagos-academy.example/logo.png",
+}
+PUBLIC_CERTIFICATE = {
+    "certificateId": CERTIFICATE_ID,
+    "recipientName": "John Doe",
+    "achievement": "Machine Learning Certificate",
+    "organization": PUBLIC_ORGANIZATION,
+    "issuedAt": CREATED_AT,
+    "expiresAt": None,
+    "status": "issued",
+    "revokedAt": None,
+    "revocationReason": None,
+    "test": False,
+    "verificationUrl": f"{BASE}/verify/{CERTIFICATE_ID}",
+    "credentialUrl": f"{BASE}/api/public/certificates/{CERTIFICATE_ID}/credential",
+    "pdfUrl": f"{BASE}/api/public/certificates/{CERTIFICATE_ID}/pdf",
+    "imageUrl": f"{BASE}/api/public/certificates/{CERTIFICATE_ID}/image.png",
+}
+TEST_DID = f"did:web:certificates.lagos-academy.example:test:orgs:{ORGANIZATION_ID}"
+VC_CREDENTIAL: dict[str, Any] = {
+    "@context": [
+        "https://www.w3.org/ns/credentials/v2",
+        "https://www.w3.org/ns/credentials/examples/v2",
+    ],
+    "type": ["VerifiableCredential"],
+    "issuer": TEST_DID,
+    "validFrom": "2025-09-24T18:23:43Z",
+    "credentialSubject": {"id": "did:example:ebfeb1f712ebc6f1c276e12ec21", "name": "John Doe"},
+}
+VC_SIGNED: dict[str, Any] = {
+    **VC_CREDENTIAL,
+    "proof": {
+        "type": "DataIntegrityProof",
+        "cryptosuite": "eddsa-rdfc-2022",
+        "created": "2025-09-24T18:23:44Z",
+        "verificationMethod": f"{TEST_DID}#z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2",
+        "proofPurpose": "assertionMethod",
+        "proofValue": "z3FXQjecWufY46yg5abdVZsXqLhxhueuSoZgNSARiKBk9czhSePTFehP8c3PGfb6a22gkfUKKBZ"
+        "rpSKdv8Pj2dArEJ",
+    },
+}
+LIVE_DID = f"did:web:certificates.lagos-academy.example:orgs:{ORGANIZATION_ID}"
+KEY = "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"
+DID_DOCUMENT: dict[str, Any] = {
+    "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
+    "id": LIVE_DID,
+    "verificationMethod": [
+        {
+            "id": f"{LIVE_DID}#{KEY}",
+            "type": "Multikey",
+            "controller": LIVE_DID,
+            "publicKeyMultibase": KEY,
+        }
+    ],
+    "assertionMethod": [f"{LIVE_DID}#{KEY}"],
+}
+STATUS_LIST: dict[str, Any] = {
+    "@context": ["https://www.w3.org/ns/credentials/v2"],
+    "id": f"{BASE}/api/public/status-lists/0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+    "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+    "issuer": LIVE_DID,
+    "validFrom": "2025-09-24T18:23:43Z",
+    "credentialSubject": {
+        "id": f"{BASE}/api/public/status-lists/0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e#list",
+        "type": "BitstringStatusList",
+        "statusPurpose": "revocation",
+        "encodedList": "uH4sIAAAAAAAAA-3BMQEAAADCoPVPbQwfoAAAAAAAAAAAAAAAAAAAAIC3AYbSVKsAQAAA",
+        "ttl": 300000,
+    },
+    "proof": {**VC_SIGNED["proof"], "verificationMethod": f"{LIVE_DID}#{KEY}"},
+}
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     RecipientData: RECIPIENT,
     MailData: {
@@ -286,6 +385,25 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "createdAt": CREATED_AT,
     },
     ErrorItem: {"field": "recipientData.email", "message": "value is not a valid email address"},
+    CheckRead: CHECKS[1],
+    PublicOrganizationRead: PUBLIC_ORGANIZATION,
+    PublicCertificateRead: PUBLIC_CERTIFICATE,
+    VcIssueRequest: {"credential": VC_CREDENTIAL, "options": {}},
+    VcIssued: {"verifiableCredential": VC_SIGNED},
+    VcVerifyRequest: {"verifiableCredential": VC_SIGNED, "options": {}},
+    VcVerified: {
+        "verified": True,
+        "checks": ["integrity", "signature", "issuer key", "status", "expiry"],
+        "warnings": [],
+        "errors": [],
+    },
+    VerificationRead: {
+        "valid": True,
+        "status": "valid",
+        "test": False,
+        "checks": CHECKS,
+        "certificate": PUBLIC_CERTIFICATE,
+    },
 }
 
 # Bodies documented by TypedDicts or dicts rather than models, by component name.

@@ -175,7 +175,25 @@ def document_examples(
         component = components.get(name)
         if isinstance(component, Schema):
             component.examples = [value]
+    for model in examples:
+        component = components.get(model.__name__)
+        if isinstance(component, Schema):
+            _optional_patterns(component, model)
     return schema
+
+
+def _optional_patterns(component: Schema, model: type[BaseModel]) -> None:
+    """Litestar drops a `pattern` of an optional (`X | None`) string field: copy it from the
+    model's own JSON schema, so the document admits exactly what the server accepts."""
+    properties = model.model_json_schema(by_alias=True).get("properties", {})
+    for name, documented in (component.properties or {}).items():
+        branches = properties.get(name, {}).get("anyOf", ())
+        patterns = [b["pattern"] for b in branches if b.get("type") == "string" and "pattern" in b]
+        if not patterns or not isinstance(documented, Schema):
+            continue
+        for branch in documented.one_of or ():
+            if isinstance(branch, Schema) and branch.type == OpenAPIType.STRING:
+                branch.pattern = branch.pattern or patterns[0]
 
 
 def document_edge(app: Any) -> OpenAPI:

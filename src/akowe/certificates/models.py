@@ -42,6 +42,7 @@ class Certificate(Base):
     attributes: Mapped[dict[str, str]] = mapped_column(Json)
     status: Mapped[str] = mapped_column(String(16), default="issued")
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
     issued_by_key_id: Mapped[str] = mapped_column(String(36))
     mail_subject: Mapped[str | None] = mapped_column(Text)
     mail_body: Mapped[str | None] = mapped_column(Text)

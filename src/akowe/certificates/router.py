@@ -27,6 +27,7 @@ from akowe.delivery.schemas import MessageRead, ResendRequest
 from akowe.errors import FieldError, ValidationFailed
 from akowe.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
+from akowe.signing import service as signing_service
 
 REVOKED = "Certificate has been revoked successfully"
 RESENT = "Certificate email has been queued"
@@ -93,6 +94,8 @@ async def issue_certificate(
         ),
         tenant=principal.account_id,
     )
+    if not result.replayed:
+        services.signer.wake()  # the worker in this process signs the credential now
     headers = {REPLAYED_HEADER: "true"} if result.replayed else None
     return Response(result.body, status_code=result.status, headers=headers)
 
@@ -105,7 +108,7 @@ async def list_certificates(
     template_id: Annotated[str | None, QueryParameter(name="templateId")] = None,
     recipient_email: Annotated[str | None, QueryParameter(name="recipientEmail")] = None,
     status: Annotated[
-        str | None, QueryParameter(name="status", pattern="^(issued|revoked)$")
+        str | None, QueryParameter(name="status", pattern="^(issued|revoked|expired)$")
     ] = None,
     issued_after: Annotated[
         str | None,
@@ -220,7 +223,16 @@ async def resend_certificate(
 async def get_certificate_pdf(
     certificate: CertificateDep, services: ServicesDep
 ) -> Response[bytes]:
-    """The certificate as a PDF (rendered once, then cached)."""
+    """The certificate as a PDF (rendered once, then cached), carrying its signed credential."""
+    await services.db.call(
+        partial(
+            signing_service.ensure_credential,
+            services.db,
+            signer=services.signer,
+            certificate_id=certificate.id,
+        ),
+        tenant=certificate.account_id,
+    )
     pdf = await services.render_gate.run(
         certificate.account_id,
         partial(
@@ -287,6 +299,7 @@ async def revoke_certificate(
             principal=principal,
             certificate_id=certificate_id,
             reason=data.reason,
+            signer=services.signer,
         ),
         tenant=principal.account_id,
     )

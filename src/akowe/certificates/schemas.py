@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -95,6 +95,24 @@ class IssueRequest(RequestSchema):
     template_id: Id | None = Field(
         default=None, description="Extension: the same as `mailData.templateId`."
     )
+    expires_at: datetime | None = Field(
+        default=None,
+        description=(
+            "Extension: when the certificate expires (ISO 8601, in the future; without a time "
+            "zone it is UTC; kept to the second, as its credential's `validUntil`)."
+        ),
+    )
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future_second(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        aware = aware.astimezone(UTC).replace(microsecond=0)
+        if aware <= datetime.now(UTC):
+            raise PydanticCustomError("future", "must be in the future")
+        return aware
 
     @property
     def resolved_template_id(self) -> str | None:
@@ -163,7 +181,7 @@ class CertificateRead(BaseSchema):
     organization_id: str
     template_id: str
     attributes: dict[str, str]
-    status: Literal["issued", "revoked"]
+    status: Literal["issued", "revoked", "expired"]
     issued_at: Timestamp
     verification_url: str
     pdf_url: str
@@ -171,6 +189,9 @@ class CertificateRead(BaseSchema):
     template_version: int = Field(description="Extension: the design version it was issued from.")
     sub_account_email: str | None = Field(description="Extension.")
     test: bool = Field(description="Extension: issued with a test key (sandbox).")
+    expires_at: Timestamp | None = Field(
+        default=None, description="Extension: when it expires (then `status` is `expired`)."
+    )
     revoked_at: Timestamp | None = Field(default=None, description="Extension.")
     revocation_reason: str | None = Field(default=None, description="Extension.")
     delivery: DeliveryRead = Field(
@@ -217,6 +238,6 @@ class CertificateFilters(BaseSchema):
     organization_id: str | None = None
     template_id: str | None = None
     recipient_email: str | None = None
-    status: Literal["issued", "revoked"] | None = None
+    status: Literal["issued", "revoked", "expired"] | None = None
     issued_after: TimestampFilter | None = None
     issued_before: TimestampFilter | None = None

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, select
+from sqlalchemy import Select, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
@@ -63,6 +63,7 @@ from akowe.rendering import (
     render_png,
 )
 from akowe.schemas import format_timestamp, timestamp_or_none
+from akowe.signing import service as signing_service
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
 from akowe.templates.exceptions import TemplateNotFound, UnrenderableValues
@@ -148,7 +149,7 @@ def _page(
     organization: bool,
     template: bool,
     email: bool,
-    status: bool,
+    status: str | None,
     after: bool,
     before: bool,
     with_cursor: bool,
@@ -161,8 +162,15 @@ def _page(
         statement = statement.where(c.template_id == bindparam("template_id"))
     if email:
         statement = statement.where(func.lower(c.recipient_email) == bindparam("recipient_email"))
-    if status:
-        statement = statement.where(c.status == bindparam("status"))
+    # `expired` is not stored: an issued certificate whose expiry has passed.
+    if status == "revoked":
+        statement = statement.where(c.status == "revoked")
+    elif status == "issued":
+        statement = statement.where(
+            c.status == "issued", or_(c.expires_at.is_(None), c.expires_at >= bindparam("now"))
+        )
+    elif status == "expired":
+        statement = statement.where(c.status == "issued", c.expires_at < bindparam("now"))
     if after:
         statement = statement.where(c.issued_at >= bindparam("issued_after"))
     if before:
@@ -227,8 +235,8 @@ async def list_certificates(
         params["template_id"] = filters.template_id
     if filters.recipient_email:
         params["recipient_email"] = filters.recipient_email.strip().lower()
-    if filters.status:
-        params["status"] = filters.status
+    if filters.status in ("issued", "expired"):
+        params["now"] = utcnow()
     if filters.issued_after:
         params["issued_after"] = _aware(filters.issued_after)
     if filters.issued_before:
@@ -237,17 +245,12 @@ async def list_certificates(
         db,
         CERTIFICATE_PAGE,
         principal.subaccount_id is not None,
-        *(
-            key in params
-            for key in (
-                "organization_id",
-                "template_id",
-                "recipient_email",
-                "status",
-                "issued_after",
-                "issued_before",
-            )
-        ),
+        "organization_id" in params,
+        "template_id" in params,
+        "recipient_email" in params,
+        filters.status,
+        "issued_after" in params,
+        "issued_before" in params,
         limit=limit,
         cursor=cursor,
         tenant=principal.account_id,
@@ -258,6 +261,16 @@ async def list_certificates(
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def status_of(certificate: Certificate) -> str:
+    """`revoked`, `expired` (issued, its expiry passed) or `issued`."""
+    if certificate.status == "revoked":
+        return "revoked"
+    expires_at = certificate.expires_at
+    if expires_at is not None and utcnow() > expires_at:
+        return "expired"
+    return "issued"
 
 
 def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
@@ -271,7 +284,7 @@ def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
         "organizationId": certificate.organization_id,
         "templateId": certificate.template_id,
         "attributes": certificate.attributes,
-        "status": "revoked" if certificate.status == "revoked" else "issued",
+        "status": status_of(certificate),
         "issuedAt": format_timestamp(certificate.issued_at),
         "verificationUrl": links.verification_url(certificate_id),
         "pdfUrl": links.pdf_url(certificate_id),
@@ -279,6 +292,7 @@ def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
         "templateVersion": certificate.template_version,
         "subAccountEmail": certificate.subaccount_email,
         "test": certificate.mode == Mode.TEST,
+        "expiresAt": timestamp_or_none(certificate.expires_at),
         "revokedAt": timestamp_or_none(certificate.revoked_at),
         "revocationReason": certificate.revoked_reason,
         "delivery": delivery_service.delivery_wire(certificate),
@@ -450,6 +464,7 @@ class _IssuedRow:
     attributes: dict[str, str]
     status: str
     issued_at: datetime
+    expires_at: datetime | None
     issued_by_key_id: str
     mail_subject: str | None
     mail_body: str | None
@@ -497,6 +512,7 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
             "recipient_email": data.recipient_data.email,
             "attributes": data.recipient_data.attributes,
             "issued_at": prepared.issued_at,
+            "expires_at": data.expires_at,
             "issued_by_key_id": principal.key_id,
             "mail_subject": mail.subject if mail else None,
             "mail_body": mail.body if mail else None,
@@ -526,14 +542,25 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
         event="certificate.issued",
         email_status=email_status,
     )
+    signing_service.queue_signing(
+        batch, certificate_id=certificate_id, account_id=principal.account_id, mode=principal.mode
+    )
     return row, debit
 
 
 # ---------------------------------------------------------------- lifecycle
 
 
-def revoke(session: Session, *, principal: Principal, certificate_id: str, reason: str) -> None:
-    """Revoke for good, recording who and when; no credit is refunded."""
+def revoke(
+    session: Session,
+    *,
+    principal: Principal,
+    certificate_id: str,
+    reason: str,
+    signer: signing_service.Signer,
+) -> None:
+    """Revoke for good, recording who and when, and flip its status list bit (re-signing
+    the list); no credit is refunded."""
     certificate = lock(session, principal=principal, certificate_id=certificate_id)
     if certificate.status == "revoked":
         raise AlreadyRevoked()
@@ -545,6 +572,7 @@ def revoke(session: Session, *, principal: Principal, certificate_id: str, reaso
         session, certificate=certificate, event="certificate.revoked"
     )
     session.flush()
+    signing_service.on_revoked(session, signer=signer, certificate_id=certificate_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -685,16 +713,22 @@ def pdf(
     cache: RenderCache,
 ) -> bytes:
     """The certificate's PDF through the render cache: the one way every caller (download,
-    email, public page) gets it. Blocking: run it in a thread."""
+    email, public page) gets it. It carries the signed credential (`credential.json`) and the
+    issuer's DID document (`did.json`); sign first (`signing.service.ensure_credential`), or
+    this raises CredentialPending. Blocking: run it in a thread."""
 
     def render() -> bytes:
+        attachments = signing_service.pdf_attachments(session, certificate_id=certificate.id)
+        if attachments is None:
+            raise signing_service.CredentialPending()
         spec, data = render_inputs(session, certificate=certificate, store=store, links=links)
         try:
-            return render_pdf(spec, data, strict=True)
+            return render_pdf(spec, data, strict=True, attachments=attachments)
         except UnrenderableText as exc:
             raise _drawn(spec, exc.problems) from exc
 
-    return cache.get_or_render(f"{certificate.id}.pdf", render)
+    # A new name: PDFs cached before credentials existed do not carry one.
+    return cache.get_or_render(f"{certificate.id}.signed.pdf", render)
 
 
 def png(

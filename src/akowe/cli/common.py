@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.orm import Session
 
@@ -20,8 +21,12 @@ err_console = Console(stderr=True)
 
 
 def settings() -> Settings:
-    """Settings from the environment, the same the server reads."""
-    return Settings()
+    """Settings from the environment, the same the server reads (exit 1 if invalid)."""
+    try:
+        return Settings()
+    except ValidationError as exc:  # its text never includes the values (hide_input_in_errors)
+        err_console.print(f"[red]error:[/red] invalid settings: {exc}", markup=True)
+        raise typer.Exit(1) from exc
 
 
 @contextmanager

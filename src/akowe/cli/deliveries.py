@@ -12,10 +12,11 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from akowe.cli.common import console, print_json, settings, transaction
+from akowe.cli.common import console, err_console, print_json, settings, transaction
 from akowe.delivery import service as delivery_service
 from akowe.delivery.models import OutboxMessage
 from akowe.delivery.worker import DeliveryWorker
+from akowe.errors import ServiceError
 from akowe.schemas import format_timestamp
 
 deliveries = typer.Typer(help="The delivery outbox (emails, webhooks).", no_args_is_help=True)
@@ -143,7 +144,11 @@ def worker(
 
     config = settings()
     configure_logging(config.log_level)
-    runner = DeliveryWorker(config)
+    try:
+        runner = DeliveryWorker(config)
+    except ServiceError as exc:  # no secret key: nothing could be signed
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
     if once:
         count = runner.drain()
         runner.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ from akowe.config import Settings
 from akowe.credits import service as credits_service
 from akowe.db import migrate
 from akowe.modes import Mode
+from akowe.signing import service as signing_service
 
 db = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
@@ -89,6 +91,20 @@ def serve(
     os.environ["AKOWE_HOST"], os.environ["AKOWE_PORT"] = host, str(port)
     config = settings()
     configure_logging(config.log_level)
+    try:
+        # --demo (`make run`) keeps a generated secret in the data directory; otherwise
+        # the service refuses to start without one.
+        signing_service.resolve_secret(config, create=demo)
+    except signing_service.MissingSecretKey as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    if config.base_url is None and not _is_loopback(host):
+        err_console.print(
+            "[bold red]WARNING: AKOWE_BASE_URL is not set[/bold red] and the service listens on "
+            f"{host}. Verification links, QR codes, DIDs and credentials will name "
+            f"{config.public_base_url}, which nobody else can reach, and signed credentials "
+            "keep that address forever. Set AKOWE_BASE_URL to the public https:// address."
+        )
     # The port is taken before anything else happens, so a busy port is said plainly (and
     # nothing is printed that would reach whatever else listens there).
     sock = listen_socket(host, port)
@@ -176,3 +192,12 @@ def _announce_when_ready(base: str, probe: str, api_key: str) -> None:
         soft_wrap=True,
         highlight=False,
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -8,6 +8,7 @@ from akowe.delivery import models as delivery_models
 from akowe.fonts import models as fonts_models
 from akowe.organizations import models as organizations_models
 from akowe.ratelimit import models as ratelimit_models
+from akowe.signing import models as signing_models
 from akowe.templates import models as templates_models
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "fonts_models",
     "organizations_models",
     "ratelimit_models",
+    "signing_models",
     "templates_models",
 ]

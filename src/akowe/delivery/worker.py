@@ -1,5 +1,9 @@
 """The delivery worker: claims outbox messages and sends them, off the event loop.
 
+Besides emails and webhooks it signs credentials (outbox kind `credential`, queued by the
+issuing transaction) and, every `credential_repair_interval_seconds`, queues signing for any
+certificate still without a credential (older data, a message that ran out of attempts).
+
 It runs in a background thread inside `akowe serve` (unless `AKOWE_WORKER_ENABLED=0`) and
 alone as `akowe worker`. Each step is its own short transaction: claim a batch, then for
 each message render/compose with a read session, send with no transaction open, and record
@@ -15,6 +19,7 @@ import os
 import random
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -29,6 +34,7 @@ from akowe.certificates.renders import RenderCache
 from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.db.base import new_id, utcnow
+from akowe.db.database import Database
 from akowe.db.engine import make_engine, make_sessionmaker
 from akowe.delivery import service as delivery_service
 from akowe.delivery.email import (
@@ -52,6 +58,8 @@ from akowe.delivery.webhooks import (
 from akowe.errors import ServiceError
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
+from akowe.signing import service as signing_service
+from akowe.signing.processes import SigningProcesses
 from akowe.storage.store import FileStore, make_store
 
 log = logging.getLogger("akowe.delivery")
@@ -68,8 +76,15 @@ class DeliveryWorker:
         mailer: Mailer | None = None,
         webhook_sender: WebhookSender | None = None,
         store: FileStore | None = None,
+        signer: signing_service.Signer | None = None,
     ) -> None:
         self.settings = settings
+        self.signer = signer or signing_service.Signer.from_settings(settings)
+        self.signing_processes = (
+            SigningProcesses(self.signer, settings.signing_processes)
+            if settings.signing_processes
+            else None
+        )
         self._own_engine = engine is None
         # Its own small pool: one connection per sending thread, never shared with requests.
         self.engine = engine or make_engine(
@@ -77,6 +92,8 @@ class DeliveryWorker:
         )
         self.write_sessions: sessionmaker[Session] = make_sessionmaker(self.engine, write=True)
         self.read_sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        # Signing goes through the same Database interface as requests' on-demand signing.
+        self.db = Database(settings, engine=self.engine)
         # One mailer (one SMTP connection) per sending thread.
         self._mailer = mailer
         self._mailers: list[Mailer] = []
@@ -95,6 +112,8 @@ class DeliveryWorker:
         self.links = Links(settings.public_base_url)
         self.worker_id = f"{socket.gethostname()[:24]}-{os.getpid()}-{new_id()[:8]}"
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._next_repair = 0.0
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ running
@@ -110,12 +129,51 @@ class DeliveryWorker:
                 limit=self.settings.worker_batch_size,
             )
             session.expunge_all()
+        signing = [m for m in messages if m.kind == signing_service.CREDENTIAL]
+        if signing and not self._stop.is_set():
+            done = self._sign_batch(signing)
+            messages = [m for m in messages if m.id not in done]
+        else:
+            done = set()
         if self._pool is not None and len(messages) > 1:
             list(self._pool.map(self._process_unless_stopping, messages))
         else:
             for message in messages:
                 self._process_unless_stopping(message)
-        return len(messages)
+        return len(messages) + len(done)
+
+    def _sign_batch(self, messages: list[OutboxMessage]) -> set[str]:
+        """Sign a batch of credentials in one pass and finish their messages in the same
+        transaction; the ids of the messages done (the rest go one by one)."""
+        done: set[str] = set()
+
+        def finish(session: Session, settled: signing_service.Signed) -> None:
+            now = utcnow()
+            for message in messages:
+                certificate_id = message.certificate_id or ""
+                if certificate_id not in settled:
+                    continue
+                if settled[certificate_id] is None:
+                    status, error = "failed", "the certificate no longer exists"
+                else:
+                    status, error = "sent", None
+                delivery_service.finish(
+                    session, message=message, status=status, now=now, error=error
+                )
+                done.add(message.id)
+
+        try:
+            settled = signing_service.sign_batch(
+                self.db,
+                signer=self.signer,
+                certificate_ids=[m.certificate_id or "" for m in messages],
+                then=finish,
+                processes=self.signing_processes,
+            )
+        except Exception:
+            log.warning("batch signing failed; signing one by one", exc_info=True)
+            return set()
+        return done if settled else set()  # empty: rolled back, nothing was finished
 
     @property
     def mailer(self) -> Mailer:
@@ -154,18 +212,39 @@ class DeliveryWorker:
         return total
 
     def run(self) -> None:
-        """Loop until `stop()`: process what is due, sleep `worker_poll_interval` when idle."""
+        """Loop until `stop()`: process what is due, sleep `worker_poll_interval` when idle
+        (or until `wake()`), and repair missing credentials now and then."""
         log.info("delivery worker started", extra={"worker_id": self.worker_id})
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= self._next_repair:
+                    self._next_repair = (
+                        time.monotonic() + self.settings.credential_repair_interval_seconds
+                    )
+                    self.repair()
                 done = self.run_once()
             except Exception:
                 log.exception("delivery worker step failed")
                 done = 0
             if done == 0:
                 self.close_mailers()
-                self._stop.wait(self.settings.worker_poll_interval)
+                self._wake.wait(self.settings.worker_poll_interval)
+                self._wake.clear()
         log.info("delivery worker stopped", extra={"worker_id": self.worker_id})
+
+    def wake(self) -> None:
+        """Look for due messages now (called after an issuance commits in this process)."""
+        self._wake.set()
+
+    def repair(self, *, settle_seconds: float = 60.0) -> int:
+        """Queue signing for certificates without a credential or a pending signing message
+        (issued more than `settle_seconds` ago); how many were queued."""
+        before = utcnow() - timedelta(seconds=settle_seconds)
+        with self.write_sessions.begin() as session:
+            queued = signing_service.enqueue_unsigned(session, before=before)
+        if queued:
+            log.warning("queued missing credentials", extra={"count": queued})
+        return queued
 
     def start(self) -> None:
         """Run the loop in a daemon thread."""
@@ -176,6 +255,7 @@ class DeliveryWorker:
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the message in hand, give back the rest of the batch, release resources."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -184,6 +264,7 @@ class DeliveryWorker:
     def request_stop(self) -> None:
         """Ask the loop to stop after the message in hand (e.g. from a signal handler)."""
         self._stop.set()
+        self._wake.set()
 
     def close(self) -> None:
         """Close the SMTP connection, the HTTP client and (if owned) the engine."""
@@ -193,6 +274,9 @@ class DeliveryWorker:
         close = getattr(self.webhooks, "close", None)
         if close is not None:
             close()
+        if self.signing_processes is not None:
+            self.signing_processes.close()
+        self.db.dispose()
         if self._own_engine:
             self.engine.dispose()
 
@@ -210,6 +294,8 @@ class DeliveryWorker:
                 self._fan_out(message)
             elif message.kind == delivery_service.WEBHOOK:
                 self._send_webhook(message)
+            elif message.kind == signing_service.CREDENTIAL:
+                self._sign(message)
             else:
                 raise DeliveryFailed(f"unknown message kind {message.kind!r}", permanent=True)
         except DeliveryFailed as exc:
@@ -267,8 +353,26 @@ class DeliveryWorker:
                     )
                 )
 
+    def _ensure_credential(self, certificate_id: str) -> bool:
+        try:
+            stored = signing_service.ensure_credential(
+                self.db, signer=self.signer, certificate_id=certificate_id
+            )
+        except ServiceError as exc:
+            raise DeliveryFailed(f"signing failed: {exc.message}") from exc
+        return stored is not None
+
+    def _sign(self, message: OutboxMessage) -> None:
+        """Sign the certificate's credential (once: a signed one is left as it is)."""
+        if not self._ensure_credential(message.certificate_id or ""):
+            raise DeliveryFailed("the certificate no longer exists", permanent=True)
+        self._record(message, "sent")
+
     def _send_email(self, message: OutboxMessage) -> None:
         settings = self.settings
+        # The PDF carries the signed credential: sign it first if the worker has not yet.
+        if message.mode == Mode.LIVE:
+            self._ensure_credential(message.certificate_id or "")
         with self.read_sessions() as session:
             certificate = session.get(Certificate, message.certificate_id or "")
             if certificate is None:

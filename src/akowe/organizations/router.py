@@ -48,7 +48,13 @@ async def create_organization(
 ) -> dict[str, Any]:
     """Create an organization."""
     organization = await services.db.transaction(
-        partial(organizations_service.create, principal=principal, data=data, store=services.store),
+        partial(
+            organizations_service.create,
+            principal=principal,
+            data=data,
+            store=services.store,
+            signer=services.signer,
+        ),
         tenant=principal.account_id,
     )
     return envelope(OrganizationRead.wire(organization, services.store), CREATED)

@@ -20,6 +20,7 @@ from akowe.organizations.exceptions import OrganizationNotFound, ValidationFaile
 from akowe.organizations.models import Organization
 from akowe.organizations.schemas import OrganizationCreate, OrganizationUpdate
 from akowe.pagination import Page, fetch_page, keyset
+from akowe.signing import service as signing_service
 from akowe.storage.images import (
     ImageRejected,
     check_raster,
@@ -59,9 +60,14 @@ def store_logo(store: FileStore, value: str) -> str:
 
 
 def create(
-    session: Session, *, principal: Principal, data: OrganizationCreate, store: FileStore
+    session: Session,
+    *,
+    principal: Principal,
+    data: OrganizationCreate,
+    store: FileStore,
+    signer: signing_service.Signer,
 ) -> Organization:
-    """Create an organization in the caller's account and mode."""
+    """Create an organization in the caller's account and mode, with its signing key."""
     logo_key = store_logo(store, data.logo) if data.logo else None
     now = utcnow()
     organization = Organization(
@@ -77,6 +83,9 @@ def create(
     )
     session.add(organization)
     session.flush()
+    signing_service.create_key(
+        session, signer=signer, organization_id=organization.id, mode=organization.mode
+    )
     return organization
 
 

@@ -45,15 +45,17 @@ def _stream(entries: str, payload: bytes) -> bytes:
 
 
 def _encode(data: bytes, page_width: int, page_height: int) -> bytes:
-    with Image.open(io.BytesIO(data)) as source:
-        limit = (round(page_width * _MAX_SCALE), round(page_height * _MAX_SCALE))
-        fits = source.width <= limit[0] and source.height <= limit[1]
-        upright = source.getexif().get(0x0112, 1) == 1  # EXIF orientation
-        small = len(data) <= _JPEG_PASSTHROUGH_BYTES
-        if source.format == "JPEG" and source.mode in ("RGB", "L") and fits and upright and small:
-            return _jpeg_object(data, source.width, source.height, source.mode)
-        image = ImageOps.exif_transpose(source)
-        image.load()
+    # Not `with Image.open(...)`: closing would discard the pixels, and exif_transpose copies
+    # even an upright image (60 MB more for the largest design allowed).
+    source = Image.open(io.BytesIO(data))
+    limit = (round(page_width * _MAX_SCALE), round(page_height * _MAX_SCALE))
+    fits = source.width <= limit[0] and source.height <= limit[1]
+    upright = source.getexif().get(0x0112, 1) == 1  # EXIF orientation
+    small = len(data) <= _JPEG_PASSTHROUGH_BYTES
+    if source.format == "JPEG" and source.mode in ("RGB", "L") and fits and upright and small:
+        return _jpeg_object(data, source.width, source.height, source.mode)
+    image = source if upright else ImageOps.exif_transpose(source)
+    image.load()
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         image = Image.new("RGB", rgba.size, "white")

@@ -23,14 +23,18 @@ KEYWORD: Final = b"openbadgecredential"
 MAX_CHUNK_BYTES: Final = 2**31 - 1
 
 
-def bake(png: bytes, credential: Mapping[str, Any] | str) -> bytes:
-    """The PNG with `credential` in an `openbadgecredential` iTXt chunk (replacing any old one)."""
+def bake(png: bytes, credential: Mapping[str, Any] | str, *, keyword: bytes = KEYWORD) -> bytes:
+    """The PNG with `credential` in an `openbadgecredential` iTXt chunk (replacing any old one).
+
+    Another `keyword` bakes another JSON document the same way (akowe bakes the issuer's DID
+    document as `diddocument`, so the image verifies offline).
+    """
     text = credential if isinstance(credential, str) else json.dumps(credential, ensure_ascii=False)
-    payload = KEYWORD + b"\x00" + b"\x00\x00" + b"\x00" + b"\x00" + text.encode("utf-8")
+    payload = keyword + b"\x00" + b"\x00\x00" + b"\x00" + b"\x00" + text.encode("utf-8")
     out = [PNG_SIGNATURE]
     seen_end = False
     for chunk_type, data in _chunks(png):
-        if chunk_type == b"iTXt" and _is_credential_chunk(data):
+        if chunk_type == b"iTXt" and _is_chunk(data, keyword):
             continue
         if chunk_type == b"IEND":
             out.append(_chunk(b"iTXt", payload))
@@ -41,10 +45,10 @@ def bake(png: bytes, credential: Mapping[str, Any] | str) -> bytes:
     return b"".join(out)
 
 
-def unbake(png: bytes) -> str | None:
-    """The text of the PNG's `openbadgecredential` iTXt chunk, or None if it has none."""
+def unbake(png: bytes, *, keyword: bytes = KEYWORD) -> str | None:
+    """The text of the PNG's `openbadgecredential` (or `keyword`) iTXt chunk, or None."""
     for chunk_type, data in _chunks(png):
-        if chunk_type == b"iTXt" and _is_credential_chunk(data):
+        if chunk_type == b"iTXt" and _is_chunk(data, keyword):
             return _itxt_text(data)
     return None
 
@@ -94,8 +98,8 @@ def _chunk(chunk_type: bytes, data: bytes) -> bytes:
     )
 
 
-def _is_credential_chunk(data: bytes) -> bool:
-    return data.split(b"\x00", 1)[0] == KEYWORD
+def _is_chunk(data: bytes, keyword: bytes) -> bool:
+    return data.split(b"\x00", 1)[0] == keyword
 
 
 def _itxt_text(data: bytes) -> str:

@@ -87,7 +87,7 @@ def build_credential(
     issuer: IssuerProfile,
     achievement: AchievementInfo,
     recipient_name: str,
-    recipient_email: str,
+    recipient_email: str | None,
     salt: str,
     valid_from: datetime,
     valid_until: datetime | None = None,
@@ -116,7 +116,10 @@ def build_credential(
     subject: dict[str, Any] = {
         "type": ["AchievementSubject"],
         "name": strip_control_characters(recipient_name),
-        "identifier": [
+    }
+    # A certificate may be issued without an email; then the name alone identifies.
+    if recipient_email:
+        subject["identifier"] = [
             {
                 "type": "IdentityObject",
                 "identityHash": identity_hash(recipient_email, salt),
@@ -124,9 +127,8 @@ def build_credential(
                 "hashed": True,
                 "salt": salt,
             }
-        ],
-        "achievement": achievement_doc,
-    }
+        ]
+    subject["achievement"] = achievement_doc
     if attributes:
         descriptions = []
         results = []

@@ -3,6 +3,13 @@
 ServiceError
 ├── ContextIntegrityError (500 context_integrity): a shipped context does not match its pin
 ├── KeyDecryptionFailed (500 key_decryption_failed): wrong secret or damaged ciphertext
+├── MissingSecretKey (500 secret_key_missing): no AKOWE_SECRET_KEY (nor data-dir file)
+├── SigningFailed (500 signing_failed): a credential could not be stored after retries
+├── CredentialPending (503 credential_pending): not signed yet, retry in a moment
+├── OrganizationUnknown (404 not_found): no such organization to sign for
+├── NotFound (404 not_found)
+│   ├── DidNotFound: no DID document at this address (or no key yet)
+│   └── StatusListNotFound
 └── ValidationFailed (400)
     └── SigningInputError (400 signing_input_invalid)
         ├── UnsafeDocument (400 unsafe_document): safe-mode JSON-LD refused the document
@@ -18,7 +25,7 @@ ServiceError
 
 from __future__ import annotations
 
-from akowe.errors import ServiceError, ValidationFailed
+from akowe.errors import NotFound, ServiceError, ValidationFailed
 
 
 class ContextIntegrityError(ServiceError):
@@ -103,3 +110,51 @@ class InvalidImage(SigningInputError):
 
     code = "invalid_image"
     default_message = "The file is not a valid image or PDF."
+
+
+class MissingSecretKey(ServiceError):
+    """Neither AKOWE_SECRET_KEY nor the data directory's `secret-key` file is there."""
+
+    code = "secret_key_missing"
+    default_message = (
+        "AKOWE_SECRET_KEY is not set. It encrypts the organizations' signing keys: generate one "
+        "with `akowe signing secret`, keep it safe (losing it means new keys for every "
+        "organization) and set AKOWE_SECRET_KEY. `akowe serve --demo` (`make run`) creates one "
+        "in the data directory instead."
+    )
+
+
+class SigningFailed(ServiceError):
+    """A credential could not be stored after several tries (heavy contention)."""
+
+    code = "signing_failed"
+    default_message = "The certificate's credential could not be signed. Please retry."
+
+
+class OrganizationUnknown(ServiceError):
+    """No organization with this id (any account)."""
+
+    code = "not_found"
+    status_code = 404
+    default_message = "The requested organization could not be found"
+
+
+class CredentialPending(ServiceError):
+    """The certificate's credential is not signed yet (the worker has it in hand)."""
+
+    code = "credential_pending"
+    status_code = 503
+    default_message = "The certificate's signed credential is being prepared. Retry in a moment."
+    retry_after = 1
+
+
+class DidNotFound(NotFound):
+    """No such organization DID (or it has no key yet)."""
+
+    default_message = "No DID document is published at this address"
+
+
+class StatusListNotFound(NotFound):
+    """No such status list."""
+
+    default_message = "The requested status list could not be found"

@@ -3,6 +3,9 @@
 Tolerant of how the file was embedded: the document's EmbeddedFiles name tree, associated files
 (`/AF`, PDF 2.0 and PDF/A-3) on the catalog or on a page, and file attachment annotations. The
 file is matched by its name (`/UF`, `/F`, or its key in the name tree), case-insensitively.
+
+pypdf is imported on the first upload to verify, not at start-up: about 19 MB of modules that
+a server which never receives a PDF to check would otherwise carry.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from typing import Any, Final
-
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
+from typing import TYPE_CHECKING, Any, Final
 
 from akowe.signing.exceptions import InvalidImage, SigningInputError
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject
 
 CREDENTIAL_FILENAME: Final = "credential.json"
 MAX_CREDENTIAL_BYTES: Final = 1024 * 1024
@@ -26,6 +29,9 @@ def extract_credential_from_pdf(
     pdf: bytes, *, filename: str = CREDENTIAL_FILENAME
 ) -> dict[str, Any] | None:
     """The credential JSON embedded in a PDF as `credential.json`, or None if it has none."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(pdf))
         data = _find_embedded(reader, filename.lower())
@@ -55,6 +61,8 @@ def _find_embedded(reader: PdfReader, wanted: str) -> bytes | None:
 
 def _filespecs(reader: PdfReader) -> Iterator[tuple[list[str], DictionaryObject]]:
     """Every file specification in the document, with the names it goes by."""
+    from pypdf.generic import ArrayObject, DictionaryObject
+
     for embedded in reader.attachment_list:
         spec = embedded.pdf_object
         yield [embedded.name, *_spec_names(spec)], spec
@@ -77,6 +85,8 @@ def _filespecs(reader: PdfReader) -> Iterator[tuple[list[str], DictionaryObject]
 
 
 def _associated(holder: DictionaryObject) -> Iterator[tuple[list[str], DictionaryObject]]:
+    from pypdf.generic import ArrayObject, DictionaryObject
+
     files = _resolve(holder.get("/AF"))
     if isinstance(files, ArrayObject):
         for item in files:
@@ -90,6 +100,8 @@ def _spec_names(spec: DictionaryObject) -> list[str]:
 
 
 def _file_data(spec: DictionaryObject) -> bytes | None:
+    from pypdf.generic import DictionaryObject, StreamObject
+
     streams = _resolve(spec.get("/EF"))
     if not isinstance(streams, DictionaryObject):
         return None

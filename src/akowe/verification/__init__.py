@@ -1,0 +1,1 @@
+"""Verification: verdicts on certificates and credentials, for the public and the CLI."""

@@ -1,0 +1,1 @@
+"""Public web pages: the certificate verification page (server-rendered, no JavaScript)."""

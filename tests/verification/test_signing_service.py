@@ -1,0 +1,224 @@
+"""Signing inside the service: keys encrypted at rest and bound to their row, a wrong or
+missing secret refused, concurrent signers agree, a certificate revoked before it was signed
+is signed revoked, organizations older than signing get a key when they first sign."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from akowe.config import Settings
+from akowe.db.database import Database
+from akowe.signing import service as signing_service
+from akowe.signing.exceptions import KeyDecryptionFailed
+from akowe.signing.keys import decrypt_private_key, public_key_multibase
+from akowe.signing.models import Credential, SigningKey, StatusList
+from akowe.signing.status_list import StatusBitstring
+from tests.certificates.conftest import Issuer
+from tests.conftest import _free_port
+from tests.verification.conftest import issue, public_verdict
+
+
+def _signer(settings: Settings) -> signing_service.Signer:
+    return signing_service.Signer.from_settings(settings)
+
+
+def test_organization_keys_are_encrypted_at_rest_and_bound_to_their_row(
+    issuer: Issuer, db: sessionmaker[Session], settings: Settings
+) -> None:
+    assert settings.secret_key is not None
+    secret = settings.secret_key.get_secret_value()
+    with db() as session:
+        [key] = session.scalars(
+            select(SigningKey).where(SigningKey.organization_id == issuer.organization_id)
+        ).all()
+        others = session.scalars(select(SigningKey).where(SigningKey.id != key.id).limit(1)).all()
+    assert key.mode == "live" and key.retired_at is None
+    assert key.private_key.startswith("akowe-sk.v1.")
+    private = decrypt_private_key(key.private_key, secret, associated_data=f"signing_key:{key.id}")
+    assert public_key_multibase(private) == key.public_key
+    with pytest.raises(KeyDecryptionFailed):
+        decrypt_private_key(key.private_key, "another-secret-key-entirely")
+    for other in others:  # a ciphertext moved to another row does not decrypt
+        with pytest.raises(KeyDecryptionFailed):
+            decrypt_private_key(key.private_key, secret, associated_data=f"signing_key:{other.id}")
+
+
+def test_a_secret_that_does_not_decrypt_the_keys_is_refused_at_start(
+    issuer: Issuer, settings: Settings
+) -> None:
+    wrong = settings.model_copy(update={"secret_key": SecretStr("not-the-secret-we-used-at-all")})
+    database = Database(wrong)
+    try:
+        signing_service.check_secret(database, signer=_signer(settings))
+        with pytest.raises(KeyDecryptionFailed):
+            signing_service.check_secret(database, signer=_signer(wrong))
+    finally:
+        database.dispose()
+
+
+def test_the_secret_comes_from_settings_or_the_data_directory_file(tmp_path: Path) -> None:
+    bare = Settings(data_dir=tmp_path / "data")
+    with pytest.raises(signing_service.MissingSecretKey) as refused:
+        signing_service.resolve_secret(bare)
+    assert "AKOWE_SECRET_KEY" in refused.value.message
+    created = signing_service.resolve_secret(bare, create=True)
+    path = tmp_path / "data" / "secret-key"
+    assert len(created) >= 32 and path.read_text().strip() == created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert signing_service.resolve_secret(bare) == created  # found again next time
+    configured = Settings(data_dir=tmp_path / "data", secret_key="configured-secret-value")
+    assert signing_service.resolve_secret(configured) == "configured-secret-value"
+
+
+def test_concurrent_signers_store_one_credential(
+    client: httpx.Client, issuer: Issuer, settings: Settings, db: sessionmaker[Session]
+) -> None:
+    certificate_id = issue(client, issuer)["certificateId"]
+    database = Database(settings)
+    signer = _signer(settings)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(
+                pool.map(
+                    lambda _: signing_service.ensure_credential(
+                        database, signer=signer, certificate_id=certificate_id
+                    ),
+                    range(4),
+                )
+            )
+    finally:
+        database.dispose()
+    assert all(result is not None for result in results)
+    assert len({result.document for result in results if result is not None}) == 1
+    with db() as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Credential)
+            .where(Credential.certificate_id == certificate_id)
+        )
+        [stored] = session.scalars(
+            select(Credential).where(Credential.certificate_id == certificate_id)
+        ).all()
+        used = session.scalar(select(StatusList.used).where(StatusList.id == stored.status_list_id))
+        taken = session.scalar(
+            select(func.count())
+            .select_from(Credential)
+            .where(Credential.status_list_id == stored.status_list_id)
+        )
+    assert count == 1
+    assert used == taken  # the losers' indexes were not counted
+
+
+def test_a_certificate_revoked_before_it_was_signed_is_signed_revoked(
+    client: httpx.Client, issuer: Issuer, db: sessionmaker[Session]
+) -> None:
+    certificate_id = issue(client, issuer)["certificateId"]
+    with db() as session:
+        assert session.get(Credential, certificate_id) is None
+    response = client.post(
+        f"/api/certificates/{certificate_id}/revoke", headers=issuer.headers, json={"reason": "x"}
+    )
+    assert response.status_code == 200
+    verdict = public_verdict(client, certificate_id)  # signs it now
+    assert verdict["status"] == "revoked"
+    with db() as session:
+        stored = session.get(Credential, certificate_id)
+        assert stored is not None
+        status_list = session.get(StatusList, stored.status_list_id)
+        assert status_list is not None
+        assert StatusBitstring(status_list.length, status_list.bits).get(stored.status_index)
+        assert status_list.version >= 2
+
+
+def test_an_organization_older_than_signing_gets_its_key_when_it_first_signs(
+    client: httpx.Client, issuer: Issuer, db: sessionmaker[Session]
+) -> None:
+    with db.begin() as session:
+        session.execute(
+            delete(SigningKey).where(SigningKey.organization_id == issuer.organization_id)
+        )
+    assert client.get(f"/orgs/{issuer.organization_id}/did.json").status_code == 404
+    certificate_id = issue(client, issuer)["certificateId"]
+    assert public_verdict(client, certificate_id)["status"] == "valid"
+    document = client.get(f"/orgs/{issuer.organization_id}/did.json").json()
+    assert len(document["verificationMethod"]) == 1
+
+
+def test_a_deleted_organization_keeps_its_certificates_verifiable(
+    client: httpx.Client, issuer: Issuer
+) -> None:
+    certificate_id = issue(client, issuer)["certificateId"]
+    assert public_verdict(client, certificate_id)["status"] == "valid"
+    deleted = client.delete(
+        f"/api/profile/organization/{issuer.organization_id}", headers=issuer.headers
+    )
+    assert deleted.status_code == 200
+    assert client.get(f"/orgs/{issuer.organization_id}/did.json").status_code == 200
+    credential = client.get(f"/api/public/certificates/{certificate_id}/credential").json()
+    uploaded = client.post("/api/public/verify", json=credential).json()["data"]
+    assert uploaded["status"] == "valid"
+
+
+def _serve(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    environment = {
+        **os.environ,
+        "AKOWE_DATA_DIR": str(tmp_path / "data"),
+        "AKOWE_WORKER_ENABLED": "0",
+        "COLUMNS": "200",
+        **env,
+    }
+    for name in ("AKOWE_DATABASE_URL", "AKOWE_SECRET_KEY", "AKOWE_BASE_URL"):
+        if name not in env:
+            environment.pop(name, None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "akowe.cli", "serve", "--migrate", *args],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_serve_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    process = _serve(tmp_path, "--port", str(_free_port()))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "AKOWE_SECRET_KEY is not set" in stderr
+    assert not (tmp_path / "data" / "secret-key").exists()
+
+
+def test_serve_warns_loudly_without_a_base_url_on_a_public_interface(tmp_path: Path) -> None:
+    port = _free_port()
+    secret = "a-secret-key-for-this-test"
+    process = _serve(tmp_path, "--host", "0.0.0.0", "--port", str(port), AKOWE_SECRET_KEY=secret)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert "WARNING: AKOWE_BASE_URL is not set" in stderr
+    assert secret not in stderr
+    short = _serve(tmp_path, "--port", str(_free_port()), AKOWE_SECRET_KEY="short-secret")
+    _, stderr = short.communicate(timeout=60)
+    assert short.returncode == 1
+    assert "at least 16 characters" in stderr and "short-secret" not in stderr
