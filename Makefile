@@ -42,6 +42,8 @@ bench: install
 	$(BIN)/python bench/issue.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/verify.py
 
 ## Remove the virtualenv and tool caches; the data in $(DATA_DIR) is kept.
 clean:
