@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import httpx
-from openpyxl import Workbook  # type: ignore[import-untyped]
 
 from akowe.jobs.worker import JobWorker
 from tests.certificates.conftest import ATTRIBUTES, make_issuer
