@@ -24,7 +24,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from akowe.accounts.service import Principal
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
@@ -32,11 +32,11 @@ from akowe.api.edge import check_json, route_opt
 from akowe.api.openapi import SECURITY, answers
 from akowe.certificates import idempotency
 from akowe.certificates.router import REPLAYED_HEADER
-from akowe.errors import FieldError, ValidationFailed
+from akowe.errors import ValidationFailed
 from akowe.jobs import files
 from akowe.jobs import service as jobs_service
 from akowe.jobs.models import Job
-from akowe.jobs.schemas import BulkReport, BulkRequest, BulkSettings, JobRead, JobRowRead
+from akowe.jobs.schemas import BulkReport, BulkRequest, JobRead, JobRowRead
 from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 
@@ -137,47 +137,6 @@ def document_bulk(schema: OpenAPI) -> OpenAPI:
 # ---------------------------------------------------------------- parsing
 
 
-def _invalid(exc: ValidationError, prefix: str = "") -> ValidationFailed:
-    errors = [
-        FieldError(
-            prefix + ".".join(str(part) for part in error["loc"]),
-            str(error["msg"]).removeprefix("Value error, "),
-        )
-        for error in exc.errors(include_url=False, include_input=False)
-    ]
-    first = f"{errors[0].field}: {errors[0].message}" if errors else "invalid"
-    return ValidationFailed(f"Validation failed: {first}", errors)
-
-
-def _from_json(body: bytes, path: str) -> jobs_service.Submission:
-    if not body.strip():
-        raise ValidationFailed.field(
-            "body", "is required: JSON with `recipients`, or a multipart form with `file`"
-        )
-    check_json(body)
-    try:
-        request = BulkRequest.model_validate_json(body)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
-    settings = BulkSettings.model_validate(
-        request.model_dump(by_alias=True, exclude={"recipients"})
-    )
-    columns, inputs = files.inputs_from_json(request.recipients)
-    plan = files.Columns(
-        name=files.NAME,
-        email=files.EMAIL,
-        attributes={c.removeprefix(files.ATTRIBUTE): c for c in columns[2:]},
-    )
-    return jobs_service.Submission(
-        settings=settings,
-        columns=columns,
-        inputs=inputs,
-        plan=plan,
-        file_name=None,
-        fingerprint=jobs_service.fingerprint(path, request, b""),
-    )
-
-
 async def _form(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], UploadFile]:
     try:
         form = await request.form()
@@ -200,33 +159,6 @@ async def _form(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], Upload
         elif value.strip():
             fields[name] = value
     return fields, part
-
-
-def _from_file(
-    fields: dict[str, Any], content: bytes, file_name: str | None, path: str
-) -> jobs_service.Submission:
-    mapping = fields.pop("mapping", None)
-    if mapping is not None and (
-        not isinstance(mapping, dict)
-        or not all(isinstance(v, str) or v is None for v in mapping.values())
-    ):
-        raise ValidationFailed.field(
-            "mapping", 'must be a JSON object of column: "name" | "email" | "attributes.<key>"'
-        )
-    try:
-        settings = BulkSettings.model_validate(fields)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
-    table = files.read_table(content, file_name)
-    plan = files.plan_columns(table.columns, mapping)
-    return jobs_service.Submission(
-        settings=settings,
-        columns=table.columns,
-        inputs=files.inputs_from_table(table, plan),
-        plan=plan,
-        file_name=file_name,
-        fingerprint=jobs_service.fingerprint(path, settings, content, mapping),
-    )
 
 
 # ---------------------------------------------------------------- routes
@@ -278,10 +210,12 @@ async def submit_bulk(
     if request.content_type[0] == "multipart/form-data":
         fields, part = await _form(request)
         content = await part.read()
-        build = partial(_from_file, fields, content, part.filename, path)
+        build = partial(jobs_service.from_file, fields, content, part.filename, path)
     else:
         body = await request.body()
-        build = partial(_from_json, body, path)
+        if body.strip():
+            check_json(body)  # the edge's checks of JSON bodies (encoding, depth, NUL)
+        build = partial(jobs_service.from_json, body, path)
 
     def run() -> jobs_service.SubmitResult:
         return jobs_service.submit(

@@ -41,11 +41,12 @@ from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
 from akowe.db.statements import DriverReader
 from akowe.delivery import service as delivery_service
-from akowe.errors import FieldError, ServiceError
+from akowe.errors import FieldError, ServiceError, ValidationFailed
+from akowe.jobs import files
 from akowe.jobs.exceptions import DuplicateRecipients, JobFinished, JobNotFound, NoValidRows
 from akowe.jobs.files import Columns, Input
 from akowe.jobs.models import Job, JobRow
-from akowe.jobs.schemas import BulkSettings, RowError
+from akowe.jobs.schemas import BulkRequest, BulkSettings, RowError
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
@@ -446,6 +447,79 @@ def submit(
         if key is not None:
             idempotency.release(db, principal=principal, key=key)
         raise
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _invalid(exc: ValidationError, prefix: str = "") -> ValidationFailed:
+    errors = [
+        FieldError(
+            prefix + ".".join(str(part) for part in error["loc"]),
+            str(error["msg"]).removeprefix("Value error, "),
+        )
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    first = f"{errors[0].field}: {errors[0].message}" if errors else "invalid"
+    return ValidationFailed(f"Validation failed: {first}", errors)
+
+
+def from_json(body: bytes, path: str) -> Submission:
+    """A JSON bulk body as a Submission (400 naming each invalid field)."""
+    if not body.strip():
+        raise ValidationFailed.field(
+            "body", "is required: JSON with `recipients`, or a multipart form with `file`"
+        )
+    try:
+        request = BulkRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    settings = BulkSettings.model_validate(
+        request.model_dump(by_alias=True, exclude={"recipients"})
+    )
+    columns, inputs = files.inputs_from_json(request.recipients)
+    plan = files.Columns(
+        name=files.NAME,
+        email=files.EMAIL,
+        attributes={c.removeprefix(files.ATTRIBUTE): c for c in columns[2:]},
+    )
+    return Submission(
+        settings=settings,
+        columns=columns,
+        inputs=inputs,
+        plan=plan,
+        file_name=None,
+        fingerprint=fingerprint(path, request, b""),
+    )
+
+
+def from_file(
+    fields: dict[str, Any], content: bytes, file_name: str | None, path: str
+) -> Submission:
+    """A multipart submission (its fields and file) as a Submission; 400 for a file that is
+    not a table, naming the line."""
+    mapping = fields.pop("mapping", None)
+    if mapping is not None and (
+        not isinstance(mapping, dict)
+        or not all(isinstance(v, str) or v is None for v in mapping.values())
+    ):
+        raise ValidationFailed.field(
+            "mapping", 'must be a JSON object of column: "name" | "email" | "attributes.<key>"'
+        )
+    try:
+        settings = BulkSettings.model_validate(fields)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    table = files.read_table(content, file_name)
+    plan = files.plan_columns(table.columns, mapping)
+    return Submission(
+        settings=settings,
+        columns=table.columns,
+        inputs=files.inputs_from_table(table, plan),
+        plan=plan,
+        file_name=file_name,
+        fingerprint=fingerprint(path, settings, content, mapping),
+    )
 
 
 # ---------------------------------------------------------------- reads
