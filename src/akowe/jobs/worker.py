@@ -26,11 +26,13 @@ class JobWorker:
         self,
         settings: Settings,
         *,
+        db: Database | None = None,
         store: FileStore | None = None,
         on_chunk: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.db = Database(settings)
+        self._own_db = db is None
+        self.db = db or Database(settings)
         self.store = store or make_store(settings)
         self.on_chunk = on_chunk
         self._stop = threading.Event()
@@ -97,5 +99,6 @@ class JobWorker:
         self.close()
 
     def close(self) -> None:
-        """Release the database connections."""
-        self.db.dispose()
+        """Release the database connections (if its own)."""
+        if self._own_db:
+            self.db.dispose()
