@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from akowe.accounts.service import Principal
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
 from akowe.api.edge import check_json, route_opt
-from akowe.api.openapi import SECURITY, answers
+from akowe.api.openapi import SECURITY, answers, error_responses
 from akowe.certificates import idempotency
 from akowe.certificates.router import REPLAYED_HEADER
 from akowe.errors import ValidationFailed
@@ -37,7 +37,7 @@ from akowe.jobs import files
 from akowe.jobs import service as jobs_service
 from akowe.jobs.models import Job
 from akowe.jobs.schemas import BulkReport, BulkRequest, JobRead, JobRowRead
-from akowe.pagination import DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
+from akowe.pagination import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, NEXT_CURSOR_HEADER
 from akowe.schemas import Envelope, envelope
 
 ITEM = "/{jobId:str}"
@@ -255,7 +255,7 @@ async def list_jobs(
         str | None,
         QueryParameter(
             name="cursor",
-            pattern=r"^[0-9a-f-]{1,36}$",
+            pattern=CURSOR_PATTERN,
             description=f"`{NEXT_CURSOR_HEADER}` of the previous page.",
         ),
     ] = None,
@@ -308,7 +308,7 @@ async def list_job_rows(
     return Response(envelope(items), headers=headers)
 
 
-@get(ITEM + "/results.csv", media_type="text/csv", responses={})
+@get(ITEM + "/results.csv", media_type="text/csv", responses=error_responses(404))
 async def get_job_results(job: JobDep, services: ServicesDep) -> Response[bytes]:
     """The input as sent plus each row's status, certificateId, errorCode and errorMessage."""
     columns = list((job.request or {}).get("columns") or [])

@@ -51,6 +51,7 @@ from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
 from akowe.organizations.models import Organization
+from akowe.pagination import decode_cursor, encode_cursor
 from akowe.schemas import format_timestamp, timestamp_or_none
 from akowe.storage.store import FileStore
 from akowe.templates.exceptions import TemplateNotFound
@@ -602,21 +603,21 @@ def to_wire(session: Session, *, job: Job) -> dict[str, Any]:
 def list_jobs(
     session: Session, *, principal: Principal, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The caller's jobs, newest first; the cursor is the last job's id."""
+    """The caller's jobs, newest first, one keyset page (the cursors of every list)."""
     statement = select(Job).where(*_scope_clause(principal))
     if cursor:
-        last = get(session, principal=principal, job_id=cursor)
-        if last is not None:
-            statement = statement.where(
-                (Job.created_at < last.created_at)
-                | ((Job.created_at == last.created_at) & (Job.id < last.id))
-            )
+        after = decode_cursor(cursor)
+        statement = statement.where(
+            (Job.created_at < after.created_at)
+            | ((Job.created_at == after.created_at) & (Job.id < after.id))
+        )
     jobs = list(
         session.scalars(statement.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1))
     )
     more = len(jobs) > limit
     jobs = jobs[:limit]
-    return [to_wire(session, job=j) for j in jobs], (jobs[-1].id if more and jobs else None)
+    next_cursor = encode_cursor(jobs[-1].created_at, jobs[-1].id) if more and jobs else None
+    return [to_wire(session, job=j) for j in jobs], next_cursor
 
 
 def row_wire(row: JobRow) -> dict[str, Any]:
