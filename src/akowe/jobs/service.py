@@ -775,15 +775,16 @@ def _chunk(
     if job_id is not None:
         candidates = candidates.where(Job.id == job_id)
     for job in session.scalars(candidates.limit(16)).all():
+        # Plain rows, not ORM objects: a chunk reads hundreds of them.
         pick = (
-            select(JobRow)
-            .where(JobRow.job_id == job.id, JobRow.status == PENDING)
-            .order_by(JobRow.row_number)
+            select(_ROWS.c.row_number, _ROWS.c.name, _ROWS.c.email, _ROWS.c.attributes)
+            .where(_ROWS.c.job_id == job.id, _ROWS.c.status == PENDING)
+            .order_by(_ROWS.c.row_number)
             .limit(chunk_size)
         )
         if postgres:
             pick = pick.with_for_update(skip_locked=True)
-        rows = list(session.scalars(pick))
+        rows = list(session.execute(pick).all())
         if rows:
             return _issue_rows(session, job=job, rows=rows, store=store)
         if _finish_if_done(session, job=job):
@@ -811,7 +812,9 @@ def _fail_pending(session: Session, *, job: Job, code: str, message: str) -> int
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _issue_rows(session: Session, *, job: Job, rows: list[JobRow], store: FileStore) -> ChunkResult:
+def _issue_rows(
+    session: Session, *, job: Job, rows: Sequence[Any], store: FileStore
+) -> ChunkResult:
     principal = _principal(job)
     request = job.request or {}
     mail = request.get("mailData")
