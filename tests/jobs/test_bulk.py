@@ -402,3 +402,34 @@ def test_a_small_job_submitted_after_a_big_one_is_served_in_turn(
     assert big_job["counts"]["issued"] == 100 and big_job["status"] == "running"
     worker.drain()
     assert job(client, big.headers, first.json()["data"]["jobId"])["counts"]["issued"] == 2000
+
+
+def test_a_subaccounts_job_is_its_own_and_its_certificates_are_too(
+    client: httpx.Client, make_account, worker: JobWorker, db
+) -> None:
+    from akowe.accounts import service as accounts_service
+    from tests.certificates.conftest import make_template
+
+    account = make_account(credits=10)
+    with db.begin() as session:
+        for email in ("a@team.example", "b@team.example"):
+            accounts_service.add_subaccount(session, account_id=account.account_id, email=email)
+    issuer = make_issuer(client, account)
+    a_headers = account.headers(**{"x-subaccount-email": "a@team.example"})
+    b_headers = account.headers(**{"x-subaccount-email": "b@team.example"})
+    body = bulk_body(issuer, recipients(2))
+    body["templateId"] = make_template(client, a_headers, "A's design")
+    assert client.post("/api/certificates/bulk", json=body, headers=b_headers).status_code == 404
+    response = client.post("/api/certificates/bulk", json=body, headers=a_headers)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["data"]["jobId"]
+    assert response.json()["data"]["subAccountEmail"] == "a@team.example"
+    worker.drain()
+    assert client.get(f"/api/jobs/{job_id}", headers=b_headers).status_code == 404
+    assert [j["jobId"] for j in client.get("/api/jobs", headers=b_headers).json()["data"]] == []
+    assert job(client, a_headers, job_id)["counts"]["issued"] == 2
+    assert job(client, issuer.headers, job_id)["status"] == "completed"  # the whole account
+    row = all_rows(client, a_headers, job_id)[0]
+    certificate = client.get(f"/api/certificates/{row['certificateId']}", headers=a_headers)
+    assert certificate.json()["data"]["subAccountEmail"] == "a@team.example"
+    assert balance(client, issuer.headers) == 8  # one balance, shared
