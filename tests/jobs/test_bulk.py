@@ -433,3 +433,44 @@ def test_a_subaccounts_job_is_its_own_and_its_certificates_are_too(
     certificate = client.get(f"/api/certificates/{row['certificateId']}", headers=a_headers)
     assert certificate.json()["data"]["subAccountEmail"] == "a@team.example"
     assert balance(client, issuer.headers) == 8  # one balance, shared
+
+
+def test_a_finished_job_queues_one_job_completed_webhook_event(
+    client: httpx.Client, make_account, worker: JobWorker, db
+) -> None:
+    from sqlalchemy import select
+
+    from akowe.delivery.models import OutboxMessage, WebhookEndpoint
+
+    account = make_account(credits=10)
+    issuer = make_issuer(client, account)
+    with db.begin() as session:
+        session.add(
+            WebhookEndpoint(
+                account_id=account.account_id,
+                mode="live",
+                url="https://hooks.example/akowe",
+                events=["job.completed"],
+                secret="whsec-test",
+            )
+        )
+    response = client.post(
+        "/api/certificates/bulk", json=bulk_body(issuer, recipients(3)), headers=issuer.headers
+    )
+    job_id = response.json()["data"]["jobId"]
+    worker.drain()
+    worker.drain()  # nothing left: the event is not queued twice
+    with db() as session:
+        events = [
+            m.payload
+            for m in session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.account_id == account.account_id, OutboxMessage.kind == "event"
+                )
+            )
+            if m.payload["event"] == "job.completed"
+        ]
+    assert len(events) == 1
+    assert events[0]["data"]["jobId"] == job_id
+    assert events[0]["data"]["status"] == "completed"
+    assert events[0]["data"]["counts"]["issued"] == 3
