@@ -775,6 +775,15 @@ def _chunk(
     if job_id is not None:
         candidates = candidates.where(Job.id == job_id)
     for job in session.scalars(candidates.limit(16)).all():
+        if postgres:
+            # The account's balance first, then the rows: every writer that needs both (a
+            # chunk that runs out of credits fails the job's other pending rows) takes them
+            # in this order, so chunks of one account never deadlock each other.
+            session.execute(
+                select(CreditBalance.balance)
+                .where(CreditBalance.account_id == job.account_id, CreditBalance.mode == job.mode)
+                .with_for_update()
+            )
         # Plain rows, not ORM objects: a chunk reads hundreds of them.
         pick = (
             select(_ROWS.c.row_number, _ROWS.c.name, _ROWS.c.email, _ROWS.c.attributes)
