@@ -474,3 +474,16 @@ def test_a_finished_job_queues_one_job_completed_webhook_event(
     assert events[0]["data"]["jobId"] == job_id
     assert events[0]["data"]["status"] == "completed"
     assert events[0]["data"]["counts"]["issued"] == 3
+
+
+def test_a_bulk_request_without_a_body_says_what_to_send(
+    client: httpx.Client, make_account
+) -> None:
+    account = make_account(credits=1)
+    response = client.post("/api/certificates/bulk", headers=account.headers())
+    assert response.status_code == 400
+    body = response.json()
+    assert body["success"] is False and body["code"] == "validation_error"
+    assert "recipients" in body["message"] and "file" in body["message"]
+    keyless = client.post("/api/certificates/bulk", content=b"{}")
+    assert keyless.status_code == 401
