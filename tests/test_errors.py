@@ -173,7 +173,7 @@ def test_issue_without_a_body_names_every_required_field(client: httpx.Client, a
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/api/certificates/bulk"),  # until bulk issuance exists
+        ("POST", "/api/certificates/batch"),  # bulk issuance is `/bulk`
         ("PUT", "/api/certificates/export.csv"),
         ("POST", "/api/templates/not-a-template-id"),
         ("POST", "/api/profile/organization/settings"),

@@ -126,9 +126,13 @@ def test_the_readme_shell_examples_run_as_written(clone: Clone) -> None:
     assert issued["recipientName"] == "Adéwálé Ògúnlé"
     assert issued["emailStatus"] == "queued"
     assert f"{clone.base}/verify/{issued['certificateId']}" in out
-    # The CLI examples worked on the server's own data: 10 demo credits - 1 issued + 50 added.
+    # The CLI examples worked on the server's own data: 10 demo credits - 1 issued - 2 in the
+    # bulk job + 50 added.
     balance = httpx.get(f"{clone.base}/api/users/balance", headers={"x-api-key": clone.key})
-    assert balance.json()["data"]["balance"] == 59
+    assert balance.json()["data"]["balance"] == 57
+    results = (files / "results.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert results[0] == "name,email,Course Name,status,certificateId,errorCode,errorMessage"
+    assert results[2].startswith('"Okafor, Chidi",chidi@example.com,Data Science,issued,')
     assert "demo@akowe.local" in done.stdout  # `akowe accounts list`
 
 

@@ -37,6 +37,9 @@ CONTENT_DEPENDENT = [
     "POST /api/webhooks",
     # Whether the bytes are a font whose licence allows embedding: no schema can say.
     "POST /api/fonts",
+    # Whether a file is a readable table, and whether its (or the JSON's) rows name a real
+    # organization and template and hold values the design can draw.
+    "POST /api/certificates/bulk",
     # Whether a document carries a credential that verifies (or one this caller may sign).
     "POST /api/public/verify",
     "POST /vc-api/credentials/issue",
@@ -53,6 +56,13 @@ def _config(ids: dict[str, str]) -> str:
         "",
         "[parameters]",
         *(f'{name} = "{value}"' for name, value in ids.items()),
+        "",
+    ]
+    # A job's rows are paged by row number, not by the (createdAt, id) cursor of the lists.
+    lines += [
+        "[[operations]]",
+        'include-name = "GET /api/jobs/{jobId}/rows"',
+        'parameters = { cursor = "1" }',
         "",
     ]
     for name in CONTENT_DEPENDENT:
@@ -82,11 +92,22 @@ def test_schemathesis_finds_nothing(settings: Settings, tmp_path: Path, make_acc
                 certificates.append(issued.json()["data"]["certificateId"])
             page = http.get("/api/certificates?limit=1", headers=issuer.headers)
             cursor = page.headers["x-next-cursor"]
+            submitted = http.post(
+                "/api/certificates/bulk",
+                json={
+                    "organizationId": issuer.organization_id,
+                    "templateId": issuer.template_id,
+                    "recipients": [issuer.body()["recipientData"]] * 2,
+                },
+                headers=issuer.headers,
+            )
+            assert submitted.status_code == 202, submitted.text
         ids = {
             "organizationId": issuer.organization_id,
             "templateId": issuer.template_id,
             "certificateId": certificates[0],
             "cursor": cursor,
+            "jobId": submitted.json()["data"]["jobId"],
         }
         config = tmp_path / "schemathesis.toml"
         config.write_text(_config(ids))

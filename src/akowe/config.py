@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         le=64,
         description="Messages a worker sends at once; a killed worker repeats at most this many.",
     )
+    job_chunk_size: int = Field(
+        default=250,
+        ge=1,
+        le=5000,
+        description="Rows a bulk job issues per transaction (one worker step).",
+    )
     delivery_max_attempts: int = Field(default=8, ge=1, description="Then `failed`.")
     delivery_backoff_seconds: float = Field(
         default=30.0, ge=0, description="First retry delay; doubles per attempt, with jitter."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
@@ -46,6 +47,9 @@ from akowe.delivery.router import WEBHOOKS_DESCRIPTION
 from akowe.delivery.router import router as webhooks_router
 from akowe.delivery.worker import DeliveryWorker
 from akowe.fonts.router import router as fonts_router
+from akowe.jobs.router import bulk_router, document_bulk
+from akowe.jobs.router import router as jobs_router
+from akowe.jobs.worker import JobWorker
 from akowe.organizations.router import router as organizations_router
 from akowe.outbound import GuardedClient, make_fetcher
 from akowe.ratelimit.limiter import make_limiter
@@ -130,6 +134,15 @@ def build_litestar(
         reports=ReportCache(),
         remote=guarded_fetcher(remote_client),
     )
+    # Bulk jobs run in their own thread too; each chunk wakes the delivery worker, which
+    # signs and sends what the chunk recorded.
+    job_worker = (
+        JobWorker(settings, store=services.store, on_chunk=lambda: signer.wake())
+        if settings.worker_enabled
+        else None
+    )
+    if job_worker is not None:
+        services = replace(services, wake_jobs=job_worker.wake)
     # The delivery worker runs in its own thread with its own small engine (SMTP and
     # rendering block), so it never competes with requests for a connection.
     worker = (
@@ -146,12 +159,16 @@ def build_litestar(
         await db.call(partial(signing_service.check_secret, db, signer=signer))
         if worker is not None:
             worker.start()
+        if job_worker is not None:
+            job_worker.start()
         # Everything created so far (modules, the app, its routes and schemas: over 100,000
         # objects) lives as long as the process; kept out of the collector's generations, a
         # full collection no longer walks them every so often between requests.
         gc.freeze()
 
     async def stop() -> None:
+        if job_worker is not None:
+            await anyio.to_thread.run_sync(job_worker.stop)
         if worker is not None:
             await anyio.to_thread.run_sync(worker.stop)
         await services.limiter.close()
@@ -168,7 +185,9 @@ def build_litestar(
             templates_router,
             preview_router,
             fonts_router,
+            bulk_router,
             certificates_router,
+            jobs_router,
             webhooks_router,
             verification_router,
             *signing_router.route_handlers,
@@ -225,5 +244,6 @@ def build_litestar(
     document_subaccount_header(app.openapi_schema)
     document_edge(app)
     document_rules(app.openapi_schema, {"IssueRequest": ISSUE_REQUEST_RULES})
+    document_bulk(app.openapi_schema)
     document_examples(app.openapi_schema, EXAMPLES, NAMED_EXAMPLES)
     return app

@@ -7,6 +7,7 @@ background instead of making the request wait.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -48,6 +49,8 @@ class Services:
     signer: Signer
     reports: ReportCache
     remote: RemoteFetch
+    # Tell this process's job worker a job was submitted (a no-op without one).
+    wake_jobs: Callable[[], None] = lambda: None
 
 
 T = TypeVar("T")

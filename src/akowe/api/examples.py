@@ -28,6 +28,16 @@ from akowe.delivery.schemas import (
     WebhookRead,
 )
 from akowe.fonts.schemas import FontRead
+from akowe.jobs.schemas import (
+    BulkOptions,
+    BulkRecipient,
+    BulkReport,
+    BulkRequest,
+    JobCounts,
+    JobRead,
+    JobRowRead,
+    RowError,
+)
 from akowe.organizations.schemas import OrganizationCreate, OrganizationRead, OrganizationUpdate
 from akowe.schemas import ErrorItem
 from akowe.templates.schemas import (
@@ -64,6 +74,42 @@ FIELD_IDS = (
 )
 CREATED_AT = "2025-09-24T18:23:43.621Z"
 SENT_AT = "2025-09-24T18:23:45.108Z"
+JOB_ID = "9f1e2d3c-4b5a-4c6d-8e7f-0a1b2c3d4e5f"
+ROW_ERROR = {
+    "row": 7,
+    "column": "E-mail",
+    "code": "invalid_email",
+    "message": "value is not a valid email address: An email address must have an @-sign.",
+}
+JOB_COUNTS = {
+    "total": 250,
+    "valid": 249,
+    "issued": 180,
+    "failed": 1,
+    "skipped": 0,
+    "cancelled": 0,
+    "remaining": 69,
+}
+JOB = {
+    "jobId": JOB_ID,
+    "kind": "bulk_issue",
+    "status": "running",
+    "organizationId": ORGANIZATION_ID,
+    "templateId": TEMPLATE_ID,
+    "counts": JOB_COUNTS,
+    "progress": 0.724,
+    "createdAt": CREATED_AT,
+    "startedAt": SENT_AT,
+    "finishedAt": None,
+    "fileName": "class-of-2025.csv",
+    "subAccountEmail": None,
+    "test": False,
+}
+BULK_RECIPIENT = {
+    "name": "Amina Bello",
+    "email": "amina.bello@example.com",
+    "attributes": {"Course Name": "Machine Learning", "Grade": "Excellent"},
+}
 RECIPIENT = {
     "name": "John Doe",
     "email": "john@example.com",
@@ -403,6 +449,46 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "test": False,
         "checks": CHECKS,
         "certificate": PUBLIC_CERTIFICATE,
+    },
+}
+
+EXAMPLES |= {
+    BulkRecipient: BULK_RECIPIENT,
+    BulkOptions: {"dryRun": False, "duplicates": "skip"},
+    BulkRequest: {
+        "organizationId": ORGANIZATION_ID,
+        "templateId": TEMPLATE_ID,
+        "mailData": {
+            "subject": "Your certificate, {{name}}",
+            "body": "Congratulations on completing {{Course Name}}!",
+        },
+        "recipients": [
+            BULK_RECIPIENT,
+            {
+                "name": "Chidi Okafor",
+                "email": "chidi.okafor@example.com",
+                "attributes": {"Course Name": "Machine Learning", "Grade": "Merit"},
+            },
+        ],
+        "options": {"duplicates": "skip"},
+    },
+    RowError: ROW_ERROR,
+    JobCounts: JOB_COUNTS,
+    JobRead: JOB,
+    BulkReport: {
+        "dryRun": True,
+        "counts": {**JOB_COUNTS, "issued": 0, "remaining": 249},
+        "errors": [ROW_ERROR],
+    },
+    JobRowRead: {
+        "row": 1,
+        "status": "issued",
+        "name": "Amina Bello",
+        "email": "amina.bello@example.com",
+        "certificateId": CERTIFICATE_ID,
+        "errorCode": None,
+        "errorColumn": None,
+        "errorMessage": None,
     },
 }
 

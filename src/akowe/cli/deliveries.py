@@ -17,6 +17,7 @@ from akowe.delivery import service as delivery_service
 from akowe.delivery.models import OutboxMessage
 from akowe.delivery.worker import DeliveryWorker
 from akowe.errors import ServiceError
+from akowe.jobs.worker import JobWorker
 from akowe.schemas import format_timestamp
 
 deliveries = typer.Typer(help="The delivery outbox (emails, webhooks).", no_args_is_help=True)
@@ -139,7 +140,8 @@ def retry_deliveries(
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Send what is due, then exit.")] = False,
 ) -> None:
-    """Run the delivery worker alone (also runs inside `akowe serve` unless disabled)."""
+    """Run the delivery worker and the bulk job worker (both also run inside `akowe serve`
+    unless disabled)."""
     from akowe.api.logging import configure_logging
 
     config = settings()
@@ -149,18 +151,24 @@ def worker(
     except ServiceError as exc:  # no secret key: nothing could be signed
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
+    jobs = JobWorker(config, store=runner.store, on_chunk=runner.wake)
     if once:
+        rows = jobs.drain()
         count = runner.drain()
+        jobs.close()
         runner.close()
-        console.print(f"{count} message(s) processed.")
+        console.print(f"{rows} job row(s) issued, {count} message(s) processed.")
         return
 
     def _stop(signum: int, _frame: Any) -> None:
+        jobs.request_stop()
         runner.request_stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    jobs.start()
     try:
         runner.run()
     finally:
+        jobs.stop()
         runner.close()

@@ -7,6 +7,7 @@ import typer
 from akowe.cli.accounts import accounts, keys, subaccounts
 from akowe.cli.credits import credits
 from akowe.cli.deliveries import deliveries, worker
+from akowe.cli.jobs import issue
 from akowe.cli.serve import db, serve
 from akowe.cli.signing import signing, verify
 
@@ -24,5 +25,6 @@ app.add_typer(subaccounts, name="subaccounts")
 app.add_typer(credits, name="credits")
 app.add_typer(deliveries, name="deliveries")
 app.command("worker")(worker)
+app.command("issue")(issue)
 app.add_typer(signing, name="signing")
 app.command("verify")(verify)

@@ -6,6 +6,7 @@ from akowe.credits import models as credits_models
 from akowe.db.base import Base
 from akowe.delivery import models as delivery_models
 from akowe.fonts import models as fonts_models
+from akowe.jobs import models as jobs_models
 from akowe.organizations import models as organizations_models
 from akowe.ratelimit import models as ratelimit_models
 from akowe.signing import models as signing_models
@@ -18,6 +19,7 @@ __all__ = [
     "credits_models",
     "delivery_models",
     "fonts_models",
+    "jobs_models",
     "organizations_models",
     "ratelimit_models",
     "signing_models",

@@ -1,0 +1,193 @@
+"""Bulk issuance benchmark: a 10,000-row job against the single issue endpoint, same run.
+
+One `akowe serve` process (uvicorn, its job and delivery workers inside, as deployed) on
+SQLite (default) or PostgreSQL (`--database-url`). Per round:
+
+- baseline: one keep-alive client calls POST /api/certificates/issue for `--sample` rows
+  (1,000) one after another; its time is scaled to the job's row count;
+- the job: POST /api/certificates/bulk with `--rows` recipients (JSON); measured from the
+  submission to (a) the 202 (every row validated), (b) every row recorded and charged (the
+  job `completed`, polled every 20 ms), (c) every credential signed (no signing message left
+  in the outbox).
+
+Prints each round and the medians; checks that the balance fell by exactly one credit per
+certificate. Targets (2 cores): (b) < 5 s, (c) < 30 s, (b) at least 5x faster than the
+scaled baseline. PDFs are rendered on demand (download, email), not by the job: not timed.
+
+    python bench/bulk.py [--rows 10000] [--sample 1000] [--rounds 3] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.balance import BIN, free_port, start, wait_ready  # noqa: E402
+from bench.issue import api, balance_of, setup  # noqa: E402
+
+CREDITS = 1_000_000
+
+
+def baseline(port: int, key: str, body: dict[str, Any], count: int, tag: str) -> float:
+    """Seconds for `count` single issues from one keep-alive client."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"x-api-key": key, "content-type": "application/json"}
+    started = time.perf_counter()
+    for i in range(count):
+        one = json.loads(json.dumps(body))
+        one["recipientData"]["email"] = f"single-{tag}-{i}@example.com"
+        conn.request("POST", "/api/certificates/issue", body=json.dumps(one), headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        assert response.status == 201, raw[:500]
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def unsigned(engine: Any) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM outbox_message WHERE kind = 'credential' "
+                    "AND status IN ('queued', 'retrying', 'sending')"
+                )
+            ).scalar_one()
+        )
+
+
+def run_job(
+    port: int, key: str, body: dict[str, Any], rows: int, tag: str, engine: Any
+) -> dict[str, float]:
+    recipients = [
+        {
+            "name": f"Student {i} {tag}",
+            "email": f"bulk-{tag}-{i}@example.com",
+            "attributes": body["recipientData"]["attributes"],
+        }
+        for i in range(rows)
+    ]
+    bulk = {
+        "organizationId": body["organizationId"],
+        "templateId": body["mailData"]["templateId"],
+        "recipients": recipients,
+    }
+    before = balance_of(port, key)
+    started = time.perf_counter()
+    status, answer, _ = api(port, key, "POST", "/api/certificates/bulk", bulk)
+    accepted = time.perf_counter() - started
+    assert status == 202, answer
+    job_id = answer["data"]["jobId"]
+    while True:
+        status, job, _ = api(port, key, "GET", f"/api/jobs/{job_id}")
+        assert status == 200, job
+        if job["data"]["status"] in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.02)
+    recorded = time.perf_counter() - started
+    counts = job["data"]["counts"]
+    assert counts["issued"] == rows, counts
+    charged = before - balance_of(port, key)
+    assert charged == rows, f"charged {charged} for {rows} rows"
+    while unsigned(engine):
+        time.sleep(0.1)
+    signed = time.perf_counter() - started
+    return {"accepted": accepted, "recorded": recorded, "signed": signed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--sample", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    args = parser.parse_args()
+
+    from sqlalchemy import create_engine
+
+    from bench.render import background
+
+    data_dir = tempfile.mkdtemp(prefix="akowe-bench-bulk-")
+    env = {**os.environ, "AKOWE_DATA_DIR": data_dir, "AKOWE_LOG_LEVEL": "WARNING"}
+    env.setdefault("AKOWE_SECRET_KEY", secrets.token_urlsafe(32))
+    env["AKOWE_RATE_LIMIT"] = "1000000/second"  # the baseline loop is not to be throttled
+    env.pop("AKOWE_DATABASE_URL", None)
+    if args.database_url:
+        env["AKOWE_DATABASE_URL"] = args.database_url
+    url = args.database_url or f"sqlite:///{data_dir}/akowe.db"
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def cli(*argv: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(BIN / "akowe"), *argv], env=env, check=True, capture_output=True, text=True
+        )
+        return json.loads(done.stdout) if "--json" in argv else {}
+
+    cli("db", "upgrade")
+    account = cli(
+        "accounts", "create", "--email", f"bench{time.time_ns()}@x.io", "--json"
+    )  # fmt: skip
+    key, account_id = account["apiKey"], account["accountId"]
+    cli("credits", "add", "--account", account_id, "--amount", str(CREDITS), "--json")
+
+    port = free_port()
+    server = start("akowe.main:create_app", port, env, factory=True)
+    engine = create_engine(url)
+    print(f"server pid {server.pid} on port {port}, {url.split('://')[0]}, data dir {data_dir}")
+    results: list[dict[str, float]] = []
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/api/users/balance", {"x-api-key": key})
+        body = setup(port, key, background("JPEG"))
+        baseline(port, key, body, 20, "warmup")
+        while unsigned(engine):
+            time.sleep(0.1)
+        for round_ in range(args.rounds):
+            single = baseline(port, key, body, args.sample, f"r{round_}")
+            while unsigned(engine):  # the singles' signing must not slow the job down
+                time.sleep(0.1)
+            job = run_job(port, key, body, args.rows, f"r{round_}", engine)
+            scaled = single / args.sample * args.rows
+            job["baseline"] = scaled
+            job["ratio"] = scaled / job["recorded"]
+            results.append(job)
+            print(
+                f"  round {round_ + 1}: validated+accepted {job['accepted']:.2f} s, "
+                f"recorded+charged {job['recorded']:.2f} s, signed {job['signed']:.2f} s; "
+                f"single-issue loop {single:.2f} s for {args.sample} -> {scaled:.1f} s for "
+                f"{args.rows} ({job['ratio']:.1f}x)"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        engine.dispose()
+
+    def median(name: str) -> float:
+        return statistics.median(r[name] for r in results)
+
+    print(f"\nmedians over {len(results)} rounds, {args.rows:,} rows:")
+    print(f"  accepted (every row validated):   {median('accepted'):6.2f} s")
+    print(f"  recorded and charged:             {median('recorded'):6.2f} s  (target < 5 s)")
+    print(f"  every credential signed:          {median('signed'):6.2f} s  (target < 30 s)")
+    print(f"  single-issue loop, scaled:        {median('baseline'):6.2f} s")
+    print(f"  speed-up vs the loop:             {median('ratio'):6.1f}x   (target >= 5x)")
+
+
+if __name__ == "__main__":
+    main()

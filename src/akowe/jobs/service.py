@@ -1,0 +1,954 @@
+"""Bulk issuance: validate every row before anything is charged, then issue in chunks.
+
+`submit` parses and checks every row (the same checks as a single issue: required values,
+email syntax, the attributes the template prints, characters the fonts can draw) plus
+duplicates inside the input and, by `options.duplicates`, against live certificates of the
+template; then records the job and its rows in one transaction (nothing charged yet).
+
+`run_chunk` is one worker step: in ONE transaction it takes the next rows of the job whose
+turn it is (the job served longest ago: jobs take turns chunk by chunk, so a big job never
+starves a small one), issues each through `certificates.service.record` (the same debit,
+certificate, email, webhook event and signing message as a single issue) and marks the rows
+issued. The transaction is the claim: a worker killed mid-chunk leaves nothing behind (the
+database rolls it back) and its rows are taken by the next worker; a row is marked issued in
+the transaction that records its certificate, so no row is ever issued or charged twice. On
+PostgreSQL rows are taken `FOR UPDATE SKIP LOCKED`, so several workers split one job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from pydantic import ValidationError
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from akowe.accounts.service import Principal
+from akowe.certificates import idempotency
+from akowe.certificates import service as certificates_service
+from akowe.certificates.checks import check_against_template
+from akowe.certificates.drawable import check_drawable
+from akowe.certificates.models import Certificate
+from akowe.certificates.schemas import IssueRequest, RecipientData
+from akowe.credits import service as credits_service
+from akowe.credits.models import CreditBalance
+from akowe.db.base import new_id, utcnow
+from akowe.db.database import Database, session_reader
+from akowe.db.statements import DriverReader
+from akowe.delivery import service as delivery_service
+from akowe.errors import FieldError, ServiceError, ValidationFailed
+from akowe.jobs import files
+from akowe.jobs.exceptions import DuplicateRecipients, JobFinished, JobNotFound, NoValidRows
+from akowe.jobs.files import Columns, Input
+from akowe.jobs.models import Job, JobRow
+from akowe.jobs.schemas import BulkRequest, BulkSettings, RowError
+from akowe.modes import Mode
+from akowe.organizations import service as organizations_service
+from akowe.organizations.exceptions import OrganizationNotFound
+from akowe.organizations.models import Organization
+from akowe.pagination import decode_cursor, encode_cursor
+from akowe.schemas import format_timestamp, timestamp_or_none
+from akowe.storage.store import FileStore
+from akowe.templates.exceptions import TemplateNotFound
+from akowe.templates.models import Template
+
+ACCEPTED = "Bulk issuance accepted"
+CHECKED = "Dry run: nothing was created"
+CANCELLED = "Job has been cancelled"
+RETRIED = "Failed rows have been queued again"
+PENDING, ISSUED, FAILED, SKIPPED, CANCELLED_ROW = (
+    "pending",
+    "issued",
+    "failed",
+    "skipped",
+    "cancelled",
+)
+ACTIVE = ("queued", "running")
+# Failures a retry can cure (a top-up, a restored organization); validation failures cannot.
+RETRYABLE = ("insufficient_credits", "organization_not_found", "template_not_found")
+MAX_REPORTED = 1000
+_ROWS = cast(Table, JobRow.__table__)
+_JOBS = cast(Table, Job.__table__)
+_CERTIFICATES = cast(Table, Certificate.__table__)
+
+
+# ---------------------------------------------------------------- submission
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A parsed bulk request: the shared settings, the rows and where their values came from."""
+
+    settings: BulkSettings
+    columns: list[str]
+    inputs: list[Input]
+    plan: Columns
+    file_name: str | None
+    fingerprint: str
+
+
+def fingerprint(path: str, settings: BulkSettings, content: bytes, extra: Any = None) -> str:
+    """The idempotency fingerprint: the path, the shared settings, the rows (or file bytes)."""
+    body = settings.model_dump(mode="json", by_alias=True)
+    canonical = json.dumps([body, extra], sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256()
+    digest.update(f"{path}\n{canonical}\n".encode())
+    digest.update(content)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """Every row with its verdict: a RecipientData to issue, or an error."""
+
+    rows: list[dict[str, Any]]
+    errors: list[RowError]
+    counts: dict[str, int]
+
+
+def _row_error(item: Input, column: str | None, code: str, message: str) -> RowError:
+    return RowError(row=item.row, column=column, code=code, message=message)
+
+
+_FIELD_CODES = {"name": "invalid_name", "email": "invalid_email", "attributes": "invalid_attribute"}
+
+
+def _check_row(
+    reader: DriverReader,
+    item: Input,
+    *,
+    settings: BulkSettings,
+    plan: Columns,
+    organization: Organization,
+    template: Template,
+    store: FileStore,
+    issued_at: datetime,
+) -> RowError | RecipientData:
+    if not (item.name or "").strip():
+        return _row_error(item, plan.name or "name", "missing_name", "the name is empty")
+    try:
+        recipient = RecipientData.model_validate(
+            {"name": item.name, "email": item.email, "attributes": item.attributes}
+        )
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        where = str(error["loc"][0]) if error["loc"] else "name"
+        column = plan.of(where) if where != "attributes" else None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return _row_error(item, column, _FIELD_CODES.get(where, "invalid_value"), message)
+    if settings.wants_email and recipient.email is None:
+        return _row_error(
+            item, plan.email or "email", "missing_email", "an email is needed to send it"
+        )
+    data = IssueRequest.model_construct(
+        recipient_data=recipient,
+        organization_id=settings.organization_id,
+        mail_data=settings.mail_data,
+        template_id=settings.template_id,
+        expires_at=settings.expires_at,
+    )
+    try:
+        check_against_template(data, template.fields)
+        check_drawable(
+            reader,
+            template=template,
+            organization=organization,
+            data=data,
+            store=store,
+            issued_at=issued_at,
+        )
+    except ServiceError as exc:
+        errors: list[FieldError] = getattr(exc, "errors", None) or []
+        first = errors[0] if errors else FieldError("", exc.message)
+        code = exc.code
+        if first.field.startswith(("recipientData.attributes.",)) and code == "validation_error":
+            code = "missing_attribute"
+        elif first.field.startswith("mailData.") and code == "validation_error":
+            code = "unknown_placeholder"
+        return _row_error(item, plan.of(first.field) or first.field or None, code, first.message)
+    return recipient
+
+
+def check_rows(
+    db: Database,
+    *,
+    principal: Principal,
+    submission: Submission,
+    store: FileStore,
+) -> tuple[Organization, Template, Checked]:
+    """Resolve the organization and template (404) and check every row; blocking."""
+    settings = submission.settings
+    data = IssueRequest.model_construct(
+        recipient_data=RecipientData.model_construct(name="", email=None, attributes={}),
+        organization_id=settings.organization_id,
+        template_id=settings.template_id,
+        mail_data=settings.mail_data,
+    )
+    issued_at = utcnow()
+    with db.read_connection() as reader:
+        with reader.batch() as lookups:
+            found_organization, found_template = certificates_service.lookup(
+                lookups, principal=principal, data=data
+            )
+        organization = found_organization.one()
+        template = found_template.one()
+        if organization is None:
+            raise OrganizationNotFound()
+        if template is None:
+            raise TemplateNotFound()
+        rows: list[dict[str, Any]] = []
+        errors: list[RowError] = []
+        first_of: dict[str, int] = {}
+        for item in submission.inputs:
+            verdict = _check_row(
+                reader,
+                item,
+                settings=settings,
+                plan=submission.plan,
+                organization=organization,
+                template=template,
+                store=store,
+                issued_at=issued_at,
+            )
+            if isinstance(verdict, RecipientData) and verdict.email is not None:
+                folded = verdict.email.casefold()
+                if folded in first_of:
+                    verdict = _row_error(
+                        item,
+                        submission.plan.email or "email",
+                        "duplicate_row",
+                        f"the same email as row {first_of[folded]}",
+                    )
+                else:
+                    first_of[folded] = item.row
+            rows.append(_new_row(item, verdict))
+            if isinstance(verdict, RowError):
+                errors.append(verdict)
+    invalid = len(errors)
+    skipped = 0
+    if settings.duplicates != "allow" and first_of:
+        held = _live_recipients(
+            db, principal=principal, template_id=template.id, emails=list(first_of)
+        )
+        duplicates = [row for row in rows if row["status"] == PENDING and _folded(row) in held]
+        if duplicates and settings.duplicates == "deny" and not settings.dry_run:
+            raise DuplicateRecipients(
+                [
+                    FieldError(
+                        f"rows.{row['row_number']}.email",
+                        f"{row['email']} already holds a live certificate of this template",
+                    )
+                    for row in duplicates[:MAX_REPORTED]
+                ]
+            )
+        for row in duplicates:
+            deny = settings.duplicates == "deny"
+            row.update(
+                status=FAILED if deny else SKIPPED,
+                error_code="already_issued",
+                error_column=submission.plan.email or "email",
+                error_message="this email already holds a live certificate of this template",
+            )
+            if deny:
+                invalid += 1
+                errors.append(
+                    RowError(
+                        row=row["row_number"],
+                        column=row["error_column"],
+                        code="already_issued",
+                        message=row["error_message"],
+                    )
+                )
+            else:
+                skipped += 1
+    errors.sort(key=lambda e: e.row)
+    total = len(rows)
+    counts = {
+        "total": total,
+        "valid": total - invalid,
+        "issued": 0,
+        "failed": invalid,
+        "skipped": skipped,
+        "cancelled": 0,
+        "remaining": total - invalid - skipped,
+    }
+    return organization, template, Checked(rows=rows, errors=errors, counts=counts)
+
+
+def _folded(row: dict[str, Any]) -> str:
+    return str(row["email"] or "").casefold()
+
+
+def _new_row(item: Input, verdict: RowError | RecipientData) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "row_number": item.row,
+        "name": item.name,
+        "email": item.email,
+        "attributes": item.attributes,
+        "cells": item.cells,
+        "certificate_id": None,
+        "updated_at": None,
+    }
+    if isinstance(verdict, RowError):
+        row.update(
+            status=FAILED,
+            error_code=verdict.code,
+            error_column=verdict.column,
+            error_message=verdict.message,
+            attributes={k: str(v) for k, v in item.attributes.items()}
+            if all(isinstance(v, str | int | float) for v in item.attributes.values())
+            else {},
+        )
+    else:
+        row.update(
+            status=PENDING,
+            name=verdict.name,
+            email=verdict.email,
+            attributes=verdict.attributes,
+            error_code=None,
+            error_column=None,
+            error_message=None,
+        )
+    return row
+
+
+def _live_recipients(
+    db: Database, *, principal: Principal, template_id: str, emails: Sequence[str]
+) -> set[str]:
+    """The emails (case-folded) holding a live certificate of the template."""
+    c = _CERTIFICATES.c
+    now = utcnow()
+    held: set[str] = set()
+    with db.session() as session:
+        for start in range(0, len(emails), 500):
+            part = emails[start : start + 500]
+            found = session.scalars(
+                select(func.lower(c.recipient_email)).where(
+                    c.account_id == principal.account_id,
+                    c.mode == principal.mode,
+                    c.template_id == template_id,
+                    c.status == "issued",
+                    (c.expires_at.is_(None)) | (c.expires_at > now),
+                    func.lower(c.recipient_email).in_(part),
+                )
+            )
+            held.update(str(e).casefold() for e in found)
+    return held
+
+
+def _report(checked: Checked) -> dict[str, Any]:
+    return {
+        "dryRun": True,
+        "counts": checked.counts,
+        "errors": [e.model_dump(by_alias=True) for e in checked.errors[:MAX_REPORTED]],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """What the route answers."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+    created: bool = False
+
+
+def submit(
+    db: Database,
+    *,
+    principal: Principal,
+    submission: Submission,
+    store: FileStore,
+    path: str,
+    idempotency_key: str | None,
+) -> SubmitResult:
+    """Check every row, then record the job (202); a dry run answers the report (200) and
+    creates nothing. Blocking: run it in a database thread."""
+    settings = submission.settings
+    if settings.dry_run:
+        _, _, checked = check_rows(db, principal=principal, submission=submission, store=store)
+        return SubmitResult(200, {"success": True, "message": CHECKED, "data": _report(checked)})
+    key = idempotency_key
+    if key is not None:
+        replay = idempotency.claim(
+            db, principal=principal, key=key, fingerprint=submission.fingerprint
+        )
+        if replay is not None:
+            return SubmitResult(replay.status, replay.body, replayed=True)
+    try:
+        organization, template, checked = check_rows(
+            db, principal=principal, submission=submission, store=store
+        )
+        if checked.counts["valid"] == 0:
+            raise NoValidRows(
+                f"No row can be issued: {checked.errors[0].message} (row {checked.errors[0].row})",
+                [
+                    FieldError(f"rows.{e.row}.{e.column or ''}".rstrip("."), e.message)
+                    for e in checked.errors[:MAX_REPORTED]
+                ],
+            )
+        job_id = new_id()
+        now = utcnow()
+        pending = checked.counts["remaining"]
+        job_values: dict[str, Any] = {
+            "id": job_id,
+            "account_id": principal.account_id,
+            "mode": str(principal.mode),
+            "subaccount_id": principal.subaccount_id,
+            "subaccount_email": principal.subaccount_email,
+            "key_id": principal.key_id,
+            "kind": "bulk_issue",
+            "status": "queued" if pending else "completed",
+            "organization_id": organization.id,
+            "template_id": template.id,
+            "request": {
+                "mailData": settings.mail_data.model_dump(mode="json", by_alias=True)
+                if settings.mail_data
+                else None,
+                "expiresAt": timestamp_or_none(settings.expires_at),
+                "options": {"duplicates": settings.duplicates},
+                "columns": submission.columns,
+                "fileName": submission.file_name,
+            },
+            "total": checked.counts["total"],
+            "invalid": checked.counts["total"] - checked.counts["valid"],
+            "error": None,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None if pending else now,
+            "turn_at": now,
+        }
+        body = {
+            "success": True,
+            "message": ACCEPTED,
+            "data": _job_wire(job_values, checked.counts, checked.errors[:MAX_REPORTED]),
+        }
+
+        def record(session: Session) -> None:
+            connection = session.connection()
+            connection.execute(_JOBS.insert(), job_values)
+            for start in range(0, len(checked.rows), 5000):
+                part = checked.rows[start : start + 5000]
+                connection.execute(_ROWS.insert(), [{"job_id": job_id, **r} for r in part])
+            if key is not None:
+                with session_reader(session).batch() as writes:
+                    idempotency.queue_complete(
+                        writes, principal=principal, key=key, status=202, body=body
+                    )
+
+        db.run_transaction(record)
+        return SubmitResult(202, body, created=True)
+    except BaseException:
+        if key is not None:
+            idempotency.release(db, principal=principal, key=key)
+        raise
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _invalid(exc: ValidationError, prefix: str = "") -> ValidationFailed:
+    errors = [
+        FieldError(
+            prefix + ".".join(str(part) for part in error["loc"]),
+            str(error["msg"]).removeprefix("Value error, "),
+        )
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    first = f"{errors[0].field}: {errors[0].message}" if errors else "invalid"
+    return ValidationFailed(f"Validation failed: {first}", errors)
+
+
+def from_json(body: bytes, path: str) -> Submission:
+    """A JSON bulk body as a Submission (400 naming each invalid field)."""
+    if not body.strip():
+        raise ValidationFailed.field(
+            "body", "is required: JSON with `recipients`, or a multipart form with `file`"
+        )
+    try:
+        request = BulkRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    settings = BulkSettings.model_validate(
+        request.model_dump(by_alias=True, exclude={"recipients"})
+    )
+    columns, inputs = files.inputs_from_json(request.recipients)
+    plan = files.Columns(
+        name=files.NAME,
+        email=files.EMAIL,
+        attributes={c.removeprefix(files.ATTRIBUTE): c for c in columns[2:]},
+    )
+    return Submission(
+        settings=settings,
+        columns=columns,
+        inputs=inputs,
+        plan=plan,
+        file_name=None,
+        fingerprint=fingerprint(path, request, b""),
+    )
+
+
+def from_file(
+    fields: dict[str, Any], content: bytes, file_name: str | None, path: str
+) -> Submission:
+    """A multipart submission (its fields and file) as a Submission; 400 for a file that is
+    not a table, naming the line."""
+    mapping = fields.pop("mapping", None)
+    if mapping is not None and (
+        not isinstance(mapping, dict)
+        or not all(isinstance(v, str) or v is None for v in mapping.values())
+    ):
+        raise ValidationFailed.field(
+            "mapping", 'must be a JSON object of column: "name" | "email" | "attributes.<key>"'
+        )
+    try:
+        settings = BulkSettings.model_validate(fields)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    table = files.read_table(content, file_name)
+    plan = files.plan_columns(table.columns, mapping)
+    return Submission(
+        settings=settings,
+        columns=table.columns,
+        inputs=files.inputs_from_table(table, plan),
+        plan=plan,
+        file_name=file_name,
+        fingerprint=fingerprint(path, settings, content, mapping),
+    )
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _scope_clause(principal: Principal) -> list[Any]:
+    clauses = [_JOBS.c.account_id == principal.account_id, _JOBS.c.mode == principal.mode]
+    if principal.subaccount_id is not None:
+        clauses.append(_JOBS.c.subaccount_id == principal.subaccount_id)
+    return clauses
+
+
+def get(session: Session, *, principal: Principal, job_id: str) -> Job | None:
+    """The job if the caller may see it (account, mode, sub-account scope)."""
+    return session.scalars(
+        select(Job).where(Job.id == job_id, *_scope_clause(principal))
+    ).one_or_none()
+
+
+def require(session: Session, *, principal: Principal, job_id: str) -> Job:
+    """The job, or 404 (also for other accounts' jobs)."""
+    job = get(session, principal=principal, job_id=job_id)
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def counts(session: Session, *, job: Job) -> dict[str, int]:
+    """The job's counts, from its rows."""
+    by_status: dict[str, int] = dict(
+        session.execute(
+            select(_ROWS.c.status, func.count())
+            .where(_ROWS.c.job_id == job.id)
+            .group_by(_ROWS.c.status)
+        ).all()
+    )
+    return {
+        "total": job.total,
+        "valid": job.total - job.invalid,
+        "issued": int(by_status.get(ISSUED, 0)),
+        "failed": int(by_status.get(FAILED, 0)),
+        "skipped": int(by_status.get(SKIPPED, 0)),
+        "cancelled": int(by_status.get(CANCELLED_ROW, 0)),
+        "remaining": int(by_status.get(PENDING, 0)),
+    }
+
+
+def _job_wire(
+    job: dict[str, Any], counts: dict[str, int], errors: Sequence[RowError] | None = None
+) -> dict[str, Any]:
+    total = counts["total"] or 1
+    done = total - counts["remaining"]
+    request = job["request"] or {}
+    wire: dict[str, Any] = {
+        "jobId": job["id"],
+        "kind": job["kind"],
+        "status": job["status"],
+        "organizationId": job["organization_id"],
+        "templateId": job["template_id"],
+        "counts": counts,
+        "progress": round(done / total, 4),
+        "createdAt": format_timestamp(job["created_at"]),
+        "startedAt": timestamp_or_none(job["started_at"]),
+        "finishedAt": timestamp_or_none(job["finished_at"]),
+        "fileName": request.get("fileName"),
+        "subAccountEmail": job["subaccount_email"],
+        "test": job["mode"] == Mode.TEST,
+    }
+    if errors is not None:
+        wire["errors"] = [e.model_dump(by_alias=True) for e in errors]
+    return wire
+
+
+def to_wire(session: Session, *, job: Job) -> dict[str, Any]:
+    """A job as answered."""
+    values = {column.key: getattr(job, column.key) for column in _JOBS.columns}
+    return _job_wire(values, counts(session, job=job))
+
+
+def list_jobs(
+    session: Session, *, principal: Principal, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The caller's jobs, newest first, one keyset page (the cursors of every list)."""
+    statement = select(Job).where(*_scope_clause(principal))
+    if cursor:
+        after = decode_cursor(cursor)
+        statement = statement.where(
+            (Job.created_at < after.created_at)
+            | ((Job.created_at == after.created_at) & (Job.id < after.id))
+        )
+    jobs = list(
+        session.scalars(statement.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1))
+    )
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    next_cursor = encode_cursor(jobs[-1].created_at, jobs[-1].id) if more and jobs else None
+    return [to_wire(session, job=j) for j in jobs], next_cursor
+
+
+def row_wire(row: JobRow) -> dict[str, Any]:
+    """One row's result as answered."""
+    return {
+        "row": row.row_number,
+        "status": row.status,
+        "name": row.name,
+        "email": row.email,
+        "certificateId": row.certificate_id,
+        "errorCode": row.error_code,
+        "errorColumn": row.error_column,
+        "errorMessage": row.error_message,
+    }
+
+
+def list_rows(
+    session: Session, *, job: Job, status: str | None, after: int, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The job's rows in order from row `after + 1`, optionally of one status."""
+    statement = select(JobRow).where(JobRow.job_id == job.id, JobRow.row_number > after)
+    if status:
+        statement = statement.where(JobRow.status == status)
+    rows = list(session.scalars(statement.order_by(JobRow.row_number).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [row_wire(r) for r in rows], (str(rows[-1].row_number) if more and rows else None)
+
+
+def result_rows(session: Session, *, job: Job) -> Iterator[list[Any]]:
+    """results.csv's rows: the cells as sent, then status, certificate id, error code and
+    message (read in pages, never the whole job at once)."""
+    after = 0
+    while True:
+        rows = session.execute(
+            select(
+                _ROWS.c.row_number,
+                _ROWS.c.cells,
+                _ROWS.c.status,
+                _ROWS.c.certificate_id,
+                _ROWS.c.error_code,
+                _ROWS.c.error_message,
+            )
+            .where(_ROWS.c.job_id == job.id, _ROWS.c.row_number > after)
+            .order_by(_ROWS.c.row_number)
+            .limit(2000)
+        ).all()
+        if not rows:
+            return
+        for number, cells, status, certificate_id, code, message in rows:
+            yield [*(cells or []), status, certificate_id or "", code or "", message or ""]
+            after = number
+
+
+# ---------------------------------------------------------------- cancel and retry
+
+
+def cancel(session: Session, *, principal: Principal, job_id: str) -> Job:
+    """Stop a job before its next chunk: rows not yet issued become `cancelled` (a chunk
+    running now finishes first: its rows are locked until it commits)."""
+    job = require(session, principal=principal, job_id=job_id)
+    if job.status not in ("validating", *ACTIVE):
+        raise JobFinished(f"The job is {job.status}: only a queued or running job is cancelled.")
+    now = utcnow()
+    # Rows first, then the job: a worker's chunk holds its rows and then touches the job,
+    # so taking them in the same order never deadlocks.
+    session.execute(
+        update(JobRow)
+        .where(JobRow.job_id == job.id, JobRow.status == PENDING)
+        .values(status=CANCELLED_ROW, error_code="cancelled", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status.in_(("validating", *ACTIVE)))
+        .values(status="cancelled", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    session.refresh(job)
+    return job
+
+
+def retry(session: Session, *, principal: Principal, job_id: str) -> Job:
+    """Queue again the rows that failed for a reason a retry can cure (credits ran out, ...);
+    rows that failed validation stay failed."""
+    job = require(session, principal=principal, job_id=job_id)
+    if job.status in ACTIVE:
+        raise JobFinished("The job is still running: retry once it has finished.")
+    now = utcnow()
+    result = session.execute(
+        update(JobRow)
+        .where(
+            JobRow.job_id == job.id,
+            JobRow.status == FAILED,
+            JobRow.error_code.in_(RETRYABLE),
+        )
+        .values(
+            status=PENDING,
+            error_code=None,
+            error_column=None,
+            error_message=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        raise JobFinished("The job has no failed rows that a retry could issue.")
+    job.status = "queued"
+    job.finished_at = None
+    job.turn_at = now
+    session.flush()
+    return job
+
+
+# ---------------------------------------------------------------- the worker's side
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    """What one worker step did."""
+
+    job_id: str
+    issued: int
+    failed: int
+    finished: bool
+
+
+_MARK_ISSUED = (
+    update(_ROWS)
+    .where(_ROWS.c.job_id == bindparam("b_job"), _ROWS.c.row_number == bindparam("b_row"))
+    .values(status=ISSUED, certificate_id=bindparam("b_certificate"), updated_at=bindparam("b_at"))
+)
+
+
+def run_chunk(
+    db: Database,
+    *,
+    chunk_size: int,
+    store: FileStore,
+    job_id: str | None = None,
+) -> ChunkResult | None:
+    """Issue the next chunk of the job whose turn it is (or of `job_id`); None when no job
+    has rows to run. Blocking: one transaction."""
+    return db.run_transaction(
+        lambda session: _chunk(session, chunk_size=chunk_size, store=store, job_id=job_id)
+    )
+
+
+def _chunk(
+    session: Session, *, chunk_size: int, store: FileStore, job_id: str | None
+) -> ChunkResult | None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    candidates = select(Job).where(Job.status.in_(ACTIVE)).order_by(Job.turn_at, Job.id)
+    if job_id is not None:
+        candidates = candidates.where(Job.id == job_id)
+    for job in session.scalars(candidates.limit(16)).all():
+        if postgres:
+            # The account's balance first, then the rows: every writer that needs both (a
+            # chunk that runs out of credits fails the job's other pending rows) takes them
+            # in this order, so chunks of one account never deadlock each other.
+            session.execute(
+                select(CreditBalance.balance)
+                .where(CreditBalance.account_id == job.account_id, CreditBalance.mode == job.mode)
+                .with_for_update()
+            )
+        # Plain rows, not ORM objects: a chunk reads hundreds of them.
+        pick = (
+            select(_ROWS.c.row_number, _ROWS.c.name, _ROWS.c.email, _ROWS.c.attributes)
+            .where(_ROWS.c.job_id == job.id, _ROWS.c.status == PENDING)
+            .order_by(_ROWS.c.row_number)
+            .limit(chunk_size)
+        )
+        if postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        rows = list(session.execute(pick).all())
+        if rows:
+            return _issue_rows(session, job=job, rows=rows, store=store)
+        if _finish_if_done(session, job=job):
+            return ChunkResult(job.id, 0, 0, True)
+    return None
+
+
+def _principal(job: Job) -> Principal:
+    return Principal(
+        key_id=job.key_id,
+        account_id=job.account_id,
+        mode=Mode(job.mode),
+        subaccount_id=job.subaccount_id,
+        subaccount_email=job.subaccount_email,
+    )
+
+
+def _fail_pending(session: Session, *, job: Job, code: str, message: str) -> int:
+    result = session.execute(
+        update(JobRow)
+        .where(JobRow.job_id == job.id, JobRow.status == PENDING)
+        .values(status=FAILED, error_code=code, error_message=message, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _issue_rows(
+    session: Session, *, job: Job, rows: Sequence[Any], store: FileStore
+) -> ChunkResult:
+    principal = _principal(job)
+    request = job.request or {}
+    mail = request.get("mailData")
+    expires = request.get("expiresAt")
+    data = IssueRequest.model_validate(
+        {
+            "recipientData": {"name": "x"},
+            "organizationId": job.organization_id,
+            "templateId": job.template_id,
+            "mailData": mail,
+        }
+    )
+    reader = session_reader(session)
+    with reader.batch() as lookups:
+        found_organization, found_template = certificates_service.lookup(
+            lookups, principal=principal, data=data
+        )
+    organization, template = found_organization.one(), found_template.one()
+    now = utcnow()
+    if organization is None or template is None:
+        code = "organization_not_found" if organization is None else "template_not_found"
+        what = "organization" if organization is None else "template"
+        failed = _fail_pending(session, job=job, code=code, message=f"the {what} was deleted")
+        finished = _finish_if_done(session, job=job)
+        return ChunkResult(job.id, 0, failed, finished)
+    credits_service.ensure_sandbox(
+        session,
+        account_id=job.account_id,
+        mode=principal.mode,
+        amount=min(len(rows), credits_service.SANDBOX_ALLOWANCE),
+    )
+    balance = session.scalar(
+        select(CreditBalance.balance)
+        .where(CreditBalance.account_id == job.account_id, CreditBalance.mode == job.mode)
+        .with_for_update()
+    )
+    affordable = rows[: max(0, int(balance or 0))]
+    snapshot = organizations_service.snapshot(organization, store=store)
+    expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None
+    marks: list[dict[str, Any]] = []
+    debits = []
+    with reader.batch() as writes:
+        for row in affordable:
+            prepared = certificates_service.Prepared(
+                data=IssueRequest.model_construct(
+                    recipient_data=RecipientData.model_construct(
+                        name=row.name or "", email=row.email, attributes=dict(row.attributes)
+                    ),
+                    organization_id=organization.id,
+                    mail_data=data.mail_data,
+                    template_id=template.id,
+                    expires_at=expires_at,
+                ),
+                organization_id=organization.id,
+                organization=snapshot,
+                template_id=template.id,
+                template_version=template.version,
+                issued_at=now,
+            )
+            certificate, debit = certificates_service.record(
+                writes, principal=principal, prepared=prepared
+            )
+            debits.append(debit)
+            marks.append(
+                {
+                    "b_job": job.id,
+                    "b_row": row.row_number,
+                    "b_certificate": certificate.id,
+                    "b_at": now,
+                }
+            )
+    for debit in debits:
+        debit.confirm()  # InsufficientCredits rolls the whole chunk back (the balance was locked)
+    if marks:
+        session.connection().execute(_MARK_ISSUED, marks)
+    failed = 0
+    if len(affordable) < len(rows):
+        failed = _fail_pending(
+            session,
+            job=job,
+            code="insufficient_credits",
+            message="the account ran out of credits: top up, then retry the job",
+        )
+    values: dict[str, Any] = {"turn_at": now, "status": "running"}
+    if job.started_at is None:
+        values["started_at"] = now
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status.in_(ACTIVE))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    finished = _finish_if_done(session, job=job)
+    return ChunkResult(job.id, len(marks), failed, finished)
+
+
+def _finish_if_done(session: Session, *, job: Job) -> bool:
+    """Complete the job once no row is pending (once: the update is conditional) and send
+    its `job.completed` event."""
+    left = session.scalar(
+        select(func.count())
+        .select_from(_ROWS)
+        .where(_ROWS.c.job_id == job.id, _ROWS.c.status == PENDING)
+    )
+    if left:
+        return False
+    now = utcnow()
+    done = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status.in_(ACTIVE))
+        .values(status="completed", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(done, "rowcount", 0):
+        return False
+    session.flush()
+    session.expire(job)
+    payload = to_wire(session, job=job)
+    with session_reader(session).batch() as writes:
+        delivery_service.queue_event(
+            writes,
+            account_id=job.account_id,
+            mode=job.mode,
+            event="job.completed",
+            data=payload,
+            subaccount_id=job.subaccount_id,
+        )
+    return True

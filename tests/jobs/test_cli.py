@@ -1,0 +1,57 @@
+"""`akowe issue`: a CSV file issued from the command line, through the same service."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import httpx
+
+from akowe.config import Settings
+from tests.certificates.conftest import make_issuer
+from tests.jobs.conftest import balance
+from tests.test_cli import akowe
+
+
+def test_akowe_issue_checks_then_issues_a_csv_and_writes_the_results_beside_it(
+    settings: Settings, client: httpx.Client, make_account, tmp_path: Path
+) -> None:
+    account = make_account(credits=10)
+    issuer = make_issuer(client, account)
+    source = tmp_path / "class.csv"
+    source.write_text(
+        "Full name,email,Course Name,Grade\n"
+        "Ada Obi,ada@example.com,Physics,A\n"
+        "Bola Ade,not-an-email,Physics,B\n"
+        "Chidi Eze,chidi@example.com,Physics,C\n"
+    )
+    common = [
+        *("--account", account.account_id),
+        *("--organization", issuer.organization_id),
+        *("--template", issuer.template_id),
+        *("--csv", str(source)),
+        *("--mapping", '{"Full name": "name"}'),
+    ]
+    checked = akowe(settings, "issue", *common, "--dry-run", "--json")
+    assert checked.returncode == 0, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["counts"]["valid"] == 2
+    assert report["errors"][0]["row"] == 2 and report["errors"][0]["column"] == "email"
+    assert balance(client, issuer.headers) == 10
+
+    done = akowe(settings, "issue", *common, "--json")
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "completed" and job["counts"]["issued"] == 2
+    assert balance(client, issuer.headers) == 8
+    with Path(job["resultsFile"]).open(encoding="utf-8-sig") as handle:
+        results = list(csv.DictReader(handle))
+    assert Path(job["resultsFile"]) == tmp_path / "class.results.csv"
+    assert [r["status"] for r in results] == ["issued", "failed", "issued"]
+    assert results[1]["errorCode"] == "invalid_email"
+    listed = client.get(f"/api/jobs/{job['jobId']}", headers=issuer.headers)
+    assert listed.status_code == 200  # the same job the API shows
+
+    unknown = akowe(settings, "issue", *common[:4], *common[6:], "--template", "nope")
+    assert unknown.returncode == 1 and "template" in unknown.stderr.lower()
