@@ -209,3 +209,12 @@ def make_account(db: sessionmaker[Session]):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def account(make_account) -> AccountFixture:  # type: ignore[no-untyped-def]
     return make_account(credits=10, test_credits=5)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3-compatible server on loopback (tests/s3server.py says why moto's)."""
+    from tests.s3server import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3") / "moto.log") as server:
+        yield server

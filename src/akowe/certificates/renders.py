@@ -13,6 +13,13 @@
   deterministic (a certificate renders from stored data), so an evicted file is rendered
   again when asked. PNGs are cached only at the widths of `PNG_WIDTHS`: a requested width is
   rounded up to the next one, so a certificate has at most that many PNGs.
+
+  The cache is local to each process (its data directory), whatever the file store: with
+  many processes on many hosts (akowe.storage.s3), each keeps its own bounded cache and a
+  process that never rendered a certificate renders it on first request. Sharing renders
+  through the object store would trade a render (tens of milliseconds) for a network
+  round trip and an unbounded bucket; a process with an empty data directory still answers
+  every request. A cached render's name must therefore encode everything it depends on.
 """
 
 from __future__ import annotations

@@ -108,7 +108,9 @@ class DeliveryWorker:
             allow_private=settings.allow_private_urls, timeout=settings.webhook_timeout_seconds
         )
         self.store = store or make_store(settings)
-        self.renders = RenderCache(settings.data_dir / "renders")
+        self.renders = RenderCache(
+            settings.data_dir / "renders", max_bytes=settings.render_cache_bytes
+        )
         self.links = Links(settings.public_base_url)
         self.worker_id = f"{socket.gethostname()[:24]}-{os.getpid()}-{new_id()[:8]}"
         self._stop = threading.Event()
