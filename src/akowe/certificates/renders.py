@@ -36,6 +36,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
+from akowe import metrics
 from akowe.errors import TooManyRequests, Unavailable
 
 R = TypeVar("R")
@@ -179,7 +180,8 @@ class RenderCache:
             with suppress(OSError):
                 os.utime(path)  # recently used: evicted last
             return data
-        data = render()
+        with metrics.timed(metrics.RENDER_SECONDS.labels(metrics.render_kind(name))):
+            data = render()
         if len(data) > self.max_bytes:
             return data
         self.root.mkdir(parents=True, exist_ok=True)
