@@ -8,11 +8,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,7 +18,7 @@ from akowe.config import Settings
 from akowe.db import migrate
 from akowe.main import create_app
 from tests.certificates.conftest import make_issuer
-from tests.conftest import PG_URL, SMALL_POOL, _free_port, _postgres_database, serve
+from tests.conftest import SMALL_POOL, _free_port, serve
 from tests.s3server import S3Server
 
 
@@ -172,16 +170,6 @@ def test_readiness_fails_while_the_object_store_is_unreachable(
         assert body["success"] is False and body["code"] == "not_ready"
         assert "akowe-no-such-bucket" in body["message"]
         assert answer.headers["retry-after"]
-
-
-@pytest.fixture
-def fresh_database(tmp_path: Path) -> Iterator[Settings]:
-    """Settings on an empty database of the suite's kind."""
-    if PG_URL:
-        for url in _postgres_database(PG_URL):
-            yield Settings(database_url=url, data_dir=tmp_path)
-    else:
-        yield Settings(database_url=f"sqlite:///{tmp_path / 'fresh.db'}", data_dir=tmp_path)
 
 
 def test_schema_readiness_follows_the_migrations(fresh_database: Settings) -> None:
