@@ -6,6 +6,7 @@ failed with the same Idempotency-Key, as the API tells them to. Afterwards:
 - every key answered 201 names exactly one certificate (retries were replays, never a second
   certificate), and the account holds exactly those certificates;
 - the balance was debited exactly once per certificate (ledger and balance agree);
+- every certificate's PDF downloads from both API processes;
 - every email was delivered, at least once; a duplicate is possible only for the message the
   killed worker was sending (at-least-once, AKOWE_WORKER_CONCURRENCY=1: at most one).
 
@@ -55,11 +56,14 @@ class Stream:
         self.failures: list[tuple[str, int, str]] = []  # answers other than 201 / retryable
         self.retries = 0
         self.retried_keys: set[str] = set()
+        self.recipients: list[str] = []
 
     def issue(self, n: int) -> None:
         key = f"kill-{uuid.uuid4()}"
         body = {**self.body, "recipientData": {**self.body["recipientData"]}}
         body["recipientData"]["email"] = f"r{n}-{key[-8:]}@example.org"
+        with self.lock:
+            self.recipients.append(body["recipientData"]["email"])
         answers = self.results.setdefault(key, [])
         deadline = time.monotonic() + 150  # a dead process's claim expires after 60 s
         attempt = n
@@ -191,20 +195,28 @@ def test_sigkilled_processes_break_no_promise(
             with httpx.Client(base_url=b.url, headers=headers) as client:
                 balance = client.get("/api/users/balance").json()["data"]["balance"]
             assert balance == CREDITS - ISSUES
+            # Every certificate downloads from both processes, the restarted one included.
+            for url in (restarted.url, b.url):
+                with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+                    for certificate_id in certificates.values():
+                        pdf = client.get(f"/api/certificates/{certificate_id}/pdf")
+                        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
-            # Every email delivered by a worker; the killed one may have sent one twice.
-            recipients = {
-                f"r{n}" for n in range(ISSUES)
-            }  # prefixes; addresses are r<n>-<key>@example.org
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                sent = Counter(
-                    to.split("-", 1)[0] for rcpts, _ in smtp.sink.messages for to in rcpts
+            # Every email delivered by a worker; the killed one may have sent one twice. (The
+            # workers also send what other tests left queued in the session's database: only
+            # this stream's recipients are counted.)
+            recipients = set(stream.recipients)
+            assert len(recipients) == ISSUES
+
+            def delivered() -> Counter[str]:
+                return Counter(
+                    to for rcpts, _ in smtp.sink.messages for to in rcpts if to in recipients
                 )
-                if set(sent) >= recipients:
-                    break
+
+            deadline = time.monotonic() + 90
+            while set(delivered()) != recipients and time.monotonic() < deadline:
                 time.sleep(0.2)
-            sent = Counter(to.split("-", 1)[0] for rcpts, _ in smtp.sink.messages for to in rcpts)
+            sent = delivered()
             assert set(sent) == recipients, recipients - set(sent)
             duplicates = sum(count - 1 for count in sent.values())
             assert duplicates <= 1, sent.most_common(3)
