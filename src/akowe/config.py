@@ -103,7 +103,9 @@ class Settings(BaseSettings):
         description="S3 credentials; unset, boto3's chain applies (`AWS_ACCESS_KEY_ID` and "
         "`AWS_SECRET_ACCESS_KEY`, `~/.aws`, instance roles).",
     )
-    s3_secret_access_key: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="The secret of `AKOWE_S3_ACCESS_KEY_ID` (both or neither)."
+    )
     s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
         default="auto",
         description="`path` for servers without per-bucket host names (MinIO, most local ones).",
