@@ -4,12 +4,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench clean clean-data
+.PHONY: install install-run run test lint format bench clean clean-data
 
 # The service's data (database, stored files, signing keys): only `clean-data` deletes it.
 DATA_DIR ?= $(or $(AKOWE_DATA_DIR),data)
 
+# `make run` installs what running needs; `make test`, `lint` and `bench` add the
+# development tools (the test suite's servers, browsers' drivers, linters) on top.
+RUN_STAMP := $(VENV)/.installed-run-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
 install: $(STAMP)
+
+install-run: $(RUN_STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -18,10 +24,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
+	touch $@ $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "akowe needs Python 3.11 or newer"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.installed-run-*
 	touch $@
 
 ## Start the service on 127.0.0.1:8000 over SQLite in ./data, with a demo account.
-run: install
+run: install-run
 	$(BIN)/akowe serve --demo
 
 ## The whole suite (SQLite by default; AKOWE_TEST_DATABASE_URL=postgresql://... for PostgreSQL).

@@ -209,3 +209,25 @@ def make_account(db: sessionmaker[Session]):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def account(make_account) -> AccountFixture:  # type: ignore[no-untyped-def]
     return make_account(credits=10, test_credits=5)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3-compatible server on loopback (tests/s3server.py says why moto's)."""
+    from tests.s3server import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_database(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """The session's settings on an empty database of the suite's kind (not migrated), with
+    a data directory of its own."""
+    data = tmp_path / "fresh-data"
+    if PG_URL:
+        for url in _postgres_database(PG_URL):
+            yield Settings(**{**settings.model_dump(), "database_url": url, "data_dir": data})
+    else:
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+        yield Settings(**{**settings.model_dump(), "database_url": url, "data_dir": data})

@@ -94,3 +94,41 @@ def server_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def process_env(settings: Settings, data_dir: Path, **env: str) -> dict[str, str]:
+    """The environment of an `akowe` process on the test database, with its own data dir."""
+    return {
+        **os.environ,
+        "AKOWE_DATABASE_URL": settings.resolved_database_url,
+        "AKOWE_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
+        "AKOWE_DATA_DIR": str(data_dir),
+        "AKOWE_LOG_LEVEL": "WARNING",
+        "AKOWE_DB_POOL_SIZE": "4",
+        "AKOWE_DB_THREADS": "4",
+        **env,
+    }
+
+
+@contextmanager
+def worker_process(
+    settings: Settings, data_dir: Path, log: Path, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`akowe worker` in its own process (the delivery worker alone), stopped at the end."""
+    command = [sys.executable, "-m", "akowe.cli", "worker"]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            env=process_env(settings, data_dir, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

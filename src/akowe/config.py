@@ -84,6 +84,55 @@ class Settings(BaseSettings):
         ge=0,
         description="On-disk budget of cached renders; least recently used evicted.",
     )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where uploaded files live: unset, the `files` folder of the data "
+        "directory; `s3://bucket/prefix` for an S3-compatible object store (AWS S3, MinIO, "
+        "Cloudflare R2, ...), shared by every process on every host.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="The S3 API's URL for stores other than AWS (`https://minio.internal:9000`"
+        ", `https://<account>.r2.cloudflarestorage.com`); unset, AWS S3.",
+    )
+    s3_region: str | None = Field(
+        default=None, description="The bucket's region; unset, boto3's (`AWS_REGION`, ...)."
+    )
+    s3_access_key_id: SecretStr | None = Field(
+        default=None,
+        description="S3 credentials; unset, boto3's chain applies (`AWS_ACCESS_KEY_ID` and "
+        "`AWS_SECRET_ACCESS_KEY`, `~/.aws`, instance roles).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="The secret of `AKOWE_S3_ACCESS_KEY_ID` (both or neither)."
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="`path` for servers without per-bucket host names (MinIO, most local ones).",
+    )
+    s3_presign_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 86_400,
+        description="When above 0, `/files/{key}` answers raster images with a redirect to a "
+        "presigned object-store URL valid this long (the service stops carrying the bytes); "
+        "SVG files are always served by the service, under its sandboxing headers.",
+    )
+    storage_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Object-store files (backgrounds, logos, fonts) kept in each process's "
+        "memory; keys are content hashes, so a cached file is never stale.",
+    )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at `/metrics` (keep it off the public proxy).",
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Prometheus multi-process directory; `akowe serve --workers N` sets it "
+        "(an empty folder of its own) so `/metrics` adds up every worker process.",
+    )
     resend_per_certificate_per_day: int = Field(default=3, ge=0)
     resend_per_account_per_day: int = Field(default=200, ge=0)
     allow_private_urls: bool = False

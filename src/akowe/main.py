@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler
 from pydantic import BaseModel
 
-from akowe import __version__
+from akowe import __version__, metrics
 from akowe.api.balance_fastpath import balance_fast_path
 from akowe.api.deps import DEPENDENCIES, Services, ServicesDep
 from akowe.api.edge import edge_guard, edge_middleware
@@ -36,6 +36,7 @@ from akowe.api.openapi import (
     document_rules,
     document_subaccount_header,
 )
+from akowe.api.operations import metrics_endpoint, readyz
 from akowe.certificates.renders import RenderCache, RenderGate
 from akowe.certificates.router import router as certificates_router
 from akowe.certificates.schemas import ISSUE_REQUEST_RULES
@@ -80,7 +81,7 @@ class Health(BaseModel):
 
 @get("/healthz", include_in_schema=True, tags=["Operations"], responses=answers(Envelope[Health]))
 async def healthz(services: ServicesDep) -> dict[str, Any]:
-    """Liveness and database check for load balancers."""
+    """Liveness: the process answers and reaches its database (readiness: `/readyz`)."""
     await services.db.ping()
     return {"success": True, "message": "", "data": {"status": "ok", "version": __version__}}
 
@@ -95,10 +96,12 @@ def create_app(
     settings: Settings | None = None, *, extra_handlers: Sequence[ControllerRouterHandler] = ()
 ) -> ASGIApp:
     """Build the application for these settings (read from the environment when omitted)."""
-    app = build_litestar(settings or Settings(), extra_handlers=extra_handlers)
-    # Outermost: every request is logged, unknown routes included; then the edge (NUL bytes,
-    # security headers) for every answer, the balance fast path's too.
-    return request_log_middleware(edge_middleware(balance_fast_path(app)))
+    settings = settings or Settings()
+    app = build_litestar(settings, extra_handlers=extra_handlers)
+    # Outermost: every request is logged (and counted), unknown routes included; then the
+    # edge (NUL bytes, security headers) for every answer, the balance fast path's too.
+    observe = metrics.observe_request if settings.metrics_enabled else None
+    return request_log_middleware(edge_middleware(balance_fast_path(app)), observe)
 
 
 def build_litestar(
@@ -179,6 +182,8 @@ def build_litestar(
     app = Litestar(
         route_handlers=[
             healthz,
+            readyz,
+            metrics_endpoint,
             openapi_json,
             credits_router,
             organizations_router,

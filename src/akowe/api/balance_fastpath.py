@@ -57,6 +57,7 @@ def balance_fast_path(app: Litestar) -> ASGIApp:
         ):
             answered = await answer(scope)
             if answered is not None:
+                scope["path_template"] = BALANCE_PATH  # the route's name in metrics
                 body, limits = answered
                 headers = [
                     (b"content-type", JSON_CONTENT_TYPE),

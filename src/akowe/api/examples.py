@@ -497,4 +497,11 @@ NAMED_EXAMPLES: dict[str, dict[str, Any]] = {
     "BalanceResponse": {"success": True, "data": {"balance": 6}},
     "Balance": {"balance": 6},
     "Health": {"status": "ok", "version": __version__},
+    "Readiness": {
+        "status": "ready",
+        "version": __version__,
+        "revision": "0009",
+        "database": "ok",
+        "store": "ok",
+    },
 }

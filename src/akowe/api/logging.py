@@ -13,6 +13,7 @@ import queue
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,9 +136,13 @@ JSON = b"application/json"
 JSON_UTF8 = b"application/json; charset=utf-8"
 
 
-def request_log_middleware(app: ASGIApp) -> ASGIApp:
+def request_log_middleware(
+    app: ASGIApp, observe: Callable[[str, str | None, int, float], None] | None = None
+) -> ASGIApp:
     """Assign a request id, echo it as `x-request-id`, log one line when the response ends,
-    and label JSON responses `application/json; charset=utf-8` as API.md specifies."""
+    and label JSON responses `application/json; charset=utf-8` as API.md specifies. With
+    `observe`, each answered request is also handed to it as (method, route template or
+    None for an unknown path, status, seconds): akowe.metrics counts them."""
 
     async def middleware(scope: Any, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,6 +171,9 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         finally:
+            seconds = time.perf_counter() - start
+            if observe is not None:
+                observe(scope["method"], scope.get("path_template"), status, seconds)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "request",
@@ -174,7 +182,7 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                        "duration_ms": round(seconds * 1000, 2),
                         "key_id": state.get("key_id"),
                     },
                 )

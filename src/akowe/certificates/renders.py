@@ -13,6 +13,13 @@
   deterministic (a certificate renders from stored data), so an evicted file is rendered
   again when asked. PNGs are cached only at the widths of `PNG_WIDTHS`: a requested width is
   rounded up to the next one, so a certificate has at most that many PNGs.
+
+  The cache is local to each process (its data directory), whatever the file store: with
+  many processes on many hosts (akowe.storage.s3), each keeps its own bounded cache and a
+  process that never rendered a certificate renders it on first request. Sharing renders
+  through the object store would trade a render (tens of milliseconds) for a network
+  round trip and an unbounded bucket; a process with an empty data directory still answers
+  every request. A cached render's name must therefore encode everything it depends on.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
+from akowe import metrics
 from akowe.errors import TooManyRequests, Unavailable
 
 R = TypeVar("R")
@@ -172,7 +180,8 @@ class RenderCache:
             with suppress(OSError):
                 os.utime(path)  # recently used: evicted last
             return data
-        data = render()
+        with metrics.timed(metrics.RENDER_SECONDS.labels(metrics.render_kind(name))):
+            data = render()
         if len(data) > self.max_bytes:
             return data
         self.root.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from litestar.di import Provide
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from pydantic import ValidationError
 
+from akowe import metrics
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, answers, error_responses
 from akowe.certificates import idempotency
@@ -96,6 +97,8 @@ async def issue_certificate(
     )
     if not result.replayed:
         services.signer.wake()  # the worker in this process signs the credential now
+        if result.status == 201:
+            metrics.CERTIFICATES_ISSUED.labels(principal.mode.value).inc()
     headers = {REPLAYED_HEADER: "true"} if result.replayed else None
     return Response(result.body, status_code=result.status, headers=headers)
 

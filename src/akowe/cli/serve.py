@@ -6,10 +6,13 @@ import errno
 import ipaddress
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -89,6 +92,7 @@ def serve(
     """Run the HTTP service."""
     # Workers are separate processes that read settings from the environment.
     os.environ["AKOWE_HOST"], os.environ["AKOWE_PORT"] = host, str(port)
+    temporary_metrics = share_metrics() if workers > 1 else None
     config = settings()
     configure_logging(config.log_level)
     try:
@@ -142,6 +146,22 @@ def serve(
         pass
     finally:
         sock.close()
+        if temporary_metrics is not None:
+            shutil.rmtree(temporary_metrics, ignore_errors=True)
+
+
+def share_metrics() -> Path | None:
+    """Give the worker processes one empty Prometheus multi-process directory (the
+    configured `AKOWE_METRICS_DIR`, or a new temporary one), so `/metrics` answered by any of
+    them adds up all of them. Set in the environment before the workers start, which is
+    when the client library reads it. Returns the temporary directory to delete, if any."""
+    configured = settings().metrics_dir
+    directory = configured or Path(tempfile.mkdtemp(prefix="akowe-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # a previous run's processes
+        stale.unlink()
+    os.environ["AKOWE_METRICS_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return None if configured else directory
 
 
 def listen_socket(host: str, port: int) -> socket.socket:

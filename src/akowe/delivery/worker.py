@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from akowe import metrics
 from akowe.certificates import service as certificates_service
 from akowe.certificates.models import Certificate
 from akowe.certificates.renders import RenderCache
@@ -108,7 +109,9 @@ class DeliveryWorker:
             allow_private=settings.allow_private_urls, timeout=settings.webhook_timeout_seconds
         )
         self.store = store or make_store(settings)
-        self.renders = RenderCache(settings.data_dir / "renders")
+        self.renders = RenderCache(
+            settings.data_dir / "renders", max_bytes=settings.render_cache_bytes
+        )
         self.links = Links(settings.public_base_url)
         self.worker_id = f"{socket.gethostname()[:24]}-{os.getpid()}-{new_id()[:8]}"
         self._stop = threading.Event()
@@ -163,16 +166,20 @@ class DeliveryWorker:
                 done.add(message.id)
 
         try:
-            settled = signing_service.sign_batch(
-                self.db,
-                signer=self.signer,
-                certificate_ids=[m.certificate_id or "" for m in messages],
-                then=finish,
-                processes=self.signing_processes,
-            )
+            with metrics.timed(metrics.SIGNING_SECONDS):
+                settled = signing_service.sign_batch(
+                    self.db,
+                    signer=self.signer,
+                    certificate_ids=[m.certificate_id or "" for m in messages],
+                    then=finish,
+                    processes=self.signing_processes,
+                )
         except Exception:
             log.warning("batch signing failed; signing one by one", exc_info=True)
             return set()
+        if settled:
+            metrics.CREDENTIALS_SIGNED.inc(len(done))
+            metrics.DELIVERIES.labels(signing_service.CREDENTIAL, "sent").inc(len(done))
         return done if settled else set()  # empty: rolled back, nothing was finished
 
     @property
@@ -309,6 +316,8 @@ class DeliveryWorker:
             kept = delivery_service.finish(
                 session, message=message, status=status, now=utcnow(), **kwargs
             )
+        if kept:
+            metrics.DELIVERIES.labels(message.kind, status).inc()
         level = logging.WARNING if status in ("failed", "retrying") else logging.INFO
         log.log(
             level,

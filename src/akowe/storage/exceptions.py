@@ -1,6 +1,6 @@
 """Errors raised by the file store."""
 
-from akowe.errors import NotFound, ValidationFailed
+from akowe.errors import NotFound, Unavailable, ValidationFailed
 
 
 class FileNotFound(NotFound):
@@ -10,4 +10,11 @@ class FileNotFound(NotFound):
     default_message = "The requested file could not be found"
 
 
-__all__ = ["FileNotFound", "ValidationFailed"]
+class StoreUnavailable(Unavailable):
+    """The object store did not answer (down, unreachable, or refusing our credentials)."""
+
+    code = "storage_unavailable"
+    default_message = "File storage is unavailable. Please retry in a moment."
+
+
+__all__ = ["FileNotFound", "StoreUnavailable", "ValidationFailed"]

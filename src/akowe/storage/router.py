@@ -27,6 +27,12 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
             description="The file's bytes (PNG, JPEG, WebP or SVG).",
             media_type="application/octet-stream",
         ),
+        307: ResponseSpec(
+            data_container=None,
+            description="With `AKOWE_S3_PRESIGN_SECONDS` set: a raster image is fetched from "
+            "the object store's presigned URL in `Location` instead.",
+            generate_examples=False,
+        ),
         304: ResponseSpec(
             data_container=None,
             description="Not modified: `If-None-Match` named the file's `ETag`.",
@@ -49,6 +55,14 @@ def get_file(
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     }
+    redirect = services.store.redirect_url(key)
+    if redirect is not None:
+        # The presigned URL expires: clients may cache the redirect only briefly.
+        return Response(
+            content=b"",
+            status_code=307,
+            headers={"Location": redirect, "Cache-Control": "private, max-age=60"},
+        )
     stored = services.store.get(key)
     # Uploaded fonts are licensed to the account for embedding, not for redistribution:
     # the store keeps them for rendering and never hands them out.

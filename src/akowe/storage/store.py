@@ -1,4 +1,5 @@
-"""Content-addressed file storage behind a small Protocol (local directory today, S3 later).
+"""Content-addressed file storage behind a small Protocol: a local directory (the default) or
+an S3-compatible object store (akowe.storage.s3, `AKOWE_STORAGE_URL=s3://bucket/prefix`).
 
 A key is `<sha256 of the bytes>.<extension>`: the same bytes are stored once, a key never
 changes meaning, so served files can be cached forever.
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from akowe.config import Settings
+from akowe.storage.exceptions import StoreUnavailable
 
 CONTENT_TYPES = {
     "png": "image/png",
@@ -56,6 +58,14 @@ class FileStore(Protocol):
 
     def key_from_url(self, url: str) -> str | None:
         """The key of a file this store serves at `url`, or None (so our own URLs round-trip)."""
+        ...
+
+    def redirect_url(self, key: str) -> str | None:
+        """A short-lived URL to send downloads to instead of serving the bytes, or None."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store can be read and written (readiness)."""
         ...
 
 
@@ -128,7 +138,31 @@ class LocalFileStore:
         key = url[len(prefix) :]
         return key if is_valid_key(key) and self._path(key).exists() else None
 
+    def redirect_url(self, key: str) -> str | None:
+        """Never: the service serves local files itself."""
+        return None
+
+    def ping(self) -> None:
+        """The directory exists (or can be made) and takes a file."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-ping-"):
+                pass
+        except OSError as exc:
+            raise StoreUnavailable(f"The file directory is not writable: {exc.strerror}") from exc
+
+
+def files_url(base_url: str, key: str) -> str:
+    """`<public base URL>/files/<key>`: where this service serves a stored file."""
+    return f"{base_url.rstrip('/')}{FILES_PATH}/{key}"
+
 
 def make_store(settings: Settings) -> FileStore:
-    """The store the settings choose (only the local directory for now)."""
+    """The store the settings choose: `AKOWE_STORAGE_URL=s3://...` or the data directory."""
+    if settings.storage_url:
+        # Imported here: boto3 costs a process tens of megabytes and a second to import,
+        # which a service on the local directory never pays.
+        from akowe.storage.s3 import S3FileStore
+
+        return S3FileStore.from_settings(settings)
     return LocalFileStore(settings.data_dir / "files", settings.public_base_url)
