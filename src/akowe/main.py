@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from akowe import __version__
 from akowe.api.balance_fastpath import balance_fast_path
+from akowe.api.base_path import v1_base_path
 from akowe.api.deps import DEPENDENCIES, Services, ServicesDep
 from akowe.api.edge import edge_guard, edge_middleware
 from akowe.api.errors import EXCEPTION_HANDLERS
@@ -93,8 +94,9 @@ def create_app(
     """Build the application for these settings (read from the environment when omitted)."""
     app = build_litestar(settings or Settings(), extra_handlers=extra_handlers)
     # Outermost: every request is logged, unknown routes included; then the edge (NUL bytes,
-    # security headers) for every answer, the balance fast path's too.
-    return request_log_middleware(edge_middleware(balance_fast_path(app)))
+    # security headers) for every answer, the balance fast path's too. `/v1/api/...` is
+    # rewritten to `/api/...` before anything routes (Akowe documents both base URLs).
+    return request_log_middleware(v1_base_path(edge_middleware(balance_fast_path(app))))
 
 
 def build_litestar(

@@ -181,7 +181,9 @@ class CertificateRead(BaseSchema):
     organization_id: str
     template_id: str
     attributes: dict[str, str]
-    status: Literal["issued", "revoked", "expired"]
+    status: Literal["issued", "revoked", "expired", "erased"] = Field(
+        description="`erased`: a tombstone (extension); its recipient's data is gone."
+    )
     issued_at: Timestamp
     verification_url: str
     pdf_url: str
@@ -199,6 +201,15 @@ class CertificateRead(BaseSchema):
             "Extension: the latest email's status, attempts, last error and sending time, "
             "the same in every answer (issue, get, list, revoke, resend)."
         ),
+    )
+    revision: int = Field(
+        default=1, description="Extension: 1 at issue, one more with each correction."
+    )
+    corrected_at: Timestamp | None = Field(
+        default=None, description="Extension: when it was last corrected."
+    )
+    erased_at: Timestamp | None = Field(
+        default=None, description="Extension: when its recipient's data was erased."
     )
 
 
@@ -238,6 +249,7 @@ class CertificateFilters(BaseSchema):
     organization_id: str | None = None
     template_id: str | None = None
     recipient_email: str | None = None
-    status: Literal["issued", "revoked", "expired"] | None = None
+    status: Literal["issued", "revoked", "expired", "erased"] | None = None
     issued_after: TimestampFilter | None = None
     issued_before: TimestampFilter | None = None
+    q: str | None = None

@@ -20,7 +20,7 @@ from sqlalchemy import Select, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
-from akowe.certificates import idempotency
+from akowe.certificates import idempotency, search
 from akowe.certificates.checks import check_against_template
 from akowe.certificates.drawable import check_drawable, value_name
 from akowe.certificates.exceptions import (
@@ -28,7 +28,7 @@ from akowe.certificates.exceptions import (
     CertificateNotFound,
     ValidationFailed,
 )
-from akowe.certificates.models import Certificate, CertificateResend
+from akowe.certificates.models import Certificate, CertificateResend, CertificateSearchTerm
 from akowe.certificates.renders import RenderCache, png_width
 from akowe.certificates.schemas import CertificateFilters, IssueRequest
 from akowe.credits import service as credits_service
@@ -72,6 +72,8 @@ from akowe.templates.models import Template
 ISSUED = "Certificate issued successfully"
 _CERTIFICATES = cast(Table, Certificate.__table__)
 _INSERT_CERTIFICATE: Query[Certificate] = insert_query(_CERTIFICATES)
+_TERMS = cast(Table, CertificateSearchTerm.__table__)
+INSERT_TERM: Query[Any] = insert_query(_TERMS)
 _DELIVERY_JOIN, _DELIVERY_COLUMNS = delivery_service.latest_email_join(_CERTIFICATES)
 
 
@@ -106,6 +108,7 @@ _READ_COLUMNS = tuple(
         "mail_body",
         "issued_by_key_id",
         "revoked_by_key_id",
+        "erased_by_key_id",
     }
 )
 
@@ -144,6 +147,19 @@ _CERTIFICATE_FOR_UPDATE: QueryFamily[Certificate] = QueryFamily(
 )
 
 
+def _matches(index: int) -> Any:
+    # The certificate has a word starting with the query's word `index` (an index range).
+    t = _TERMS.c
+    return _CERTIFICATES.c.id.in_(
+        select(t.certificate_id).where(
+            t.account_id == bindparam("account_id"),
+            t.mode == bindparam("mode"),
+            t.term >= bindparam(f"q{index}_low"),
+            t.term < bindparam(f"q{index}_high"),
+        )
+    )
+
+
 def _page(
     sub_account: bool,
     organization: bool,
@@ -152,10 +168,13 @@ def _page(
     status: str | None,
     after: bool,
     before: bool,
+    words: int,
     with_cursor: bool,
 ) -> Select[Any]:
     c = _CERTIFICATES.c
     statement = _visible(sub_account)
+    for index in range(words):
+        statement = statement.where(_matches(index))
     if organization:
         statement = statement.where(c.organization_id == bindparam("organization_id"))
     if template:
@@ -163,8 +182,8 @@ def _page(
     if email:
         statement = statement.where(func.lower(c.recipient_email) == bindparam("recipient_email"))
     # `expired` is not stored: an issued certificate whose expiry has passed.
-    if status == "revoked":
-        statement = statement.where(c.status == "revoked")
+    if status in ("revoked", "erased"):
+        statement = statement.where(c.status == status)
     elif status == "issued":
         statement = statement.where(
             c.status == "issued", or_(c.expires_at.is_(None), c.expires_at >= bindparam("now"))
@@ -241,6 +260,9 @@ async def list_certificates(
         params["issued_after"] = _aware(filters.issued_after)
     if filters.issued_before:
         params["issued_before"] = _aware(filters.issued_before)
+    words = search.words(filters.q or "")[: search.MAX_QUERY_WORDS]
+    for index, word in enumerate(words):
+        params[f"q{index}_low"], params[f"q{index}_high"] = search.prefix_range(word)
     return await fetch_page(
         db,
         CERTIFICATE_PAGE,
@@ -251,6 +273,7 @@ async def list_certificates(
         filters.status,
         "issued_after" in params,
         "issued_before" in params,
+        len(words),
         limit=limit,
         cursor=cursor,
         tenant=principal.account_id,
@@ -264,9 +287,9 @@ def _aware(value: datetime) -> datetime:
 
 
 def status_of(certificate: Certificate) -> str:
-    """`revoked`, `expired` (issued, its expiry passed) or `issued`."""
-    if certificate.status == "revoked":
-        return "revoked"
+    """`erased`, `revoked`, `expired` (issued, its expiry passed) or `issued`."""
+    if certificate.status in ("revoked", "erased"):
+        return str(certificate.status)
     expires_at = certificate.expires_at
     if expires_at is not None and utcnow() > expires_at:
         return "expired"
@@ -296,6 +319,9 @@ def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
         "revokedAt": timestamp_or_none(certificate.revoked_at),
         "revocationReason": certificate.revoked_reason,
         "delivery": delivery_service.delivery_wire(certificate),
+        "revision": certificate.revision,
+        "correctedAt": timestamp_or_none(certificate.corrected_at),
+        "erasedAt": timestamp_or_none(certificate.erased_at),
     }
 
 
@@ -471,6 +497,10 @@ class _IssuedRow:
     revoked_at: datetime | None
     revoked_reason: str | None
     revoked_by_key_id: str | None
+    revision: int
+    corrected_at: datetime | None
+    erased_at: datetime | None
+    erased_by_key_id: str | None
     email_status: str
     email_attempts: int
     email_last_error: str | None
@@ -521,6 +551,14 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
         },
     )
     batch.add(_INSERT_CERTIFICATE, **values)
+    queue_search_terms(
+        batch,
+        certificate_id=certificate_id,
+        account_id=principal.account_id,
+        mode=str(principal.mode),
+        name=data.recipient_data.name,
+        email=data.recipient_data.email,
+    )
     row = _IssuedRow(
         **{k: v for k, v in values.items() if k in _ISSUED_FIELDS},
         email_attempts=0,
@@ -546,6 +584,16 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
         batch, certificate_id=certificate_id, account_id=principal.account_id, mode=principal.mode
     )
     return row, debit
+
+
+def queue_search_terms(
+    batch: Batch, *, certificate_id: str, account_id: str, mode: str, name: str, email: str | None
+) -> None:
+    """Send the inserts of a certificate's search words (see akowe.certificates.search)."""
+    for term in search.terms(name, email):
+        batch.add(
+            INSERT_TERM, certificate_id=certificate_id, term=term, account_id=account_id, mode=mode
+        )
 
 
 # ---------------------------------------------------------------- lifecycle
