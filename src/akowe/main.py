@@ -36,9 +36,10 @@ from akowe.api.openapi import (
     document_rules,
     document_subaccount_header,
 )
+from akowe.audit.router import router as audit_router
 from akowe.certificates.renders import RenderCache, RenderGate
 from akowe.certificates.router import router as certificates_router
-from akowe.certificates.schemas import ISSUE_REQUEST_RULES
+from akowe.certificates.schemas import CORRECTION_REQUEST_RULES, ISSUE_REQUEST_RULES
 from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.credits.router import router as credits_router
@@ -171,6 +172,7 @@ def build_litestar(
             preview_router,
             fonts_router,
             certificates_router,
+            audit_router,
             webhooks_router,
             verification_router,
             *signing_router.route_handlers,
@@ -226,6 +228,9 @@ def build_litestar(
     )
     document_subaccount_header(app.openapi_schema)
     document_edge(app)
-    document_rules(app.openapi_schema, {"IssueRequest": ISSUE_REQUEST_RULES})
+    document_rules(
+        app.openapi_schema,
+        {"IssueRequest": ISSUE_REQUEST_RULES, "CorrectionRequest": CORRECTION_REQUEST_RULES},
+    )
     document_examples(app.openapi_schema, EXAMPLES, NAMED_EXAMPLES)
     return app

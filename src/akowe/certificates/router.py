@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router, get, patch, post
 from litestar.di import Provide
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
@@ -18,13 +18,14 @@ from pydantic import ValidationError
 from akowe.api.deps import Injected, PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, answers, error_responses
 from akowe.api.query import reject_unknown
-from akowe.certificates import idempotency
+from akowe.certificates import idempotency, lifecycle
 from akowe.certificates import service as certificates_service
 from akowe.certificates.models import Certificate
 from akowe.certificates.schemas import (
     DATE_OR_DATE_TIME,
     CertificateFilters,
     CertificateRead,
+    CorrectionRequest,
     IssueRequest,
     RevokeRequest,
 )
@@ -448,6 +449,75 @@ async def revoke_certificate(
     return envelope(certificates_service.to_wire(certificate, services.links), REVOKED)
 
 
+@patch(
+    ITEM,
+    responses=answers(
+        Envelope[CertificateRead], 400, 404, 409, 413, 422, message=lifecycle.CORRECTED
+    ),
+)
+async def correct_certificate(
+    certificate_id: Annotated[str, PathParameter(name="certificateId")],
+    data: JSONBody[CorrectionRequest],
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """Correct the recipient's name, email, attributes or expiry (extension): the same id,
+    URL and QR code, a new revision, re-rendered and re-signed (the previous credential is
+    superseded); no credit is spent. `notify` emails the corrected certificate. A revoked or
+    erased certificate cannot be corrected (409)."""
+    result = await services.db.call(
+        partial(
+            lifecycle.correct,
+            services.db,
+            principal=principal,
+            certificate_id=certificate_id,
+            data=data,
+            store=services.store,
+            signer=services.signer,
+            cache=services.render_cache,
+        ),
+        tenant=principal.account_id,
+    )
+    if result.changed or result.notified:
+        services.signer.wake()  # sign the new credential (and send the email) now
+    certificate = await certificates_service.require(
+        services.db, principal=principal, certificate_id=certificate_id
+    )
+    message = lifecycle.CORRECTED if result.changed else lifecycle.UNCHANGED
+    return envelope(certificates_service.to_wire(certificate, services.links), message)
+
+
+@post(
+    ITEM + "/erase",
+    status_code=200,
+    responses=answers(Envelope[CertificateRead], 404, 409, message=lifecycle.ERASED),
+)
+async def erase_certificate(
+    certificate_id: Annotated[str, PathParameter(name="certificateId")],
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """Erase the recipient's personal data everywhere it is kept and revoke the credential
+    (extension; GDPR Article 17). A tombstone stays: the id, organization, template, dates,
+    who erased it and when. Final: a second erasure is a 409."""
+    await services.db.call(
+        partial(
+            lifecycle.erase,
+            services.db,
+            principal=principal,
+            certificate_id=certificate_id,
+            signer=services.signer,
+            cache=services.render_cache,
+            mail_dir=services.settings.data_dir / "outbox-mail",
+        ),
+        tenant=principal.account_id,
+    )
+    certificate = await certificates_service.require(
+        services.db, principal=principal, certificate_id=certificate_id
+    )
+    return envelope(certificates_service.to_wire(certificate, services.links), lifecycle.ERASED)
+
+
 router = Router(
     path="/api/certificates",
     route_handlers=[
@@ -458,6 +528,8 @@ router = Router(
         get_certificate_pdf,
         get_certificate_image,
         revoke_certificate,
+        correct_certificate,
+        erase_certificate,
         resend_certificate,
         list_certificate_messages,
     ],

@@ -16,15 +16,17 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, or_, select
+from sqlalchemy import Select, Table, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
+from akowe.audit import service as audit_service
 from akowe.certificates import idempotency, search
 from akowe.certificates.checks import check_against_template
 from akowe.certificates.drawable import check_drawable, value_name
 from akowe.certificates.exceptions import (
     AlreadyRevoked,
+    CertificateErased,
     CertificateNotFound,
     ValidationFailed,
 )
@@ -200,7 +202,7 @@ def _page(
 CERTIFICATE_PAGE: QueryFamily[Certificate] = QueryFamily(_page, name="certificates")
 
 
-def _scope(principal: Principal) -> dict[str, Any]:
+def scope(principal: Principal) -> dict[str, Any]:
     scope: dict[str, Any] = {"account_id": principal.account_id, "mode": principal.mode}
     if principal.subaccount_id is not None:
         scope["subaccount_id"] = principal.subaccount_id
@@ -211,7 +213,7 @@ async def get(db: Database, *, principal: Principal, certificate_id: str) -> Cer
     """The certificate if the caller may see it (account, mode, sub-account scope)."""
     query = CERTIFICATE_BY_ID(principal.subaccount_id is not None)
     return await db.one(
-        query, tenant=principal.account_id, certificate_id=certificate_id, **_scope(principal)
+        query, tenant=principal.account_id, certificate_id=certificate_id, **scope(principal)
     )
 
 
@@ -231,7 +233,7 @@ def lock(session: Session, *, principal: Principal, certificate_id: str) -> Cert
         _CERTIFICATE_FOR_UPDATE(principal.subaccount_id is not None),
         for_update=True,
         certificate_id=certificate_id,
-        **_scope(principal),
+        **scope(principal),
     )
     if certificate is None:
         raise CertificateNotFound()
@@ -247,7 +249,7 @@ async def list_certificates(
     cursor: str | None,
 ) -> Page[Certificate]:
     """The caller's certificates, newest first, filtered, one page at a time."""
-    params = _scope(principal)
+    params = scope(principal)
     if filters.organization_id:
         params["organization_id"] = filters.organization_id
     if filters.template_id:
@@ -430,7 +432,7 @@ def lookup(
     template = batch.add(
         templates_service.TEMPLATE_BY_ID(principal.subaccount_id is not None),
         template_id=data.resolved_template_id or "",
-        **_scope(principal),
+        **scope(principal),
     )
     return organization, template
 
@@ -583,6 +585,9 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
     signing_service.queue_signing(
         batch, certificate_id=certificate_id, account_id=principal.account_id, mode=principal.mode
     )
+    audit_service.queue(
+        batch, principal=principal, action="certificate.issued", certificate_id=certificate_id
+    )
     return row, debit
 
 
@@ -593,6 +598,23 @@ def queue_search_terms(
     for term in search.terms(name, email):
         batch.add(
             INSERT_TERM, certificate_id=certificate_id, term=term, account_id=account_id, mode=mode
+        )
+
+
+def replace_search_terms(session: Session, *, certificate: Certificate) -> None:
+    """Rewrite a certificate's search words from its current name and email (none once
+    erased), in the caller's transaction."""
+    session.execute(delete(_TERMS).where(_TERMS.c.certificate_id == certificate.id))
+    if certificate.status == "erased":
+        return
+    with session_reader(session).batch() as batch:
+        queue_search_terms(
+            batch,
+            certificate_id=certificate.id,
+            account_id=certificate.account_id,
+            mode=certificate.mode,
+            name=certificate.recipient_name,
+            email=certificate.recipient_email,
         )
 
 
@@ -610,6 +632,8 @@ def revoke(
     """Revoke for good, recording who and when, and flip its status list bit (re-signing
     the list); no credit is refunded."""
     certificate = lock(session, principal=principal, certificate_id=certificate_id)
+    if certificate.status == "erased":
+        raise CertificateErased()
     if certificate.status == "revoked":
         raise AlreadyRevoked()
     certificate.status = "revoked"
@@ -618,6 +642,9 @@ def revoke(
     certificate.revoked_by_key_id = principal.key_id
     delivery_service.enqueue_certificate_event(
         session, certificate=certificate, event="certificate.revoked"
+    )
+    audit_service.record(
+        session, principal=principal, action="certificate.revoked", certificate_id=certificate_id
     )
     session.flush()
     signing_service.on_revoked(session, signer=signer, certificate_id=certificate_id)
@@ -662,6 +689,8 @@ def resend(
     that becomes the recipient. Limited per certificate and per account per day (429), and
     every resend is recorded (certificate_resend)."""
     certificate = lock(session, principal=principal, certificate_id=certificate_id)
+    if certificate.status == "erased":
+        raise CertificateErased()
     if certificate.status == "revoked":
         raise CertificateRevoked()
     now = utcnow()
@@ -705,6 +734,15 @@ def resend(
             address_corrected=corrected,
             created_at=now,
         )
+    )
+    if corrected:
+        replace_search_terms(session, certificate=certificate)
+    audit_service.record(
+        session,
+        principal=principal,
+        action="certificate.resent",
+        certificate_id=certificate.id,
+        details={"addressCorrected": corrected},
     )
     session.flush()
 
@@ -776,7 +814,7 @@ def pdf(
             raise _drawn(spec, exc.problems) from exc
 
     # A new name: PDFs cached before credentials existed do not carry one.
-    return cache.get_or_render(f"{certificate.id}.signed.pdf", render)
+    return cache.get_or_render(render_name(certificate, ".signed.pdf"), render)
 
 
 def png(
@@ -799,4 +837,11 @@ def png(
             raise _drawn(spec, problems)
         return render_png(spec, data, chosen)
 
-    return cache.get_or_render(f"{certificate.id}-{chosen}.png", render)
+    return cache.get_or_render(render_name(certificate, f"-{chosen}.png"), render)
+
+
+def render_name(certificate: Any, suffix: str) -> str:
+    """The render cache's name for a file of the certificate's current revision (a
+    correction renders anew; revision 1 keeps the names used before revisions existed)."""
+    revision = getattr(certificate, "revision", 1) or 1
+    return f"{certificate.id}{suffix}" if revision == 1 else f"{certificate.id}.r{revision}{suffix}"

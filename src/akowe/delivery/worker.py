@@ -377,8 +377,10 @@ class DeliveryWorker:
             certificate = session.get(Certificate, message.certificate_id or "")
             if certificate is None:
                 raise DeliveryFailed("the certificate no longer exists", permanent=True)
-            if certificate.status == "revoked":
-                raise DeliveryFailed("the certificate was revoked before delivery", permanent=True)
+            if certificate.status in ("revoked", "erased"):
+                raise DeliveryFailed(
+                    f"the certificate was {certificate.status} before delivery", permanent=True
+                )
             to = message.payload.get("to") or certificate.recipient_email
             if not to:
                 raise DeliveryFailed("the certificate has no recipient email", permanent=True)
