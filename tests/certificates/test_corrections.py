@@ -10,12 +10,15 @@ from typing import Any
 import httpx
 from pypdf import PdfReader
 
+from akowe.certificates.schemas import CertificateRead
 from akowe.config import Settings
 from akowe.signing.did import did_web_url
 from akowe.signing.loader import DEFAULT_CONTEXTS, read_pinned_context
+from akowe.verification.schemas import VerificationRead
 from tests.certificates.conftest import ATTRIBUTES, Issuer
 from tests.certificates.test_issue import balance
 from tests.signing.test_node_verifier import _run
+from tests.test_wire import assert_conforms
 from tests.verification.conftest import public_verdict, upload
 
 
@@ -81,6 +84,9 @@ def test_a_correction_keeps_the_id_re_signs_and_spends_nothing(
 
     # This service's verifier: the new one valid, the old one revoked (superseded).
     assert public_verdict(client, cid)["status"] == "valid"
+    assert public_verdict(client, cid)["certificate"]["revision"] == 2
+    assert_conforms(VerificationRead, public_verdict(client, cid))
+    assert_conforms(CertificateRead, data)
     assert upload(client, json.dumps(new).encode(), "application/json")["status"] == "valid"
     old_verdict = upload(client, json.dumps(old).encode(), "application/json")
     assert old_verdict["status"] == "revoked"

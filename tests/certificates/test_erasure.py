@@ -7,9 +7,12 @@ import json
 
 import httpx
 
+from akowe.certificates.schemas import CertificateRead
+from akowe.verification.schemas import VerificationRead
 from tests.certificates.conftest import Issuer
 from tests.certificates.test_corrections import credential, issue
 from tests.certificates.test_issue import balance
+from tests.test_wire import assert_conforms
 from tests.verification.conftest import upload
 
 
@@ -38,6 +41,8 @@ def test_erasure_withdraws_the_certificate_everywhere(
     assert verdict["status"] == "withdrawn" and verdict["valid"] is False
     assert verdict["certificate"]["recipientName"] is None
     assert "Folasade" not in json.dumps(verdict)
+    assert_conforms(VerificationRead, verdict)
+    assert_conforms(CertificateRead, tombstone)
     assert client.get(f"/api/public/certificates/{cid}/credential").status_code == 404
     assert client.get(f"/api/public/certificates/{cid}/pdf").status_code == 404
     # The credential the recipient kept is revoked for every verifier.

@@ -422,6 +422,8 @@ def document_summary(document: Mapping[str, Any], verdict: Verdict) -> dict[str,
         "credentialUrl": credential_id if isinstance(credential_id, str) else None,
         "pdfUrl": None,
         "imageUrl": None,
+        "revision": None,
+        "correctedAt": None,
     }
 
 
@@ -579,6 +581,8 @@ def withdrawn_report(certificate: Any, signer: signing_service.Signer, links: Li
         "credentialUrl": None,
         "pdfUrl": None,
         "imageUrl": None,
+        "revision": certificate.revision,
+        "correctedAt": timestamp_or_none(certificate.corrected_at),
     }
     return Report(Verdict(result, test=certificate.mode == Mode.TEST, withdrawn=True), summary, {})
 
