@@ -45,6 +45,9 @@ def test_erasure_withdraws_the_certificate_everywhere(
     assert_conforms(CertificateRead, tombstone)
     assert client.get(f"/api/public/certificates/{cid}/credential").status_code == 404
     assert client.get(f"/api/public/certificates/{cid}/pdf").status_code == 404
+    for path in ("/pdf", "/image"):
+        gone = client.get(f"/api/certificates/{cid}{path}", headers=issuer.headers)
+        assert gone.status_code == 409 and gone.json()["code"] == "certificate_erased"
     # The credential the recipient kept is revoked for every verifier.
     assert upload(client, json.dumps(old).encode(), "application/json")["status"] == "revoked"
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from akowe import __version__
 from akowe.audit.schemas import AuditEventRead
 from akowe.certificates.schemas import (
-    CorrectionRequest,
     CertificateRead,
+    CorrectionRequest,
     IssueRequest,
     MailData,
     RecipientData,

@@ -113,6 +113,21 @@ async def list_events(
     )
 
 
+def recent(
+    session: Session, *, account_id: str, mode: str, certificate_id: str | None, limit: int
+) -> list[AuditEvent]:
+    """The account's newest events (the CLI's read)."""
+    statement = (
+        select(AuditEvent)
+        .where(AuditEvent.account_id == account_id, AuditEvent.mode == str(mode))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    )
+    if certificate_id is not None:
+        statement = statement.where(AuditEvent.certificate_id == certificate_id)
+    return list(session.scalars(statement))
+
+
 def to_wire(event: AuditEvent) -> dict[str, Any]:
     """An event as answered (AuditEventRead)."""
     return {

@@ -320,7 +320,7 @@ def _erase(
             _OUTBOX.c.certificate_id == certificate_id,
             _OUTBOX.c.status.in_(delivery_service.PENDING),
         )
-        .values(status=delivery_service.SUPERSEDED, last_error="erased", locked_by=None)
+        .values(status="failed", last_error="not sent: the certificate was erased", locked_by=None)
     )
     session.execute(
         update(_OUTBOX)

@@ -20,6 +20,7 @@ from akowe.api.openapi import SECURITY, answers, error_responses
 from akowe.api.query import reject_unknown
 from akowe.certificates import idempotency, lifecycle
 from akowe.certificates import service as certificates_service
+from akowe.certificates.exceptions import CertificateErased
 from akowe.certificates.models import Certificate
 from akowe.certificates.schemas import (
     DATE_OR_DATE_TIME,
@@ -359,11 +360,14 @@ async def resend_certificate(
     return Response(body, status_code=202)
 
 
-@get(ITEM + "/pdf", media_type="application/pdf", responses=error_responses(404))
+@get(ITEM + "/pdf", media_type="application/pdf", responses=error_responses(404, 409))
 async def get_certificate_pdf(
     certificate: CertificateDep, services: ServicesDep
 ) -> Response[bytes]:
-    """The certificate as a PDF (rendered once, then cached), carrying its signed credential."""
+    """The certificate as a PDF (rendered once, then cached), carrying its signed credential;
+    409 once erased."""
+    if certificate.status == "erased":
+        raise CertificateErased()
     await services.db.call(
         partial(
             signing_service.ensure_credential,
@@ -396,14 +400,16 @@ async def get_certificate_pdf(
     )
 
 
-@get(ITEM + "/image", media_type="image/png", responses=error_responses(400, 404))
+@get(ITEM + "/image", media_type="image/png", responses=error_responses(400, 404, 409))
 async def get_certificate_image(
     certificate: CertificateDep,
     services: ServicesDep,
     width: Annotated[int | None, QueryParameter(name="width", ge=16, le=4000)] = None,
 ) -> Response[bytes]:
     """The certificate as a PNG (extension); `width` is rounded up to one of
-    200, 400, 800, 1200, 1600, 2000 or 2400 pixels (2400 at most)."""
+    200, 400, 800, 1200, 1600, 2000 or 2400 pixels (2400 at most); 409 once erased."""
+    if certificate.status == "erased":
+        raise CertificateErased()
     png = await services.render_gate.run(
         certificate.account_id,
         partial(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from akowe.cli.accounts import accounts, keys, subaccounts
+from akowe.cli.audit import audit
 from akowe.cli.credits import credits
 from akowe.cli.deliveries import deliveries, worker
 from akowe.cli.serve import db, serve
@@ -26,3 +27,4 @@ app.add_typer(deliveries, name="deliveries")
 app.command("worker")(worker)
 app.add_typer(signing, name="signing")
 app.command("verify")(verify)
+app.command("audit")(audit)
