@@ -462,6 +462,16 @@ class DeliveryWorker:
                 event=event,
                 subaccount_id=message.payload.get("subaccountId"),
             )
+            # The claim first: an event taken back meanwhile (e.g. its certificate was
+            # erased, which also wipes the payload read above) fans out nothing.
+            if not delivery_service.finish(
+                session,
+                message=message,
+                status="sent",
+                now=utcnow(),
+                payload={**message.payload, "endpoints": len(endpoints)},
+            ):
+                return
             for endpoint in endpoints:
                 delivery_service.enqueue(
                     session,
@@ -476,13 +486,6 @@ class DeliveryWorker:
                         "body": body,
                     },
                 )
-            delivery_service.finish(
-                session,
-                message=message,
-                status="sent",
-                now=utcnow(),
-                payload={**message.payload, "endpoints": len(endpoints)},
-            )
 
     def _send_webhook(self, message: OutboxMessage) -> None:
         with self.read_sessions() as session:

@@ -211,6 +211,7 @@ _UNSIGNED = (
     .where(
         ~exists().where(_CREDENTIALS.c.certificate_id == _CERTIFICATES.c.id),
         ~_PENDING_SIGNING,
+        _CERTIFICATES.c.status != "erased",
         _CERTIFICATES.c.issued_at < bindparam("before"),
     )
     .order_by(_CERTIFICATES.c.issued_at, _CERTIFICATES.c.id)
@@ -648,8 +649,10 @@ def _store(session: Session, *, draft: _Draft, signer: Signer) -> Credential:
     stored = reader.one(CREDENTIAL_OF, certificate_id=draft.certificate_id)
     if stored is not None:
         return stored
-    if status is None:
-        raise _TryAgain()  # deleted meanwhile: the next look returns None
+    if status is None or status == "erased":
+        # Deleted or erased meanwhile (the draft names the recipient): never stored; the
+        # next look finds nothing to sign.
+        raise _TryAgain()
     taken = session.execute(_TAKE_INDEX, {"list_id": draft.list_id})
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise _TryAgain()
