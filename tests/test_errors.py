@@ -174,7 +174,7 @@ def test_issue_without_a_body_names_every_required_field(client: httpx.Client, a
     ("method", "path"),
     [
         ("POST", "/api/certificates/batch"),  # bulk issuance is `/bulk`
-        ("PUT", "/api/certificates/export.csv"),
+        ("PUT", "/api/certificates/export.xlsx"),
         ("POST", "/api/templates/not-a-template-id"),
         ("POST", "/api/profile/organization/settings"),
         ("PUT", "/api/webhooks/everything"),
@@ -195,6 +195,7 @@ def test_an_unknown_sub_path_is_404_not_405(
     [
         ("POST", "/api/certificates/5b0f6c2e-8d1a-4f3b-9c7e-2a4d6e8f0b13", "GET"),
         ("GET", "/api/certificates/issue", "POST"),
+        ("PUT", "/api/certificates/export.csv", "GET"),
         ("PUT", "/api/templates/777e143a-f685-48da-bc8d-39105b8336c0", "PATCH"),
     ],
 )

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from akowe import __version__, metrics
 from akowe.api.balance_fastpath import balance_fast_path
+from akowe.api.base_path import v1_base_path
 from akowe.api.deps import DEPENDENCIES, Services, ServicesDep
 from akowe.api.edge import edge_guard, edge_middleware
 from akowe.api.errors import EXCEPTION_HANDLERS
@@ -37,9 +38,10 @@ from akowe.api.openapi import (
     document_subaccount_header,
 )
 from akowe.api.operations import metrics_endpoint, readyz
+from akowe.audit.router import router as audit_router
 from akowe.certificates.renders import RenderCache, RenderGate
 from akowe.certificates.router import router as certificates_router
-from akowe.certificates.schemas import ISSUE_REQUEST_RULES
+from akowe.certificates.schemas import CORRECTION_REQUEST_RULES, ISSUE_REQUEST_RULES
 from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.credits.router import router as credits_router
@@ -100,8 +102,10 @@ def create_app(
     app = build_litestar(settings, extra_handlers=extra_handlers)
     # Outermost: every request is logged (and counted), unknown routes included; then the
     # edge (NUL bytes, security headers) for every answer, the balance fast path's too.
+    # `/v1/api/...` is rewritten to `/api/...` before anything routes (Akowe documents both
+    # base URLs).
     observe = metrics.observe_request if settings.metrics_enabled else None
-    return request_log_middleware(edge_middleware(balance_fast_path(app)), observe)
+    return request_log_middleware(v1_base_path(edge_middleware(balance_fast_path(app))), observe)
 
 
 def build_litestar(
@@ -193,6 +197,7 @@ def build_litestar(
             bulk_router,
             certificates_router,
             jobs_router,
+            audit_router,
             webhooks_router,
             verification_router,
             *signing_router.route_handlers,
@@ -248,7 +253,10 @@ def build_litestar(
     )
     document_subaccount_header(app.openapi_schema)
     document_edge(app)
-    document_rules(app.openapi_schema, {"IssueRequest": ISSUE_REQUEST_RULES})
+    document_rules(
+        app.openapi_schema,
+        {"IssueRequest": ISSUE_REQUEST_RULES, "CorrectionRequest": CORRECTION_REQUEST_RULES},
+    )
     document_bulk(app.openapi_schema)
     document_examples(app.openapi_schema, EXAMPLES, NAMED_EXAMPLES)
     return app

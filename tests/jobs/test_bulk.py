@@ -487,3 +487,30 @@ def test_a_bulk_request_without_a_body_says_what_to_send(
     assert "recipients" in body["message"] and "file" in body["message"]
     keyless = client.post("/api/certificates/bulk", content=b"{}")
     assert keyless.status_code == 401
+
+
+def test_erasing_a_bulk_issued_certificate_erases_its_job_row_input(
+    client: httpx.Client, make_account, worker: JobWorker
+) -> None:
+    issuer = make_issuer(client, make_account(credits=10))
+    rows = recipients(2, domain="erase.example")
+    rows[0]["name"] = "Temitope Forgetme"
+    response = client.post(
+        "/api/certificates/bulk", json=bulk_body(issuer, rows), headers=issuer.headers
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["data"]["jobId"]
+    assert worker.drain() == 2
+    first, second = all_rows(client, issuer.headers, job_id, "issued")
+    erased = client.post(
+        f"/api/certificates/{first['certificateId']}/erase", headers=issuer.headers
+    )
+    assert erased.status_code == 200, erased.text
+
+    results = client.get(f"/api/jobs/{job_id}/results.csv", headers=issuer.headers)
+    assert results.status_code == 200
+    assert "Forgetme" not in results.text and "student0@erase.example" not in results.text
+    assert "student1@erase.example" in results.text  # the other row keeps its input
+    listed = client.get(f"/api/jobs/{job_id}/rows", headers=issuer.headers).text
+    assert "Forgetme" not in listed and "student0@erase.example" not in listed
+    assert first["certificateId"] in results.text  # the row's result stays

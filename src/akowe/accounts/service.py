@@ -42,6 +42,7 @@ class Principal:
     mode: Mode
     subaccount_id: str | None = None
     subaccount_email: str | None = None
+    address: str | None = None  # the client's address, for the audit trail
 
 
 @dataclass(frozen=True, slots=True)

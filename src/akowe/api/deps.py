@@ -8,7 +8,7 @@ background instead of making the request wait.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any, TypeAlias, TypeVar
@@ -72,8 +72,9 @@ async def authenticate_request(request: Request[Any, Any, Any], services: Servic
     """The principal the edge authenticated (akowe.api.edge: before the body is read), or
     authenticate `x-api-key` and resolve `x-subaccount-email` here (401 / 403)."""
     principal: Principal | None = request.scope["state"].get("principal")
+    address = request.client.host if request.client else None
     if principal is not None:
-        return principal
+        return replace(principal, address=address)
     auth = await accounts_service.authenticate(
         services.db,
         raw_key=request.headers.get("x-api-key"),
@@ -82,7 +83,7 @@ async def authenticate_request(request: Request[Any, Any, Any], services: Servic
         touch_after=timedelta(seconds=services.settings.key_last_used_resolution_seconds),
     )
     note_authenticated(request.scope, services.db, auth)
-    return auth.principal
+    return replace(auth.principal, address=address)
 
 
 def note_authenticated(scope: Any, db: Database, auth: Authentication) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from akowe import __version__
+from akowe.audit.schemas import AuditEventRead
 from akowe.certificates.schemas import (
     CertificateRead,
+    CorrectionRequest,
     IssueRequest,
     MailData,
     RecipientData,
@@ -258,6 +260,8 @@ PUBLIC_CERTIFICATE = {
     "credentialUrl": f"{BASE}/api/public/certificates/{CERTIFICATE_ID}/credential",
     "pdfUrl": f"{BASE}/api/public/certificates/{CERTIFICATE_ID}/pdf",
     "imageUrl": f"{BASE}/api/public/certificates/{CERTIFICATE_ID}/image.png",
+    "revision": 1,
+    "correctedAt": None,
 }
 TEST_DID = f"did:web:certificates.lagos-academy.example:test:orgs:{ORGANIZATION_ID}"
 VC_CREDENTIAL: dict[str, Any] = {
@@ -330,6 +334,20 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         },
     },
     RevokeRequest: {"reason": "Issued to the wrong student"},
+    CorrectionRequest: {
+        "name": "Adéwálé Ògúnlé",
+        "attributes": {"Course Name": "Machine Learning", "Grade": "Distinction"},
+        "notify": True,
+    },
+    AuditEventRead: {
+        "id": "4f1e2d3c-5b6a-4789-8a9b-0c1d2e3f4a5b",
+        "action": "certificate.corrected",
+        "actor": "key:f512814e-9a17-4a67-a567-54f02d5c7317",
+        "certificateId": CERTIFICATE_ID,
+        "details": {"fields": ["name", "attributes"], "revision": 2},
+        "address": "203.0.113.7",
+        "createdAt": SENT_AT,
+    },
     DeliveryRead: DELIVERY,
     CertificateRead: {
         "certificateId": CERTIFICATE_ID,
@@ -349,6 +367,9 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "revokedAt": None,
         "revocationReason": None,
         "delivery": DELIVERY,
+        "revision": 1,
+        "correctedAt": None,
+        "erasedAt": None,
     },
     MessageRead: {
         "id": MESSAGE_ID,
@@ -500,7 +521,7 @@ NAMED_EXAMPLES: dict[str, dict[str, Any]] = {
     "Readiness": {
         "status": "ready",
         "version": __version__,
-        "revision": "0009",
+        "revision": "0010",
         "database": "ok",
         "store": "ok",
     },

@@ -40,3 +40,24 @@ __all__ = [
     "RenderUnavailable",
     "ValidationFailed",
 ]
+
+
+class RevokedNotCorrectable(Conflict):
+    """A revoked certificate stays as it was revoked."""
+
+    code = "certificate_revoked"
+    default_message = "The certificate has been revoked and cannot be corrected"
+
+
+class CertificateErased(Conflict):
+    """Erasure is final: nothing more can be done with the certificate."""
+
+    code = "certificate_erased"
+    default_message = "The certificate has been erased: its recipient's data is gone for good"
+
+
+class CertificateChanged(Conflict):
+    """Another correction or erasure landed between the checks and the write."""
+
+    code = "certificate_changed"
+    default_message = "The certificate changed while it was being corrected. Retry."

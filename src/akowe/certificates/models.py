@@ -50,6 +50,29 @@ class Certificate(Base):
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(Text)
     revoked_by_key_id: Mapped[str | None] = mapped_column(String(36))
+    # Corrections (PATCH) keep the id and bump the revision; erasure leaves a tombstone.
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")
+    corrected_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+    erased_by_key_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class CertificateSearchTerm(Base):
+    """One normalized word (accents stripped, case folded) of a certificate's recipient name
+    or email: `q` matches word prefixes through the (account, mode, term) index, alike on
+    SQLite and PostgreSQL. Rewritten on correction, deleted on erasure."""
+
+    __tablename__ = "certificate_search_term"
+    __table_args__ = (Index("ix_certificate_search_term_lookup", "account_id", "mode", "term"),)
+
+    certificate_id: Mapped[str] = mapped_column(
+        ForeignKey("certificate.id", ondelete="CASCADE"), primary_key=True
+    )
+    term: Mapped[str] = mapped_column(
+        String(200).with_variant(String(200, collation="C"), "postgresql"), primary_key=True
+    )
+    account_id: Mapped[str] = mapped_column(String(36))
+    mode: Mapped[str] = mapped_column(String(8))
 
 
 class IdempotencyKey(Base):

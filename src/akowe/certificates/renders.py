@@ -192,6 +192,23 @@ class RenderCache:
         self._added(len(data))
         return data
 
+    def forget(self, prefix: str) -> int:
+        """Delete every cached file whose name starts with `prefix` (a certificate's id: all
+        its revisions and sizes); how many were deleted."""
+        deleted = 0
+        try:
+            entries = self._entries()
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if entry.name.startswith(prefix):
+                with suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    deleted += 1
+        with self._lock:
+            self._size = None  # counted again at the next addition
+        return deleted
+
     def _added(self, size: int) -> None:
         with self._lock:
             if self._size is None:

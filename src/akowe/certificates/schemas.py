@@ -40,6 +40,13 @@ EmailStatus = Literal[
 ]  # the latest email's status (a superseded email is never the latest)
 
 
+ATTRIBUTES_SCHEMA: dict[str, Any] = {
+    "maxProperties": MAX_ATTRIBUTES,
+    "propertyNames": {"minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN},
+    "additionalProperties": {"anyOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}]},
+}
+
+
 class RecipientData(RequestSchema):
     """Who the certificate is for; `attributes` fill the template's text fields."""
 
@@ -47,33 +54,32 @@ class RecipientData(RequestSchema):
     email: Annotated[EmailStr | None, DELIVERABLE_EMAIL] = None
     attributes: dict[str, Any] = Field(
         default_factory=dict,
-        json_schema_extra={
-            "maxProperties": MAX_ATTRIBUTES,
-            "propertyNames": {"minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN},
-            "additionalProperties": {
-                "anyOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}]
-            },
-        },
+        json_schema_extra=ATTRIBUTES_SCHEMA,
     )
 
     @field_validator("attributes")
     @classmethod
     def _scalar_values(cls, value: dict[str, Any]) -> dict[str, str]:
-        if len(value) > MAX_ATTRIBUTES:
-            raise PydanticCustomError("too_many", f"at most {MAX_ATTRIBUTES} attributes")
-        out: dict[str, str] = {}
-        for key, item in value.items():
-            if not key.strip() or len(key) > 200:
-                raise PydanticCustomError("key", "attribute names must be 1-200 characters")
-            if _CONTROL.search(key):
-                raise PydanticCustomError("key", "attribute names must be one line")
-            if isinstance(item, bool) or item is None or isinstance(item, dict | list):
-                raise PydanticCustomError("value", f"attribute {key!r} must be text or a number")
-            text = str(item)
-            if len(text) > 1000:
-                raise PydanticCustomError("value", f"attribute {key!r} is over 1000 characters")
-            out[key] = text
-        return out
+        return scalar_attributes(value)
+
+
+def scalar_attributes(value: dict[str, Any]) -> dict[str, str]:
+    """Attributes as text: at most 50, one-line names, text or number values."""
+    if len(value) > MAX_ATTRIBUTES:
+        raise PydanticCustomError("too_many", f"at most {MAX_ATTRIBUTES} attributes")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if not key.strip() or len(key) > 200:
+            raise PydanticCustomError("key", "attribute names must be 1-200 characters")
+        if _CONTROL.search(key):
+            raise PydanticCustomError("key", "attribute names must be one line")
+        if isinstance(item, bool) or item is None or isinstance(item, dict | list):
+            raise PydanticCustomError("value", f"attribute {key!r} must be text or a number")
+        text = str(item)
+        if len(text) > 1000:
+            raise PydanticCustomError("value", f"attribute {key!r} is over 1000 characters")
+        out[key] = text
+    return out
 
 
 class MailData(RequestSchema):
@@ -106,13 +112,7 @@ class IssueRequest(RequestSchema):
     @field_validator("expires_at")
     @classmethod
     def _future_second(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        aware = aware.astimezone(UTC).replace(microsecond=0)
-        if aware <= datetime.now(UTC):
-            raise PydanticCustomError("future", "must be in the future")
-        return aware
+        return future_second(value)
 
     @property
     def resolved_template_id(self) -> str | None:
@@ -125,6 +125,49 @@ class IssueRequest(RequestSchema):
     def wants_email(self) -> bool:
         """An email is sent when mailData carries a subject and a body."""
         return bool(self.mail_data and self.mail_data.subject and self.mail_data.body)
+
+
+def future_second(value: datetime | None) -> datetime | None:
+    """An expiry: in the future, UTC, to the second (None stays None)."""
+    if value is None:
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    aware = aware.astimezone(UTC).replace(microsecond=0)
+    if aware <= datetime.now(UTC):
+        raise PydanticCustomError("future", "must be in the future")
+    return aware
+
+
+class CorrectionRequest(RequestSchema):
+    """`PATCH /api/certificates/{id}`: the fields to correct (at least one); `attributes`
+    replaces all of them; `expiresAt: null` removes the expiry; `email: null` the address."""
+
+    name: Text | None = None
+    email: Annotated[EmailStr | None, DELIVERABLE_EMAIL] = None
+    attributes: dict[str, Any] | None = Field(default=None, json_schema_extra=ATTRIBUTES_SCHEMA)
+    expires_at: datetime | None = Field(
+        default=None, description="ISO 8601, in the future; null removes the expiry."
+    )
+    notify: bool = Field(
+        default=False, description="Email the corrected certificate to the recipient."
+    )
+
+    @field_validator("attributes")
+    @classmethod
+    def _scalar_values(cls, value: dict[str, Any] | None) -> dict[str, str] | None:
+        return None if value is None else scalar_attributes(value)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future_second(cls, value: datetime | None) -> datetime | None:
+        return future_second(value)
+
+
+CORRECTABLE = ("name", "email", "attributes", "expiresAt")
+# At least one correctable field (`notify` alone corrects nothing).
+CORRECTION_REQUEST_RULES: dict[str, Any] = {
+    "anyOf": [{"required": [field]} for field in CORRECTABLE],
+}
 
 
 # What a JSON Schema can say of IssueRequest beyond its fields (the document adds it): the
@@ -181,7 +224,9 @@ class CertificateRead(BaseSchema):
     organization_id: str
     template_id: str
     attributes: dict[str, str]
-    status: Literal["issued", "revoked", "expired"]
+    status: Literal["issued", "revoked", "expired", "erased"] = Field(
+        description="`erased`: a tombstone (extension); its recipient's data is gone."
+    )
     issued_at: Timestamp
     verification_url: str
     pdf_url: str
@@ -199,6 +244,15 @@ class CertificateRead(BaseSchema):
             "Extension: the latest email's status, attempts, last error and sending time, "
             "the same in every answer (issue, get, list, revoke, resend)."
         ),
+    )
+    revision: int = Field(
+        default=1, description="Extension: 1 at issue, one more with each correction."
+    )
+    corrected_at: Timestamp | None = Field(
+        default=None, description="Extension: when it was last corrected."
+    )
+    erased_at: Timestamp | None = Field(
+        default=None, description="Extension: when its recipient's data was erased."
     )
 
 
@@ -238,6 +292,7 @@ class CertificateFilters(BaseSchema):
     organization_id: str | None = None
     template_id: str | None = None
     recipient_email: str | None = None
-    status: Literal["issued", "revoked", "expired"] | None = None
+    status: Literal["issued", "revoked", "expired", "erased"] | None = None
     issued_after: TimestampFilter | None = None
     issued_before: TimestampFilter | None = None
+    q: str | None = None

@@ -16,19 +16,21 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, or_, select
+from sqlalchemy import Select, Table, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
-from akowe.certificates import idempotency
+from akowe.audit import service as audit_service
+from akowe.certificates import idempotency, search
 from akowe.certificates.checks import check_against_template
 from akowe.certificates.drawable import check_drawable, value_name
 from akowe.certificates.exceptions import (
     AlreadyRevoked,
+    CertificateErased,
     CertificateNotFound,
     ValidationFailed,
 )
-from akowe.certificates.models import Certificate, CertificateResend
+from akowe.certificates.models import Certificate, CertificateResend, CertificateSearchTerm
 from akowe.certificates.renders import RenderCache, png_width
 from akowe.certificates.schemas import CertificateFilters, IssueRequest
 from akowe.credits import service as credits_service
@@ -72,6 +74,8 @@ from akowe.templates.models import Template
 ISSUED = "Certificate issued successfully"
 _CERTIFICATES = cast(Table, Certificate.__table__)
 _INSERT_CERTIFICATE: Query[Certificate] = insert_query(_CERTIFICATES)
+_TERMS = cast(Table, CertificateSearchTerm.__table__)
+INSERT_TERM: Query[Any] = insert_query(_TERMS)
 _DELIVERY_JOIN, _DELIVERY_COLUMNS = delivery_service.latest_email_join(_CERTIFICATES)
 
 
@@ -106,6 +110,7 @@ _READ_COLUMNS = tuple(
         "mail_body",
         "issued_by_key_id",
         "revoked_by_key_id",
+        "erased_by_key_id",
     }
 )
 
@@ -144,6 +149,19 @@ _CERTIFICATE_FOR_UPDATE: QueryFamily[Certificate] = QueryFamily(
 )
 
 
+def _matches(index: int) -> Any:
+    # The certificate has a word starting with the query's word `index` (an index range).
+    t = _TERMS.c
+    return _CERTIFICATES.c.id.in_(
+        select(t.certificate_id).where(
+            t.account_id == bindparam("account_id"),
+            t.mode == bindparam("mode"),
+            t.term >= bindparam(f"q{index}_low"),
+            t.term < bindparam(f"q{index}_high"),
+        )
+    )
+
+
 def _page(
     sub_account: bool,
     organization: bool,
@@ -152,10 +170,13 @@ def _page(
     status: str | None,
     after: bool,
     before: bool,
+    words: int,
     with_cursor: bool,
 ) -> Select[Any]:
     c = _CERTIFICATES.c
     statement = _visible(sub_account)
+    for index in range(words):
+        statement = statement.where(_matches(index))
     if organization:
         statement = statement.where(c.organization_id == bindparam("organization_id"))
     if template:
@@ -163,8 +184,8 @@ def _page(
     if email:
         statement = statement.where(func.lower(c.recipient_email) == bindparam("recipient_email"))
     # `expired` is not stored: an issued certificate whose expiry has passed.
-    if status == "revoked":
-        statement = statement.where(c.status == "revoked")
+    if status in ("revoked", "erased"):
+        statement = statement.where(c.status == status)
     elif status == "issued":
         statement = statement.where(
             c.status == "issued", or_(c.expires_at.is_(None), c.expires_at >= bindparam("now"))
@@ -181,7 +202,7 @@ def _page(
 CERTIFICATE_PAGE: QueryFamily[Certificate] = QueryFamily(_page, name="certificates")
 
 
-def _scope(principal: Principal) -> dict[str, Any]:
+def scope(principal: Principal) -> dict[str, Any]:
     scope: dict[str, Any] = {"account_id": principal.account_id, "mode": principal.mode}
     if principal.subaccount_id is not None:
         scope["subaccount_id"] = principal.subaccount_id
@@ -192,7 +213,7 @@ async def get(db: Database, *, principal: Principal, certificate_id: str) -> Cer
     """The certificate if the caller may see it (account, mode, sub-account scope)."""
     query = CERTIFICATE_BY_ID(principal.subaccount_id is not None)
     return await db.one(
-        query, tenant=principal.account_id, certificate_id=certificate_id, **_scope(principal)
+        query, tenant=principal.account_id, certificate_id=certificate_id, **scope(principal)
     )
 
 
@@ -212,7 +233,7 @@ def lock(session: Session, *, principal: Principal, certificate_id: str) -> Cert
         _CERTIFICATE_FOR_UPDATE(principal.subaccount_id is not None),
         for_update=True,
         certificate_id=certificate_id,
-        **_scope(principal),
+        **scope(principal),
     )
     if certificate is None:
         raise CertificateNotFound()
@@ -228,7 +249,7 @@ async def list_certificates(
     cursor: str | None,
 ) -> Page[Certificate]:
     """The caller's certificates, newest first, filtered, one page at a time."""
-    params = _scope(principal)
+    params = scope(principal)
     if filters.organization_id:
         params["organization_id"] = filters.organization_id
     if filters.template_id:
@@ -241,6 +262,9 @@ async def list_certificates(
         params["issued_after"] = _aware(filters.issued_after)
     if filters.issued_before:
         params["issued_before"] = _aware(filters.issued_before)
+    words = search.words(filters.q or "")[: search.MAX_QUERY_WORDS]
+    for index, word in enumerate(words):
+        params[f"q{index}_low"], params[f"q{index}_high"] = search.prefix_range(word)
     return await fetch_page(
         db,
         CERTIFICATE_PAGE,
@@ -251,6 +275,7 @@ async def list_certificates(
         filters.status,
         "issued_after" in params,
         "issued_before" in params,
+        len(words),
         limit=limit,
         cursor=cursor,
         tenant=principal.account_id,
@@ -264,9 +289,9 @@ def _aware(value: datetime) -> datetime:
 
 
 def status_of(certificate: Certificate) -> str:
-    """`revoked`, `expired` (issued, its expiry passed) or `issued`."""
-    if certificate.status == "revoked":
-        return "revoked"
+    """`erased`, `revoked`, `expired` (issued, its expiry passed) or `issued`."""
+    if certificate.status in ("revoked", "erased"):
+        return str(certificate.status)
     expires_at = certificate.expires_at
     if expires_at is not None and utcnow() > expires_at:
         return "expired"
@@ -296,6 +321,9 @@ def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
         "revokedAt": timestamp_or_none(certificate.revoked_at),
         "revocationReason": certificate.revoked_reason,
         "delivery": delivery_service.delivery_wire(certificate),
+        "revision": certificate.revision,
+        "correctedAt": timestamp_or_none(certificate.corrected_at),
+        "erasedAt": timestamp_or_none(certificate.erased_at),
     }
 
 
@@ -407,7 +435,7 @@ def lookup(
     template = batch.add(
         templates_service.TEMPLATE_BY_ID(principal.subaccount_id is not None),
         template_id=data.resolved_template_id or "",
-        **_scope(principal),
+        **scope(principal),
     )
     return organization, template
 
@@ -474,6 +502,10 @@ class _IssuedRow:
     revoked_at: datetime | None
     revoked_reason: str | None
     revoked_by_key_id: str | None
+    revision: int
+    corrected_at: datetime | None
+    erased_at: datetime | None
+    erased_by_key_id: str | None
     email_status: str
     email_attempts: int
     email_last_error: str | None
@@ -524,6 +556,14 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
         },
     )
     batch.add(_INSERT_CERTIFICATE, **values)
+    queue_search_terms(
+        batch,
+        certificate_id=certificate_id,
+        account_id=principal.account_id,
+        mode=str(principal.mode),
+        name=data.recipient_data.name,
+        email=data.recipient_data.email,
+    )
     row = _IssuedRow(
         **{k: v for k, v in values.items() if k in _ISSUED_FIELDS},
         email_attempts=0,
@@ -548,7 +588,37 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
     signing_service.queue_signing(
         batch, certificate_id=certificate_id, account_id=principal.account_id, mode=principal.mode
     )
+    audit_service.queue(
+        batch, principal=principal, action="certificate.issued", certificate_id=certificate_id
+    )
     return row, debit
+
+
+def queue_search_terms(
+    batch: Batch, *, certificate_id: str, account_id: str, mode: str, name: str, email: str | None
+) -> None:
+    """Send the inserts of a certificate's search words (see akowe.certificates.search)."""
+    for term in search.terms(name, email):
+        batch.add(
+            INSERT_TERM, certificate_id=certificate_id, term=term, account_id=account_id, mode=mode
+        )
+
+
+def replace_search_terms(session: Session, *, certificate: Certificate) -> None:
+    """Rewrite a certificate's search words from its current name and email (none once
+    erased), in the caller's transaction."""
+    session.execute(delete(_TERMS).where(_TERMS.c.certificate_id == certificate.id))
+    if certificate.status == "erased":
+        return
+    with session_reader(session).batch() as batch:
+        queue_search_terms(
+            batch,
+            certificate_id=certificate.id,
+            account_id=certificate.account_id,
+            mode=certificate.mode,
+            name=certificate.recipient_name,
+            email=certificate.recipient_email,
+        )
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -565,6 +635,8 @@ def revoke(
     """Revoke for good, recording who and when, and flip its status list bit (re-signing
     the list); no credit is refunded."""
     certificate = lock(session, principal=principal, certificate_id=certificate_id)
+    if certificate.status == "erased":
+        raise CertificateErased()
     if certificate.status == "revoked":
         raise AlreadyRevoked()
     certificate.status = "revoked"
@@ -573,6 +645,9 @@ def revoke(
     certificate.revoked_by_key_id = principal.key_id
     delivery_service.enqueue_certificate_event(
         session, certificate=certificate, event="certificate.revoked"
+    )
+    audit_service.record(
+        session, principal=principal, action="certificate.revoked", certificate_id=certificate_id
     )
     session.flush()
     signing_service.on_revoked(session, signer=signer, certificate_id=certificate_id)
@@ -617,6 +692,8 @@ def resend(
     that becomes the recipient. Limited per certificate and per account per day (429), and
     every resend is recorded (certificate_resend)."""
     certificate = lock(session, principal=principal, certificate_id=certificate_id)
+    if certificate.status == "erased":
+        raise CertificateErased()
     if certificate.status == "revoked":
         raise CertificateRevoked()
     now = utcnow()
@@ -660,6 +737,15 @@ def resend(
             address_corrected=corrected,
             created_at=now,
         )
+    )
+    if corrected:
+        replace_search_terms(session, certificate=certificate)
+    audit_service.record(
+        session,
+        principal=principal,
+        action="certificate.resent",
+        certificate_id=certificate.id,
+        details={"addressCorrected": corrected},
     )
     session.flush()
 
@@ -731,7 +817,7 @@ def pdf(
             raise _drawn(spec, exc.problems) from exc
 
     # A new name: PDFs cached before credentials existed do not carry one.
-    return cache.get_or_render(f"{certificate.id}.signed.pdf", render)
+    return cache.get_or_render(render_name(certificate, ".signed.pdf"), render)
 
 
 def png(
@@ -754,4 +840,11 @@ def png(
             raise _drawn(spec, problems)
         return render_png(spec, data, chosen)
 
-    return cache.get_or_render(f"{certificate.id}-{chosen}.png", render)
+    return cache.get_or_render(render_name(certificate, f"-{chosen}.png"), render)
+
+
+def render_name(certificate: Any, suffix: str) -> str:
+    """The render cache's name for a file of the certificate's current revision (a
+    correction renders anew; revision 1 keeps the names used before revisions existed)."""
+    revision = getattr(certificate, "revision", 1) or 1
+    return f"{certificate.id}{suffix}" if revision == 1 else f"{certificate.id}.r{revision}{suffix}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from akowe.cli.accounts import accounts, keys, subaccounts
+from akowe.cli.audit import audit
 from akowe.cli.backup import backup, restore
 from akowe.cli.credits import credits
 from akowe.cli.deliveries import deliveries, worker
@@ -31,3 +32,4 @@ app.add_typer(signing, name="signing")
 app.command("verify")(verify)
 app.command("backup")(backup)
 app.command("restore")(restore)
+app.command("audit")(audit)

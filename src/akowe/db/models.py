@@ -1,6 +1,7 @@
 """Import every domain's models so the metadata (and Alembic) sees all tables."""
 
 from akowe.accounts import models as accounts_models
+from akowe.audit import models as audit_models
 from akowe.certificates import models as certificates_models
 from akowe.credits import models as credits_models
 from akowe.db.base import Base
@@ -15,6 +16,7 @@ from akowe.templates import models as templates_models
 __all__ = [
     "Base",
     "accounts_models",
+    "audit_models",
     "certificates_models",
     "credits_models",
     "delivery_models",

@@ -16,6 +16,8 @@ WebhookEvent = Literal[
     "certificate.delivered",
     "certificate.delivery_failed",
     "certificate.revoked",
+    "certificate.updated",
+    "certificate.erased",
     "job.completed",
 ]
 WEBHOOK_EVENTS: tuple[str, ...] = get_args(WebhookEvent)

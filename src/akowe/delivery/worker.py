@@ -386,8 +386,10 @@ class DeliveryWorker:
             certificate = session.get(Certificate, message.certificate_id or "")
             if certificate is None:
                 raise DeliveryFailed("the certificate no longer exists", permanent=True)
-            if certificate.status == "revoked":
-                raise DeliveryFailed("the certificate was revoked before delivery", permanent=True)
+            if certificate.status in ("revoked", "erased"):
+                raise DeliveryFailed(
+                    f"the certificate was {certificate.status} before delivery", permanent=True
+                )
             to = message.payload.get("to") or certificate.recipient_email
             if not to:
                 raise DeliveryFailed("the certificate has no recipient email", permanent=True)
@@ -469,6 +471,16 @@ class DeliveryWorker:
                 event=event,
                 subaccount_id=message.payload.get("subaccountId"),
             )
+            # The claim first: an event taken back meanwhile (e.g. its certificate was
+            # erased, which also wipes the payload read above) fans out nothing.
+            if not delivery_service.finish(
+                session,
+                message=message,
+                status="sent",
+                now=utcnow(),
+                payload={**message.payload, "endpoints": len(endpoints)},
+            ):
+                return
             for endpoint in endpoints:
                 delivery_service.enqueue(
                     session,
@@ -483,13 +495,6 @@ class DeliveryWorker:
                         "body": body,
                     },
                 )
-            delivery_service.finish(
-                session,
-                message=message,
-                status="sent",
-                now=utcnow(),
-                payload={**message.payload, "endpoints": len(endpoints)},
-            )
 
     def _send_webhook(self, message: OutboxMessage) -> None:
         with self.read_sessions() as session:

@@ -70,3 +70,23 @@ class Credential(Base):
     status_index: Mapped[int]
     document: Mapped[str] = mapped_column(Text)
     signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SupersededCredential(Base):
+    """A credential replaced by a correction: its status list bit is set (revoked, reason
+    superseded) and its index stays taken, so no later credential can land on a set bit."""
+
+    __tablename__ = "superseded_credential"
+    __table_args__ = (UniqueConstraint("status_list_id", "status_index"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    certificate_id: Mapped[str] = mapped_column(
+        ForeignKey("certificate.id", ondelete="CASCADE"), index=True
+    )
+    revision: Mapped[int]
+    signing_key_id: Mapped[str] = mapped_column(String(36))
+    status_list_id: Mapped[str] = mapped_column(ForeignKey("status_list.id", ondelete="CASCADE"))
+    status_index: Mapped[int]
+    document: Mapped[str | None] = mapped_column(Text)
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[datetime] = mapped_column(default=utcnow)

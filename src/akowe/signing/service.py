@@ -34,7 +34,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Final, Protocol, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, delete, exists, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,7 +60,7 @@ from akowe.signing.keys import (
     generate_private_key,
     public_key_multibase,
 )
-from akowe.signing.models import Credential, SigningKey, StatusList
+from akowe.signing.models import Credential, SigningKey, StatusList, SupersededCredential
 from akowe.signing.pdf import CREDENTIAL_FILENAME
 from akowe.signing.processes import Job, SigningProcesses
 from akowe.signing.processes import run as run_job
@@ -102,6 +102,7 @@ _CERTIFICATES = cast(Table, Certificate.__table__)
 _ORGANIZATIONS = cast(Table, Organization.__table__)
 _TEMPLATES = cast(Table, Template.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_SUPERSEDED = cast(Table, SupersededCredential.__table__)
 
 ORGANIZATION_KEYS: Query[SigningKey] = Query(
     select(_KEYS.c.id, _KEYS.c.public_key, _KEYS.c.created_at, _KEYS.c.retired_at)
@@ -149,10 +150,18 @@ STATUS_LIST_DOCUMENT: Query[StatusList] = Query(
     ),
     name="status list document",
 )
+# Superseded and erased credentials keep their (set) bits: their indexes are never reused.
 INDEX_TAKEN: Query[Any] = Query(
-    select(_CREDENTIALS.c.certificate_id).where(
+    select(_CREDENTIALS.c.certificate_id)
+    .where(
         _CREDENTIALS.c.status_list_id == bindparam("list_id"),
         _CREDENTIALS.c.status_index == bindparam("index"),
+    )
+    .union_all(
+        select(_SUPERSEDED.c.certificate_id).where(
+            _SUPERSEDED.c.status_list_id == bindparam("list_id"),
+            _SUPERSEDED.c.status_index == bindparam("index"),
+        )
     ),
     name="status index taken",
 )
@@ -177,7 +186,8 @@ CERTIFICATE_TO_SIGN: Query[Certificate] = Query(
     .select_from(
         _CERTIFICATES.outerjoin(_TEMPLATES, _TEMPLATES.c.id == _CERTIFICATES.c.template_id)
     )
-    .where(_CERTIFICATES.c.id == bindparam("certificate_id")),
+    # An erased certificate is never signed again (its recipient's data is gone).
+    .where(_CERTIFICATES.c.id == bindparam("certificate_id"), _CERTIFICATES.c.status != "erased"),
     name="certificate to sign",
 )
 _CERTIFICATE_STATUS_FOR_UPDATE = (
@@ -201,6 +211,7 @@ _UNSIGNED = (
     .where(
         ~exists().where(_CREDENTIALS.c.certificate_id == _CERTIFICATES.c.id),
         ~_PENDING_SIGNING,
+        _CERTIFICATES.c.status != "erased",
         _CERTIFICATES.c.issued_at < bindparam("before"),
     )
     .order_by(_CERTIFICATES.c.issued_at, _CERTIFICATES.c.id)
@@ -377,6 +388,44 @@ def on_revoked(session: Session, *, signer: Signer, certificate_id: str) -> None
     stored = session_reader(session).one(CREDENTIAL_OF, certificate_id=certificate_id)
     if stored is not None:
         set_status(session, signer=signer, list_id=stored.status_list_id, index=stored.status_index)
+
+
+def supersede(
+    session: Session, *, signer: Signer, certificate_id: str, revision: int, keep_document: bool
+) -> bool:
+    """Retire the certificate's current credential in the caller's transaction: its status
+    bit is set (every verifier now sees it revoked) and it moves to `superseded_credential`
+    (its index stays taken), so the next `ensure_credential` signs a new one. Without
+    `keep_document` its JSON (which names the recipient) is dropped: erasure. False if the
+    certificate had no credential yet."""
+    stored = session_reader(session).one(CREDENTIAL_OF, certificate_id=certificate_id)
+    if stored is None:
+        return False
+    set_status(session, signer=signer, list_id=stored.status_list_id, index=stored.status_index)
+    session.execute(delete(_CREDENTIALS).where(_CREDENTIALS.c.certificate_id == certificate_id))
+    session.add(
+        SupersededCredential(
+            certificate_id=certificate_id,
+            revision=revision,
+            signing_key_id=stored.signing_key_id,
+            status_list_id=stored.status_list_id,
+            status_index=stored.status_index,
+            document=stored.document if keep_document else None,
+            signed_at=stored.signed_at,
+            superseded_at=utcnow(),
+        )
+    )
+    session.flush()
+    return True
+
+
+def erase_credentials(session: Session, *, certificate_id: str) -> None:
+    """Drop the JSON of every superseded credential of the certificate (erasure)."""
+    session.execute(
+        update(_SUPERSEDED)
+        .where(_SUPERSEDED.c.certificate_id == certificate_id)
+        .values(document=None)
+    )
 
 
 # ---------------------------------------------------------------- credentials
@@ -600,8 +649,10 @@ def _store(session: Session, *, draft: _Draft, signer: Signer) -> Credential:
     stored = reader.one(CREDENTIAL_OF, certificate_id=draft.certificate_id)
     if stored is not None:
         return stored
-    if status is None:
-        raise _TryAgain()  # deleted meanwhile: the next look returns None
+    if status is None or status == "erased":
+        # Deleted or erased meanwhile (the draft names the recipient): never stored; the
+        # next look finds nothing to sign.
+        raise _TryAgain()
     taken = session.execute(_TAKE_INDEX, {"list_id": draft.list_id})
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise _TryAgain()

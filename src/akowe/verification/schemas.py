@@ -38,7 +38,7 @@ class PublicCertificateRead(BaseSchema):
     organization: PublicOrganizationRead
     issued_at: str | None
     expires_at: str | None
-    status: Literal["issued", "revoked", "expired"]
+    status: Literal["issued", "revoked", "expired", "erased"]
     revoked_at: str | None
     revocation_reason: str | None
     test: bool
@@ -46,14 +46,19 @@ class PublicCertificateRead(BaseSchema):
     credential_url: str | None
     pdf_url: str | None
     image_url: str | None
+    revision: int | None = Field(
+        default=None, description="This service's certificates: 1, plus one per correction."
+    )
+    corrected_at: str | None = Field(default=None, description="When it was last corrected.")
 
 
 class VerificationRead(BaseSchema):
     """A verdict: `valid` only when every check passed and the issuer is not in test mode."""
 
     valid: bool
-    status: Literal["valid", "revoked", "expired", "invalid", "test"] = Field(
-        description="`test`: a sound credential of a test-mode (sandbox) organization."
+    status: Literal["valid", "revoked", "expired", "invalid", "test", "withdrawn"] = Field(
+        description="`test`: a sound credential of a test-mode (sandbox) organization; "
+        "`withdrawn`: the issuer erased it (its recipient's data is gone)."
     )
     test: bool = Field(description="Issued in test mode: never a real certificate.")
     checks: list[CheckRead]

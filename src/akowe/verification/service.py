@@ -57,12 +57,20 @@ from akowe.signing.verify import (
     issuer_id,
     verify_credential,
 )
+from akowe.signing.verify import (
+    STATUS as STATUS_CHECK,
+)
 from akowe.storage.store import FileStore
 from akowe.templates.models import Template
 from akowe.verification.exceptions import UnreadableDocument as UnreadableDocument
 
 T = TypeVar("T")
 VALID, REVOKED, EXPIRED, INVALID, TEST = "valid", "revoked", "expired", "invalid", "test"
+WITHDRAWN = "withdrawn"  # erased on request: no credential and no personal data remain
+WITHDRAWN_MESSAGE = (
+    "The issuer withdrew this certificate and erased its recipient's personal data: "
+    "it is no longer valid."
+)
 DID_KEYWORD: Final = b"diddocument"  # the baked PNG's copy of the issuer's DID document
 MAX_REMOTE_BYTES: Final = 512 * 1024
 REMOTE_TIMEOUT_SECONDS: Final = 5.0
@@ -90,10 +98,14 @@ class Verdict:
     result: VerificationResult
     test: bool
     offline: bool = False
+    withdrawn: bool = False
 
     @property
     def status(self) -> str:
-        """`valid`, `revoked`, `expired`, `invalid`, or `test` (a sound test credential)."""
+        """`valid`, `revoked`, `expired`, `invalid`, `withdrawn` (erased), or `test` (a sound
+        test credential)."""
+        if self.withdrawn:
+            return WITHDRAWN
         status = self.result.status
         return TEST if self.test and status == VALID else status
 
@@ -363,6 +375,8 @@ def stored_summary(
         "revocationReason": certificate.revoked_reason,
         "test": certificate.mode == Mode.TEST,
         **public_links(certificate_id, signer, links),
+        "revision": certificate.revision,
+        "correctedAt": timestamp_or_none(certificate.corrected_at),
     }
 
 
@@ -408,6 +422,8 @@ def document_summary(document: Mapping[str, Any], verdict: Verdict) -> dict[str,
         "credentialUrl": credential_id if isinstance(credential_id, str) else None,
         "pdfUrl": None,
         "imageUrl": None,
+        "revision": None,
+        "correctedAt": None,
     }
 
 
@@ -510,6 +526,9 @@ async def certificate_report(
     state = await db.one(VERIFY_STATE, certificate_id=certificate_id)
     if state is None:
         return None
+    if state.status == "erased":
+        row = await db.one(PUBLIC_CERTIFICATE, certificate_id=certificate_id)
+        return None if row is None else withdrawn_report(row, signer, links)
     if state.signed_at is None:
         await db.call(
             lambda: signing_service.ensure_credential(
@@ -534,6 +553,38 @@ async def certificate_report(
         report = computed
         cache.put(key, report)
     return report
+
+
+def withdrawn_report(certificate: Any, signer: signing_service.Signer, links: Links) -> Report:
+    """The report of an erased certificate: withdrawn, with what the tombstone keeps (the
+    issuer, dates) and nothing of the recipient."""
+    result = VerificationResult(
+        checks=[Check(STATUS_CHECK, False, WITHDRAWN_MESSAGE)], revoked=True
+    )
+    organization = certificate.organization or {}
+    summary = {
+        "certificateId": certificate.id,
+        "recipientName": None,
+        "achievement": certificate.template_name,
+        "organization": {
+            "name": organization.get("name"),
+            "website": organization.get("website"),
+            "logo": organization.get("logoUrl"),
+        },
+        "issuedAt": format_timestamp(certificate.issued_at),
+        "expiresAt": timestamp_or_none(certificate.expires_at),
+        "status": "erased",
+        "revokedAt": timestamp_or_none(certificate.erased_at),
+        "revocationReason": "withdrawn",
+        "test": certificate.mode == Mode.TEST,
+        "verificationUrl": links.verification_url(certificate.id),
+        "credentialUrl": None,
+        "pdfUrl": None,
+        "imageUrl": None,
+        "revision": certificate.revision,
+        "correctedAt": timestamp_or_none(certificate.corrected_at),
+    }
+    return Report(Verdict(result, test=certificate.mode == Mode.TEST, withdrawn=True), summary, {})
 
 
 def compute_report(
@@ -578,7 +629,11 @@ def verify_upload(
     ours = signer.parse_credential_url(str(summary["credentialUrl"] or ""))
     if ours is not None and certificate_id == ours and verdict.result.revoked:
         row = read(lambda reader: reader.one(PUBLIC_CERTIFICATE, certificate_id=ours))
-        if row is not None:
+        if row is not None and row.status == "issued":
+            # The certificate stands; this credential is an earlier revision of it.
+            summary["revokedAt"] = timestamp_or_none(row.corrected_at)
+            summary["revocationReason"] = "superseded by a correction"
+        elif row is not None:
             summary["revokedAt"] = timestamp_or_none(row.revoked_at)
             summary["revocationReason"] = row.revoked_reason
     if ours is not None:
@@ -612,4 +667,4 @@ def baked_png(
             baked = bake(baked, json.dumps(did), keyword=DID_KEYWORD)
         return baked
 
-    return cache.get_or_render(f"{certificate.id}-baked.png", render)
+    return cache.get_or_render(certificates_service.render_name(certificate, "-baked.png"), render)

@@ -22,7 +22,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from akowe.signing.verify import EXPIRY, INTEGRITY, ISSUER_KEY, SIGNATURE, STATUS
-from akowe.verification.service import EXPIRED, INVALID, REVOKED, TEST, VALID, Report
+from akowe.verification.service import (
+    EXPIRED,
+    INVALID,
+    REVOKED,
+    TEST,
+    VALID,
+    WITHDRAWN,
+    Report,
+)
 
 LINKEDIN_ADD: Final = "https://www.linkedin.com/profile/add"
 _CSS: Final = resources.files("akowe.web").joinpath("templates", "verify.css").read_text("utf-8")
@@ -93,6 +101,13 @@ _CHECK_TITLES: Final = {
 def verification_page(report: Report) -> bytes:
     """The verification page of one certificate."""
     certificate = report.certificate
+    if report.verdict.status == WITHDRAWN:
+        return message_page(
+            "Certificate withdrawn",
+            "The issuer has withdrawn this certificate and erased the personal data it held: "
+            "it is no longer valid.",
+            f"Certificate ID: {certificate['certificateId']}",
+        )
     verdict = _VERDICTS[report.verdict.status]
     if report.verdict.test and report.verdict.status != TEST:
         verdict = _Verdict(
@@ -135,6 +150,7 @@ def verification_page(report: Report) -> bytes:
         issued_on=_date(certificate["issuedAt"]),
         expires_on=_date(certificate["expiresAt"]),
         revoked_on=_date(certificate["revokedAt"]),
+        corrected_on=_date(certificate.get("correctedAt")),
         image_alt=f"The certificate awarded to {name}: {achievement}",
         linkedin_url=linkedin_url(certificate) if report.verdict.valid else None,
         issuer_did=issuer.get("id") if isinstance(issuer, dict) else issuer,
