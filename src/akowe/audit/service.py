@@ -3,12 +3,14 @@
 Every use case that changes something records one event in its own transaction (so an
 event exists exactly when the change does): who (`key:<id>`, `key:<id>/sub:<email>` or
 `cli:<operator>`), what (`certificate.issued`, `.corrected`, `.revoked`, `.resent`,
-`.erased`), when, the certificate, from which address, and details without personal data
-(a correction lists the fields it changed, never their values).
+`.erased`; `key.created`, `key.revoked`; `credits.added`, `credits.withdrawn`;
+`webhook.created`, `webhook.deleted`), when, the certificate, from which address, and
+details without personal data (a correction lists the fields it changed, never their values).
 """
 
 from __future__ import annotations
 
+import getpass
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, select
@@ -55,6 +57,42 @@ def queue(
         address=principal.address,
         created_at=utcnow(),
     )
+
+
+def operator() -> str:
+    """`cli:<user>`: who ran an `akowe` command on the server."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def record_action(
+    session: Session,
+    *,
+    account_id: str,
+    mode: str,
+    actor: str,
+    action: str,
+    details: dict[str, Any] | None = None,
+    address: str | None = None,
+) -> None:
+    """Record an event not made through a certificate (a key, credits, a webhook), by an
+    actor given as such (`cli:<user>` from the command line, `key:<id>` from the API)."""
+    with session_reader(session).batch() as batch:
+        batch.add(
+            INSERT_EVENT,
+            id=new_id(),
+            account_id=account_id,
+            mode=mode,
+            actor=actor,
+            action=action,
+            certificate_id=None,
+            details=details or {},
+            address=address,
+            created_at=utcnow(),
+        )
 
 
 def record(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from akowe.accounts import service as accounts_service
+from akowe.audit import service as audit_service
 from akowe.cli.common import console, print_json, transaction
 from akowe.credits import service as credits_service
 from akowe.modes import Mode
@@ -93,6 +94,14 @@ def create_key(
             expires_in=timedelta(days=expires_in) if expires_in else None,
             name=name,
         )
+        audit_service.record_action(
+            session,
+            account_id=account,
+            mode=issued.key.mode,
+            actor=audit_service.operator(),
+            action="key.created",
+            details={"keyId": issued.key.id, "expiresInDays": expires_in, "name": name},
+        )
         result: dict[str, Any] = {"keyId": issued.key.id, "apiKey": issued.api_key}
         if test:
             # Test mode spends nothing real: a new sandbox key can issue at once.
@@ -141,6 +150,14 @@ def revoke_key(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> 
     """Revoke a key; requests with it fail with 401 at once."""
     with transaction() as session:
         key = accounts_service.revoke_key(session, key_id=key_id)
+        audit_service.record_action(
+            session,
+            account_id=key.account_id,
+            mode=key.mode,
+            actor=audit_service.operator(),
+            action="key.revoked",
+            details={"keyId": key_id},
+        )
         revoked_at = format_timestamp(key.revoked_at) if key.revoked_at else ""
     console.print(f"Revoked {key_id} at {revoked_at}")
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from akowe.accounts import service as accounts_service
+from akowe.audit import service as audit_service
 from akowe.cli.common import console, print_json, transaction
 from akowe.credits import service as credits_service
 from akowe.modes import Mode
@@ -36,7 +37,15 @@ def add_credits(
             mode=Mode.TEST if test else Mode.LIVE,
             amount=amount,
             reason=reason,
-            actor="cli",
+            actor=audit_service.operator(),
+        )
+        audit_service.record_action(
+            session,
+            account_id=account,
+            mode=entry.mode,
+            actor=audit_service.operator(),
+            action="credits.added" if amount > 0 else "credits.withdrawn",
+            details={"amount": amount, "reason": reason, "entryId": entry.id},
         )
         result = {"entryId": entry.id, "amount": entry.amount, "balance": entry.balance_after}
     if as_json:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 from litestar import Router, delete, get, post
 from litestar.params import JSONBody, PathParameter
+from sqlalchemy.orm import Session
 
 from akowe.api.deps import PrincipalDep, ServicesDep
 from akowe.api.openapi import SECURITY, answers, error_responses
+from akowe.audit import service as audit_service
 from akowe.delivery import service as delivery_service
 from akowe.delivery.models import WebhookEndpoint
 from akowe.delivery.schemas import WEBHOOK_EVENTS, WebhookCreate, WebhookCreated, WebhookRead
@@ -58,17 +59,25 @@ async def create_webhook(
     data: JSONBody[WebhookCreate], principal: PrincipalDep, services: ServicesDep
 ) -> Envelope[WebhookCreated]:
     """Register a webhook endpoint (extension); its signing secret is shown once."""
-    endpoint = await services.db.transaction(
-        partial(
-            delivery_service.create_webhook,
+
+    def create(session: Session) -> WebhookEndpoint:
+        endpoint = delivery_service.create_webhook(
+            session,
             account_id=principal.account_id,
             mode=principal.mode,
             data=data,
             allow_private=services.settings.allow_private_urls,
             subaccount_id=principal.subaccount_id,
-        ),
-        tenant=principal.account_id,
-    )
+        )
+        audit_service.record(
+            session,
+            principal=principal,
+            action="webhook.created",
+            details={"webhookId": endpoint.id, "events": list(endpoint.events)},
+        )
+        return endpoint
+
+    endpoint = await services.db.transaction(create, tenant=principal.account_id)
     created = WebhookCreated(**_read(endpoint).model_dump(), secret=endpoint.secret)
     return Envelope(message=CREATED, data=created)
 
@@ -98,16 +107,23 @@ async def delete_webhook(
     services: ServicesDep,
 ) -> dict[str, Any]:
     """Remove a webhook endpoint (extension); its pending deliveries are dropped."""
-    await services.db.transaction(
-        partial(
-            delivery_service.delete_webhook,
+
+    def remove(session: Session) -> None:
+        delivery_service.delete_webhook(
+            session,
             account_id=principal.account_id,
             mode=principal.mode,
             webhook_id=webhook_id,
             subaccount_id=principal.subaccount_id,
-        ),
-        tenant=principal.account_id,
-    )
+        )
+        audit_service.record(
+            session,
+            principal=principal,
+            action="webhook.deleted",
+            details={"webhookId": webhook_id},
+        )
+
+    await services.db.transaction(remove, tenant=principal.account_id)
     return {"success": True, "message": DELETED, "data": None}
 
 
