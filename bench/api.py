@@ -109,9 +109,7 @@ def main() -> None:
         "(thread, what `akowe serve` does by default), or a separate `akowe worker` process",
     )
     parser.add_argument(
-        "--profile",
-        default="",
-        help="py-spy the server while wrk loads this endpoint (a read's name, or issue)",
+        "--profile", default="", help="py-spy the server while wrk loads this endpoint"
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -220,7 +218,7 @@ def main() -> None:
                     flush=True,
                 )
 
-        if args.profile and args.profile != "issue":
+        if args.profile:
             from bench.issue import py_spy, top_frames
 
             raw = Path(data_dir) / "profile.raw"
@@ -244,14 +242,6 @@ def main() -> None:
                 'wrk.headers["Content-Type"] = "application/json"\n' + WRK_LUA
             )
             issue_url = f"http://127.0.0.1:{port}/api/certificates/issue"
-            if args.profile == "issue":
-                from bench.issue import profile_issue
-
-                raw = Path(data_dir) / "profile.raw"
-                print("\nprofile of issue:")
-                profile_issue(
-                    servers[0].pid, port, key, args.duration, args.connections, issue_script, raw
-                )
             other_url = None
             if args.compare_workers:
                 other_port = free_port()

@@ -400,10 +400,7 @@ def issue(
                 template=template.one(),
                 store=store,
             )
-        # Concurrent issues of one account share a commit (their debits meet on its balance
-        # row): see Database.run_grouped.
-        group = (principal.account_id, principal.mode)
-        return IssueResult(201, db.run_grouped(group, partial(transaction, prepared=prepared)))
+        return IssueResult(201, db.run_transaction(partial(transaction, prepared=prepared)))
     except BaseException:
         if key is not None:
             idempotency.release(db, principal=principal, key=key)

@@ -33,10 +33,10 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, literal, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -178,7 +178,6 @@ class Database:
         self._closing = False
         self._ping_lock = asyncio.Lock()
         self._ping_connection: Any = None
-        self._groups = _Groups(GROUP_LIMIT)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -381,53 +380,6 @@ class Database:
                 raise
             return result
 
-    def run_grouped(self, group: Hashable, fn: Callable[[Session], R], /) -> R:
-        """`run_transaction`, sharing one commit with concurrent calls of the same `group`.
-
-        On PostgreSQL a commit waits for the WAL to reach the disk (about 4 ms here), and
-        writes that update one row (an account's balance) hold its lock until then, so they
-        would commit one after another. Instead, calls that arrive while a group's
-        transaction runs wait, and the next transaction runs them all, each in its own
-        savepoint: one failing (say, insufficient credits) rolls back alone; a failed commit
-        fails every call in it. On SQLite a commit is not synced to disk (WAL,
-        synchronous=NORMAL) and writers are serialized anyway: plain `run_transaction`.
-        """
-        if self.is_sqlite:
-            return self.run_transaction(fn)
-        return self._groups.run(group, fn, self._run_group)
-
-    def _run_group(self, calls: list[_Call[Any]]) -> None:
-        """One transaction for `calls` (see run_grouped); results or errors set on each."""
-        if len(calls) == 1:
-            call = calls[0]
-            try:
-                call.result = self.run_transaction(call.fn)
-            except BaseException as exc:  # handed to the caller's thread
-                call.error = exc
-            return
-        try:
-            with self.write_sessions() as session:
-                for call in calls:
-                    savepoint = session.begin_nested()
-                    try:
-                        call.result = call.fn(session)
-                        savepoint.commit()
-                    except Exception as exc:
-                        savepoint.rollback()
-                        call.error = exc
-                try:
-                    session.commit()
-                except DBAPIError as exc:
-                    session.rollback()
-                    if exc.connection_invalidated:
-                        raise DatabaseUnavailable() from exc
-                    raise
-        except BaseException as exc:
-            for call in calls:
-                if call.error is None:
-                    call.error = exc
-                    call.result = None
-
     def spawn(self, fn: Callable[[Session], object], /) -> None:
         """Run `fn(session)` in a transaction in the background: for writes no request needs
         to wait for (a key's last-used time). Failures are logged, never raised."""
@@ -480,69 +432,6 @@ class Database:
 
 
 _SELECT_ONE: Query[Any] = Query(select(literal(1)), name="select 1")
-# Calls one grouped transaction runs at most (each a savepoint round trip or two).
-GROUP_LIMIT = 32
-
-
-class _Call(Generic[R]):
-    """One `run_grouped` call: its work, then its result or error, and who runs it."""
-
-    __slots__ = ("error", "event", "fn", "lead", "result")
-
-    def __init__(self, fn: Callable[[Session], R]) -> None:
-        self.fn = fn
-        self.event = threading.Event()
-        self.lead = False
-        self.result: R | None = None
-        self.error: BaseException | None = None
-
-
-class _Groups:
-    """Leader/follower group commit: the first call of a group runs a transaction for every
-    call waiting (up to `limit`); then the oldest call still waiting leads the next one, so
-    no thread keeps working for others after its own answer is ready."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._lock = threading.Lock()
-        self._waiting: dict[Hashable, list[_Call[Any]]] = {}
-        self._running: set[Hashable] = set()
-
-    def run(
-        self,
-        group: Hashable,
-        fn: Callable[[Session], R],
-        execute: Callable[[list[_Call[Any]]], None],
-    ) -> R:
-        call: _Call[R] = _Call(fn)
-        with self._lock:
-            self._waiting.setdefault(group, []).append(call)
-            if group not in self._running:
-                self._running.add(group)
-                call.lead = True
-        if not call.lead:
-            call.event.wait()
-        if call.lead:
-            with self._lock:
-                waiting = self._waiting[group]
-                calls, waiting[:] = waiting[: self._limit], waiting[self._limit :]
-            try:
-                execute(calls)
-            finally:
-                with self._lock:
-                    waiting = self._waiting[group]
-                    if waiting:
-                        waiting[0].lead = True  # the next transaction's leader
-                        waiting[0].event.set()
-                    else:
-                        del self._waiting[group]
-                        self._running.discard(group)
-                for done in calls:
-                    if done is not call:
-                        done.event.set()
-        if call.error is not None:
-            raise call.error
-        return call.result  # type: ignore[return-value]
 
 
 def session_reader(session: Session) -> DriverReader:
