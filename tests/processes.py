@@ -74,17 +74,7 @@ def server_process(
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError(f"server did not start: {log.read_text()}")
-        time.sleep(0.1)
+    wait_healthy(url, process, log)
     try:
         yield ServerProcess(url, log, process)
     finally:
@@ -132,3 +122,18 @@ def worker_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait (30 s at most) until the server at `url` answers /healthz; kill it otherwise."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError(f"server did not start: {log.read_text()}")
+        time.sleep(0.1)

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from akowe.config import Settings
 from tests.certificates.conftest import make_issuer
 from tests.conftest import _free_port
+from tests.processes import wait_healthy
 
 CONNECTIONS = 256
 SECONDS = 10
@@ -130,17 +131,7 @@ def load_server(
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError(f"server did not start: {log.read_text()}")
-        time.sleep(0.1)
+    wait_healthy(url, process, log)
     try:
         yield Server(url, log, process)
     finally:

@@ -176,6 +176,29 @@ CSV_COLUMNS = (
 )
 
 
+def _filters(
+    organization_id: str | None,
+    template_id: str | None,
+    recipient_email: str | None,
+    status: str | None,
+    issued_after: str | None,
+    issued_before: str | None,
+    q: str | None,
+) -> CertificateFilters:
+    """The list's and the export's filters, checked once (400 naming a bad one)."""
+    return parse_filters(
+        {
+            "organizationId": organization_id,
+            "templateId": template_id,
+            "recipientEmail": recipient_email,
+            "status": status,
+            "issuedAfter": issued_after,
+            "issuedBefore": issued_before,
+            "q": q,
+        }
+    )
+
+
 @get("", responses=answers(Envelope[list[CertificateRead]], 400))
 async def list_certificates(
     request: Request[Any, Any, Any],
@@ -201,16 +224,8 @@ async def list_certificates(
     """List certificates (extension), newest first, filtered or searched (`q`); the next
     page's cursor is in a header; an unknown query parameter is a 400."""
     reject_unknown(request.query_params, LIST_PARAMETERS)
-    filters = parse_filters(
-        {
-            "organizationId": organization_id,
-            "templateId": template_id,
-            "recipientEmail": recipient_email,
-            "status": status,
-            "issuedAfter": issued_after,
-            "issuedBefore": issued_before,
-            "q": q,
-        }
+    filters = _filters(
+        organization_id, template_id, recipient_email, status, issued_after, issued_before, q
     )
     page = await certificates_service.list_certificates(
         services.db, principal=principal, filters=filters, limit=limit, cursor=cursor
@@ -240,16 +255,8 @@ async def export_certificates(
     """Every certificate the same filters list, as CSV with a header row, streamed page by
     page (extension); cells that a spreadsheet would run as a formula are quoted."""
     reject_unknown(request.query_params, FILTER_PARAMETERS)
-    filters = parse_filters(
-        {
-            "organizationId": organization_id,
-            "templateId": template_id,
-            "recipientEmail": recipient_email,
-            "status": status,
-            "issuedAfter": issued_after,
-            "issuedBefore": issued_before,
-            "q": q,
-        }
+    filters = _filters(
+        organization_id, template_id, recipient_email, status, issued_after, issued_before, q
     )
 
     async def rows() -> AsyncIterator[bytes]:
