@@ -6,7 +6,9 @@ import csv
 import io
 
 import httpx
+import pytest
 
+from akowe.certificates import service
 from akowe.certificates.search import prefix_range, terms, words
 from tests.certificates.conftest import ATTRIBUTES, Issuer
 from tests.certificates.test_lifecycle import issue
@@ -28,6 +30,15 @@ def names(response: httpx.Response) -> list[str]:
     return [c["recipientName"] for c in response.json()["data"]]
 
 
+@pytest.fixture(params=[service.RARE, 2, 0], ids=["driven", "mixed", "scanned"])
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each way a search can run (the server runs in this process): starting from the rarest
+    word's matches (the words here are all rare), starting from a word with fewer than 2
+    matches and probing the others, or walking the newest certificates and probing every
+    word. All must find the same certificates."""
+    monkeypatch.setattr(service, "RARE", request.param)
+
+
 def test_words_are_accent_and_case_free() -> None:
     assert words("Adéwálé ÒGÚNLÉ") == ["adewale", "ogunle"]
     assert terms("Zoë Ĳssel", "Zoe.Ijssel@Example.com") == ["zoe", "ijssel", "example", "com"]
@@ -36,7 +47,7 @@ def test_words_are_accent_and_case_free() -> None:
 
 
 def test_search_finds_by_word_prefix_accent_and_case_insensitively(
-    client: httpx.Client, issuer: Issuer
+    client: httpx.Client, issuer: Issuer, plan: None
 ) -> None:
     issue_to(client, issuer, "Adéwálé Ògúnlé", "a.ogun@school.example")
     issue(client, issuer, "Bola Adeyemi")
@@ -53,7 +64,7 @@ def test_search_finds_by_word_prefix_accent_and_case_insensitively(
 
 
 def test_search_combines_with_filters_and_pages(
-    client: httpx.Client, issuer: Issuer, make_account
+    client: httpx.Client, issuer: Issuer, make_account, plan: None
 ) -> None:
     ids = [issue(client, issuer, f"Ada Number {i}")["certificateId"] for i in range(5)]
     issue(client, issuer, "Someone Else")

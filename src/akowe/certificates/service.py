@@ -149,17 +149,66 @@ _CERTIFICATE_FOR_UPDATE: QueryFamily[Certificate] = QueryFamily(
 )
 
 
-def _matches(index: int) -> Any:
-    # The certificate has a word starting with the query's word `index` (an index range).
+def _word_rows(index: int) -> Any:
+    # The search words of this account and mode that start with the query's word `index`
+    # (an index range).
     t = _TERMS.c
-    return _CERTIFICATES.c.id.in_(
-        select(t.certificate_id).where(
-            t.account_id == bindparam("account_id"),
-            t.mode == bindparam("mode"),
+    return select(t.certificate_id).where(
+        t.account_id == bindparam("account_id"),
+        t.mode == bindparam("mode"),
+        t.term >= bindparam(f"q{index}_low"),
+        t.term < bindparam(f"q{index}_high"),
+    )
+
+
+def _matches(index: int, driving: bool) -> Any:
+    # The certificate has a word starting with the query's word `index`. The driving word
+    # (the rarest, when it is rare) is the set of ids the query starts from; the others are
+    # probed per candidate, which also lets a common word's search walk the newest-first
+    # index and stop at the page's end instead of reading every match.
+    t = _TERMS.c
+    if driving:
+        return _CERTIFICATES.c.id.in_(_word_rows(index))
+    return (
+        select(t.certificate_id)
+        .where(
+            t.certificate_id == _CERTIFICATES.c.id,
             t.term >= bindparam(f"q{index}_low"),
             t.term < bindparam(f"q{index}_high"),
         )
+        .exists()
     )
+
+
+# How many certificates one query word may match and still drive the search. Fewer: start
+# from them (a few index reads each). More: walk the newest certificates first and keep the
+# matching ones, since every 1/RARE-th certificate matches and a page fills quickly.
+RARE = 2000
+
+
+def _word_counts(words: int) -> Select[Any]:
+    return select(
+        *(
+            select(func.count())
+            .select_from(_word_rows(index).limit(RARE).subquery())
+            .scalar_subquery()
+            .label(f"n{index}")
+            for index in range(words)
+        )
+    )
+
+
+_WORD_COUNTS: QueryFamily[Any] = QueryFamily(_word_counts, name="search word counts")
+
+
+async def _driving_word(db: Database, words: int, params: dict[str, Any]) -> int | None:
+    """The query word with the fewest matches if it has fewer than RARE, else None."""
+    if not words:
+        return None
+    counts = await db.one(_WORD_COUNTS(words), tenant=params["account_id"], **params)
+    assert counts is not None
+    fewest = min(range(words), key=lambda index: counts[index])
+    return fewest if counts[fewest] < RARE else None
 
 
 def _page(
@@ -171,12 +220,13 @@ def _page(
     after: bool,
     before: bool,
     words: int,
+    driving: int | None,
     with_cursor: bool,
 ) -> Select[Any]:
     c = _CERTIFICATES.c
     statement = _visible(sub_account)
     for index in range(words):
-        statement = statement.where(_matches(index))
+        statement = statement.where(_matches(index, index == driving))
     if organization:
         statement = statement.where(c.organization_id == bindparam("organization_id"))
     if template:
@@ -265,6 +315,7 @@ async def list_certificates(
     words = search.words(filters.q or "")[: search.MAX_QUERY_WORDS]
     for index, word in enumerate(words):
         params[f"q{index}_low"], params[f"q{index}_high"] = search.prefix_range(word)
+    driving = await _driving_word(db, len(words), params)
     return await fetch_page(
         db,
         CERTIFICATE_PAGE,
@@ -276,6 +327,7 @@ async def list_certificates(
         "issued_after" in params,
         "issued_before" in params,
         len(words),
+        driving,
         limit=limit,
         cursor=cursor,
         tenant=principal.account_id,

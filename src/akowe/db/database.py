@@ -43,7 +43,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.config import Settings
-from akowe.db.engine import make_engine, make_sessionmaker, write_lock
+from akowe.db.engine import POSTGRES_SESSION, make_engine, make_sessionmaker, write_lock
 from akowe.db.statements import DriverReader, Query
 from akowe.errors import ServiceError
 
@@ -192,7 +192,7 @@ class Database:
             _libpq_url(self.engine),
             min_size=size,
             max_size=size,
-            kwargs={"autocommit": True, "prepare_threshold": 0},
+            kwargs={"autocommit": True, "prepare_threshold": 0, **POSTGRES_SESSION},
             timeout=self.settings.db_wait_timeout,
             max_idle=300,
             name="akowe-reads",
