@@ -45,7 +45,7 @@ def queue(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Send the insert of one event by `principal` in the caller's batch."""
-    batch.add(
+    batch.write(
         INSERT_EVENT,
         id=new_id(),
         account_id=principal.account_id,
@@ -81,7 +81,7 @@ def record_action(
     """Record an event not made through a certificate (a key, credits, a webhook), by an
     actor given as such (`cli:<user>` from the command line, `key:<id>` from the API)."""
     with session_reader(session).batch() as batch:
-        batch.add(
+        batch.write(
             INSERT_EVENT,
             id=new_id(),
             account_id=account_id,

@@ -75,6 +75,8 @@ ISSUED = "Certificate issued successfully"
 _CERTIFICATES = cast(Table, Certificate.__table__)
 _INSERT_CERTIFICATE: Query[Certificate] = insert_query(_CERTIFICATES)
 _TERMS = cast(Table, CertificateSearchTerm.__table__)
+# The ledger reason of an issue's debit.
+ISSUE_REASON = "certificate issued"
 INSERT_TERM: Query[Any] = insert_query(_TERMS)
 _DELIVERY_JOIN, _DELIVERY_COLUMNS = delivery_service.latest_email_join(_CERTIFICATES)
 
@@ -429,7 +431,8 @@ def issue(
             session, account_id=principal.account_id, mode=principal.mode
         )
         with session_reader(session).batch() as writes:
-            certificate, debit = record(writes, principal=principal, prepared=prepared)
+            certificate = record(writes, principal=principal, prepared=prepared)
+            debit = queue_debit(writes, principal=principal, certificate=certificate)
             body = {"success": True, "message": ISSUED, "data": to_wire(certificate, links)}
             if key is not None:
                 idempotency.queue_complete(
@@ -564,20 +567,13 @@ class _IssuedRow:
 _ISSUED_FIELDS = frozenset(_IssuedRow.__dataclass_fields__)
 
 
-def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[Any, QueuedDebit]:
-    """Send the writes of one issuance in the caller's batch: the debit of one credit, the
-    certificate, its email and its event. Returns the certificate as recorded (the shape of a
-    CERTIFICATE_BY_ID row) and the debit to confirm once the batch ran."""
+def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> Any:
+    """Send the writes of one issuance in the caller's batch: the certificate, its search
+    words, email, event, signing and audit event; the caller debits it (`queue_debit`, or
+    `queue_debits` for many). Returns the certificate as recorded (the shape of a
+    CERTIFICATE_BY_ID row)."""
     data = prepared.data
     certificate_id = new_id()
-    debit = credits_service.queue_debit(
-        batch,
-        account_id=principal.account_id,
-        mode=principal.mode,
-        reason="certificate issued",
-        reference=certificate_id,
-        actor=f"key:{principal.key_id}",
-    )
     mail = data.mail_data if data.wants_email else None
     email_status = "queued" if mail is not None else delivery_service.NOT_REQUESTED
     values = with_defaults(
@@ -604,7 +600,7 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
             "email_status": email_status,
         },
     )
-    batch.add(_INSERT_CERTIFICATE, **values)
+    batch.write(_INSERT_CERTIFICATE, **values)
     queue_search_terms(
         batch,
         certificate_id=certificate_id,
@@ -640,7 +636,19 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> tuple[A
     audit_service.queue(
         batch, principal=principal, action="certificate.issued", certificate_id=certificate_id
     )
-    return row, debit
+    return row
+
+
+def queue_debit(batch: Batch, *, principal: Principal, certificate: Any) -> QueuedDebit:
+    """Send the debit of one credit for a recorded certificate in the caller's batch."""
+    return credits_service.queue_debit(
+        batch,
+        account_id=principal.account_id,
+        mode=principal.mode,
+        reason=ISSUE_REASON,
+        reference=certificate.id,
+        actor=f"key:{principal.key_id}",
+    )
 
 
 def queue_search_terms(
@@ -648,7 +656,7 @@ def queue_search_terms(
 ) -> None:
     """Send the inserts of a certificate's search words (see akowe.certificates.search)."""
     for term in search.terms(name, email):
-        batch.add(
+        batch.write(
             INSERT_TERM, certificate_id=certificate_id, term=term, account_id=account_id, mode=mode
         )
 

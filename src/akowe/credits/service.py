@@ -23,7 +23,7 @@ from akowe.credits.exceptions import InsufficientCredits, ValidationFailed
 from akowe.credits.models import CreditBalance, LedgerEntry
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
-from akowe.db.statements import Batch, Pending, Query
+from akowe.db.statements import Batch, Pending, Query, insert_query, with_defaults
 from akowe.modes import Mode
 
 _BALANCES = cast(Table, CreditBalance.__table__)
@@ -62,6 +62,7 @@ DEBIT_ENTRY: Query[LedgerEntry] = Query(
     name="debit entry",
 )
 _INSERT_ENTRY = insert(_LEDGER)
+INSERT_ENTRY: Query[LedgerEntry] = insert_query(_LEDGER)
 SANDBOX_ALLOWANCE = 1000
 SANDBOX_ALLOWANCE_REASON = "sandbox allowance"
 
@@ -214,6 +215,41 @@ def queue_debit(
         created_at=entry.created_at,
     )
     return QueuedDebit(result, entry)
+
+
+def queue_debits(
+    batch: Batch,
+    *,
+    account_id: str,
+    mode: Mode,
+    balance: int,
+    references: Sequence[str],
+    reason: str,
+    actor: str,
+) -> Pending[CreditBalance]:
+    """Send one debit of a credit per reference (one UPDATE) and a ledger entry each, in the
+    caller's batch; `balance` is the balance the caller holds locked (the entries count down
+    from it). Its result is None if the balance no longer covers them: raise
+    InsufficientCredits then, and the transaction rolls back."""
+    amount = len(references)
+    if amount <= 0:
+        raise ValidationFailed.field("amount", "must be positive")
+    result = batch.add(DEBIT, account_id=account_id, mode=mode, amount=amount)
+    created_at = utcnow()
+    for index, reference in enumerate(references, start=1):
+        entry = {
+            "id": new_id(),
+            "account_id": account_id,
+            "mode": str(mode),
+            "amount": -1,
+            "balance_after": balance - index,
+            "reason": reason,
+            "reference": reference,
+            "actor": actor,
+            "created_at": created_at,
+        }
+        batch.write(INSERT_ENTRY, **with_defaults(_LEDGER, entry))
+    return result
 
 
 def debit(

@@ -185,16 +185,19 @@ class DriverReader:
     @contextmanager
     def batch(self) -> Iterator[Batch]:
         """Statements sent together: on PostgreSQL in one pipeline (one round trip instead of
-        one per statement), elsewhere one after the other. Read each `Pending` result after
-        the block; a statement that fails raises when the block ends (or, on SQLite, at once),
-        and the caller's transaction rolls back as usual."""
+        one per statement), elsewhere one after the other; `Batch.write`s are grouped into
+        one `executemany` per statement at the end. Read each `Pending` result after the
+        block; a statement that fails raises when the block ends (or, on SQLite, an `add`
+        at once), and the caller's transaction rolls back as usual."""
         pipelined = self.dialect.name == "postgresql"
         batch = Batch(self, pipelined)
         if not pipelined:
             yield batch
+            batch.flush()
             return
         with self.connection.pipeline():
             yield batch
+            batch.flush()
         batch.collect()
 
 
@@ -231,12 +234,13 @@ class Pending(Generic[T]):
 class Batch:
     """See `DriverReader.batch`."""
 
-    __slots__ = ("_pending", "_pipelined", "_reader")
+    __slots__ = ("_pending", "_pipelined", "_reader", "_writes")
 
     def __init__(self, reader: DriverReader, pipelined: bool) -> None:
         self._reader = reader
         self._pipelined = pipelined
         self._pending: list[Pending[Any]] = []
+        self._writes: dict[Query[Any], list[dict[str, Any]]] = {}
 
     def add(self, query: Query[T], /, **params: Any) -> Pending[T]:
         """Send a statement; its result is read from the returned `Pending`."""
@@ -248,6 +252,27 @@ class Batch:
         pending: Pending[T] = Pending(plan, cursor=cursor)
         self._pending.append(pending)
         return pending
+
+    def write(self, query: Query[Any], /, **params: Any) -> None:
+        """A statement whose result nobody reads (an insert), sent when the block ends
+        together with this batch's other writes of the same statement: one `executemany`
+        per statement, statements in the order of their first write (so a row is written
+        before the rows that refer to it, as long as it is written first). A chunk of a bulk
+        job writes thousands of rows in a few statements instead of one each."""
+        rows = self._writes.get(query)
+        if rows is None:
+            rows = self._writes[query] = []
+        rows.append(params)
+
+    def flush(self) -> None:
+        """Send the pending writes."""
+        connection, dialect = self._reader.connection, self._reader.dialect
+        for query, rows in self._writes.items():
+            plan = query.plan(dialect)
+            cursor = connection.cursor()
+            cursor.executemany(plan.sql, [plan.arguments(params) for params in rows])
+            cursor.close()
+        self._writes.clear()
 
     def collect(self) -> None:
         """Fetch every result once the pipeline has synced."""

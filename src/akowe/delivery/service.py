@@ -119,7 +119,7 @@ def queue(
         payload=payload,
         certificate_id=certificate_id,
     )
-    batch.add(INSERT_MESSAGE, **values)
+    batch.write(INSERT_MESSAGE, **values)
     return str(values["id"])
 
 
@@ -184,7 +184,7 @@ def queue_event(
     }
     if subaccount_id is not None:
         payload["subaccountId"] = subaccount_id
-    batch.add(
+    batch.write(
         INSERT_EVENT,
         **_message(
             account_id=account_id,

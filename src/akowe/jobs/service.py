@@ -36,10 +36,11 @@ from akowe.certificates.drawable import check_drawable
 from akowe.certificates.models import Certificate
 from akowe.certificates.schemas import IssueRequest, RecipientData
 from akowe.credits import service as credits_service
+from akowe.credits.exceptions import InsufficientCredits
 from akowe.credits.models import CreditBalance
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
-from akowe.db.statements import DriverReader
+from akowe.db.statements import DriverReader, Query
 from akowe.delivery import service as delivery_service
 from akowe.errors import FieldError, ServiceError, ValidationFailed
 from akowe.jobs import files
@@ -746,10 +747,11 @@ class ChunkResult:
     finished: bool
 
 
-_MARK_ISSUED = (
+_MARK_ISSUED: Query[Any] = Query(
     update(_ROWS)
     .where(_ROWS.c.job_id == bindparam("b_job"), _ROWS.c.row_number == bindparam("b_row"))
-    .values(status=ISSUED, certificate_id=bindparam("b_certificate"), updated_at=bindparam("b_at"))
+    .values(status=ISSUED, certificate_id=bindparam("b_certificate"), updated_at=bindparam("b_at")),
+    name="mark job row issued",
 )
 
 
@@ -863,8 +865,7 @@ def _issue_rows(
     affordable = rows[: max(0, int(balance or 0))]
     snapshot = organizations_service.snapshot(organization, store=store)
     expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None
-    marks: list[dict[str, Any]] = []
-    debits = []
+    issued: list[str] = []
     with reader.batch() as writes:
         for row in affordable:
             prepared = certificates_service.Prepared(
@@ -883,22 +884,33 @@ def _issue_rows(
                 template_version=template.version,
                 issued_at=now,
             )
-            certificate, debit = certificates_service.record(
+            certificate = certificates_service.record(
                 writes, principal=principal, prepared=prepared
             )
-            debits.append(debit)
-            marks.append(
-                {
-                    "b_job": job.id,
-                    "b_row": row.row_number,
-                    "b_certificate": certificate.id,
-                    "b_at": now,
-                }
+            issued.append(certificate.id)
+            writes.write(
+                _MARK_ISSUED,
+                b_job=job.id,
+                b_row=row.row_number,
+                b_certificate=certificate.id,
+                b_at=now,
             )
-    for debit in debits:
-        debit.confirm()  # InsufficientCredits rolls the whole chunk back (the balance was locked)
-    if marks:
-        session.connection().execute(_MARK_ISSUED, marks)
+        debited = (
+            credits_service.queue_debits(
+                writes,
+                account_id=job.account_id,
+                mode=principal.mode,
+                balance=int(balance or 0),
+                references=issued,
+                reason=certificates_service.ISSUE_REASON,
+                actor=f"key:{principal.key_id}",
+            )
+            if issued
+            else None
+        )
+    if debited is not None and debited.one() is None:
+        # Cannot happen while the balance is locked; if it does, the whole chunk rolls back.
+        raise InsufficientCredits()
     failed = 0
     if len(affordable) < len(rows):
         failed = _fail_pending(
@@ -917,7 +929,7 @@ def _issue_rows(
         .execution_options(synchronize_session=False)
     )
     finished = _finish_if_done(session, job=job)
-    return ChunkResult(job.id, len(marks), failed, finished)
+    return ChunkResult(job.id, len(issued), failed, finished)
 
 
 def _finish_if_done(session: Session, *, job: Job) -> bool:
