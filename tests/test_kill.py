@@ -56,6 +56,7 @@ class Stream:
         self.failures: list[tuple[str, int, str]] = []  # answers other than 201 / retryable
         # Each answer that was retried: (when the request started, url, key, what went wrong).
         self.errors: list[tuple[float, str, str, str]] = []
+        self.under_way: dict[str, tuple[str, float]] = {}  # key: (url, since)
         self.retries = 0
         self.retried_keys: set[str] = set()
         self.recipients: list[str] = []
@@ -75,6 +76,8 @@ class Stream:
                 url = self.urls[attempt % len(self.urls)]
             attempt += 1
             started = time.monotonic()
+            with self.lock:
+                self.under_way[key] = (url, started)
             try:
                 response = httpx.post(
                     f"{url}/api/certificates/issue",
@@ -86,6 +89,9 @@ class Stream:
                 self.retried(started, url, key, type(exc).__name__)
                 time.sleep(0.2)
                 continue
+            finally:
+                with self.lock:
+                    del self.under_way[key]
             if response.status_code in (409, 429, 503):  # in progress elsewhere, or busy
                 self.retried(started, url, key, str(response.status_code))
                 time.sleep(0.5)
@@ -98,6 +104,16 @@ class Stream:
         with self.lock:
             self.done += 1
         return answers[-1][1] if answers and answers[-1][0] == 201 else None
+
+    def in_flight(self, url: str, *, for_at_least: float = 0.0) -> int:
+        """Issues sent to `url` at least `for_at_least` seconds ago and not answered yet."""
+        now = time.monotonic()
+        with self.lock:
+            return sum(
+                1
+                for u, since in self.under_way.values()
+                if u == url and now - since >= for_at_least
+            )
 
     def retried(self, started: float, url: str, key: str, what: str) -> None:
         """Note an answer that will be retried (a connection error, 409 in progress, busy)."""
