@@ -360,7 +360,14 @@ def test_mixed_traffic_survives_sigkilled_api_and_worker(
                     "AND amount < 0",
                     account.account_id,
                 )
+                signing = _scalars(
+                    session,
+                    "SELECT count(*) FROM outbox_message WHERE account_id = :a "
+                    "AND kind = 'credential'",
+                    account.account_id,
+                )
             issued = len(singles) + BULK_ROWS
+            assert signing == [issued]  # one signing message per certificate, none repeated
             assert set(stored) == set(singles) | set(from_rows)
             per_recipient = Counter(stored.values())
             assert all(per_recipient[row["email"]] == 1 for row in bulk_rows)
@@ -428,6 +435,14 @@ def test_mixed_traffic_survives_sigkilled_api_and_worker(
             assert set(expected) <= set(got), len(set(expected) - set(got))
             for request_headers, request_body in list(receiver.requests):
                 assert verify(secret, request_body, request_headers["akowe-signature"])
+            completed = {
+                json.loads(request_body)["id"]: json.loads(request_body)["data"]
+                for request_headers, request_body in list(receiver.requests)
+                if request_headers["akowe-event"] == "job.completed"
+            }
+            assert [(done["status"], done["counts"]["issued"]) for done in completed.values()] == [
+                ("completed", BULK_ROWS)
+            ]
             duplicate_emails = sum(count - 1 for count in sent.values())
             duplicate_events = sum(count - 1 for count in got.values())
             assert duplicate_emails + duplicate_events <= CONCURRENCY, (
