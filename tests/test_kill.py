@@ -57,6 +57,7 @@ class Stream:
         # Each answer that was retried: (when the request started, url, key, what went wrong).
         self.errors: list[tuple[float, str, str, str]] = []
         self.under_way: dict[str, tuple[str, float]] = {}  # key: (url, since)
+        self.stopping = threading.Event()  # set when the test ends: clients give up
         self.retries = 0
         self.retried_keys: set[str] = set()
         self.recipients: list[str] = []
@@ -71,7 +72,7 @@ class Stream:
         answers = self.results.setdefault(key, [])
         deadline = time.monotonic() + 150  # a dead process's claim expires after 60 s
         attempt = n
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.stopping.is_set():
             with self.lock:
                 url = self.urls[attempt % len(self.urls)]
             attempt += 1
