@@ -54,11 +54,16 @@ class Stream:
         self.done = 0
         self.results: dict[str, list[tuple[int, str | None]]] = {}
         self.failures: list[tuple[str, int, str]] = []  # answers other than 201 / retryable
+        # Each answer that was retried: (when the request started, url, key, what went wrong).
+        self.errors: list[tuple[float, str, str, str]] = []
+        self.under_way: dict[str, tuple[str, float]] = {}  # key: (url, since)
+        self.stopping = threading.Event()  # set when the test ends: clients give up
         self.retries = 0
         self.retried_keys: set[str] = set()
         self.recipients: list[str] = []
 
-    def issue(self, n: int) -> None:
+    def issue(self, n: int) -> str | None:
+        """Issue one certificate (recipient `n`) until answered; its id (None if refused)."""
         key = f"kill-{uuid.uuid4()}"
         body = {**self.body, "recipientData": {**self.body["recipientData"]}}
         body["recipientData"]["email"] = f"r{n}-{key[-8:]}@example.org"
@@ -67,10 +72,13 @@ class Stream:
         answers = self.results.setdefault(key, [])
         deadline = time.monotonic() + 150  # a dead process's claim expires after 60 s
         attempt = n
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.stopping.is_set():
             with self.lock:
                 url = self.urls[attempt % len(self.urls)]
             attempt += 1
+            started = time.monotonic()
+            with self.lock:
+                self.under_way[key] = (url, started)
             try:
                 response = httpx.post(
                     f"{url}/api/certificates/issue",
@@ -78,16 +86,15 @@ class Stream:
                     json=body,
                     timeout=30,
                 )
-            except httpx.TransportError:
-                with self.lock:
-                    self.retries += 1
-                    self.retried_keys.add(key)
+            except httpx.TransportError as exc:
+                self.retried(started, url, key, type(exc).__name__)
                 time.sleep(0.2)
                 continue
-            if response.status_code in (409, 429, 503):  # in progress elsewhere, or busy
+            finally:
                 with self.lock:
-                    self.retries += 1
-                    self.retried_keys.add(key)
+                    del self.under_way[key]
+            if response.status_code in (409, 429, 503):  # in progress elsewhere, or busy
+                self.retried(started, url, key, str(response.status_code))
                 time.sleep(0.5)
                 continue
             certificate = response.json().get("data") or {}
@@ -97,6 +104,25 @@ class Stream:
             break
         with self.lock:
             self.done += 1
+        return answers[-1][1] if answers and answers[-1][0] == 201 else None
+
+    def in_flight(self, url: str, *, for_at_least: float = 0.0) -> int:
+        """Issues sent to `url` at least `for_at_least` seconds ago and not answered yet."""
+        now = time.monotonic()
+        with self.lock:
+            return sum(
+                1
+                for u, since in self.under_way.values()
+                if u == url and now - since >= for_at_least
+            )
+
+    def retried(self, started: float, url: str, key: str, what: str) -> None:
+        """Note an answer that will be retried (a connection error, 409 in progress, busy)."""
+        with self.lock:
+            self.retries += 1
+            if key:
+                self.retried_keys.add(key)
+            self.errors.append((started, url, key, what))
 
     def replace(self, old: str, new: str) -> None:
         with self.lock:

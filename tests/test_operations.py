@@ -1,6 +1,7 @@
 """Operations endpoints: `/metrics` in Prometheus text format (counted per route template
-and status, certificates, renders, the outbox read from the database; added up across
-`--workers N` processes) and `/readyz` (database, schema and file store) beside `/healthz`."""
+and status, certificates, renders; the outbox and unfinished bulk rows read from the
+database; added up across `--workers N` processes) and `/readyz` (database, schema and file
+store) beside `/healthz`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from akowe.db import migrate
 from akowe.main import create_app
 from tests.certificates.conftest import make_issuer
 from tests.conftest import SMALL_POOL, _free_port, serve
+from tests.jobs.conftest import bulk_body, recipients
 from tests.s3server import S3Server
 
 # This code's head revision and the one before it, from the migrations themselves.
@@ -96,6 +98,35 @@ def test_metrics_count_certificates_renders_and_the_outbox(
     assert value(after, "akowe_outbox_oldest_age_seconds", kind="email") >= 0
     assert "akowe_delivery_outcomes_total" in after or "akowe_delivery_outcomes" in after
     assert "akowe_signing_batch_seconds" in after
+
+
+def test_metrics_show_unfinished_bulk_rows_per_state(client: httpx.Client, make_account) -> None:  # type: ignore[no-untyped-def]
+    issuer = make_issuer(client, make_account(credits=10))
+    rows = recipients(4)
+    rows[1]["email"] = "broken"  # fails validation: a `failed` row from the start
+    before = scrape(client)
+    submitted = client.post(
+        "/api/certificates/bulk", json=bulk_body(issuer, rows), headers=issuer.headers
+    )
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["data"]["jobId"]
+    # The session's server runs no worker: the valid rows wait.
+    queued = scrape(client)
+
+    def delta(text: str, state: str) -> float:
+        return value(text, "akowe_bulk_rows", state=state) - value(
+            before, "akowe_bulk_rows", state=state
+        )
+
+    assert (delta(queued, "pending"), delta(queued, "failed")) == (3, 1)
+    assert {"pending", "issued", "failed", "skipped", "cancelled"} <= {
+        dict(labels)["state"] for name, labels in samples(queued) if name == "akowe_bulk_rows"
+    }
+    cancelled = client.post(f"/api/jobs/{job_id}/cancel", headers=issuer.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    # A finished job's rows leave the gauge (its counts stay on the job).
+    after = scrape(client)
+    assert all(delta(after, state) == 0 for state in ("pending", "failed", "cancelled"))
 
 
 def test_metrics_add_up_every_worker_process(settings: Settings, tmp_path: Path, account) -> None:  # type: ignore[no-untyped-def]

@@ -3,8 +3,10 @@
 Counted where they happen (each process): HTTP requests by route template, method and
 status, their latency, certificates issued, renders and their time, delivery outcomes (so
 failures), credential signing time. Read from the database when `/metrics` is scraped (so
-the same from every process): the outbox's depth and oldest message's age per kind, and
-messages that failed for good.
+the same from every process): the outbox's depth and oldest message's age per kind,
+messages that failed for good, and the rows of unfinished bulk jobs per state (a finished
+job's rows leave the gauge: its counts are in `GET /api/jobs/{id}`, and a gauge over all
+history would cost a scan of every row ever issued on each scrape).
 
 `akowe serve --workers N` gives every worker process the same empty directory in
 `AKOWE_METRICS_DIR` (and `PROMETHEUS_MULTIPROC_DIR`, which the client reads when it is
@@ -18,7 +20,7 @@ labelled children are kept) and two lock-protected additions.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,10 +118,12 @@ class OutboxStats:
 
 
 class _DatabaseCollector(Collector):
-    """The outbox figures read for this scrape (akowe.delivery.service.outbox_stats)."""
+    """The figures read for this scrape (akowe.delivery.service.outbox_stats,
+    akowe.jobs.service.row_stats)."""
 
-    def __init__(self, stats: list[OutboxStats]) -> None:
+    def __init__(self, stats: list[OutboxStats], bulk_rows: Mapping[str, int]) -> None:
         self.stats = stats
+        self.bulk_rows = bulk_rows
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily(
@@ -137,10 +141,19 @@ class _DatabaseCollector(Collector):
             depth.add_metric([row.kind], row.pending)
             age.add_metric([row.kind], row.oldest_age_seconds)
             failed.add_metric([row.kind], row.failed)
-        yield from (depth, age, failed)
+        rows = GaugeMetricFamily(
+            "akowe_bulk_rows",
+            "Rows of bulk jobs not yet finished (validating, queued, running), per state.",
+            labels=["state"],
+        )
+        for state, count in self.bulk_rows.items():
+            rows.add_metric([state], count)
+        yield from (depth, age, failed, rows)
 
 
-def exposition(multiprocess_dir: Path | None, stats: list[OutboxStats]) -> tuple[bytes, str]:
+def exposition(
+    multiprocess_dir: Path | None, stats: list[OutboxStats], bulk_rows: Mapping[str, int]
+) -> tuple[bytes, str]:
     """The text format body and its content type: this process's metrics (or every worker
     process's, added up from `multiprocess_dir`) and the database's figures."""
     source = REGISTRY
@@ -150,5 +163,5 @@ def exposition(multiprocess_dir: Path | None, stats: list[OutboxStats]) -> tuple
         source = CollectorRegistry()
         multiprocess.MultiProcessCollector(source, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
     database = CollectorRegistry()
-    database.register(_DatabaseCollector(stats))
+    database.register(_DatabaseCollector(stats, bulk_rows))
     return generate_latest(source) + generate_latest(database), MEDIA_TYPE

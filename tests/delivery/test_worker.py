@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -92,6 +94,37 @@ def test_worker_killed_mid_send_is_redelivered_after_its_lease(
         copies[address] = len(received)
     assert all(count <= 2 for count in copies.values()), copies
     assert sum(count - 1 for count in copies.values()) <= 1, copies
+
+
+def test_a_batch_that_outlives_its_lease_sends_nothing_twice_but_the_message_in_hand(
+    dclient: httpx.Client,
+    dissuer: Issuer,
+    smtp: SmtpServer,
+    start_worker: StartWorker,
+) -> None:
+    addresses = [unique_email() for _ in range(3)]
+    for i, address in enumerate(addresses):
+        data = {"name": f"Recipient {i}", "email": address, "attributes": ATTRIBUTES}
+        issue(dclient, dissuer, recipientData=data)
+    settings = {"smtp_url": smtp.url, "delivery_lease_seconds": 1, "worker_batch_size": 100}
+    slow = start_worker(run=False, **settings)
+    smtp.sink.stall_next = True  # the first send hangs past the batch's lease
+    first = threading.Thread(target=slow.run_once)
+    first.start()
+    try:
+        assert smtp.sink.stalling.wait(30), "the worker never reached DATA"
+        time.sleep(1.2)
+        # The lease ran out: another worker takes the whole batch and sends it.
+        start_worker(run=False, **settings).drain()
+    finally:
+        smtp.sink.release.set()
+        first.join(30)
+    for address in addresses:
+        assert smtp.sink.to(address), f"lost: {address}"
+    # The slow worker finished the send in hand (a second copy: at least once), but did
+    # not send the rest of its lapsed batch again.
+    copies = Counter(m["Message-ID"] for _, m in smtp.sink.messages)
+    assert sum(count - 1 for count in copies.values()) <= 1, copies.most_common(3)
 
 
 def test_cli_lists_and_retries_failed_deliveries(

@@ -25,6 +25,7 @@ from akowe.db import migrate
 from akowe.db.base import utcnow
 from akowe.delivery import service as delivery_service
 from akowe.errors import NotFound, ServiceError
+from akowe.jobs import service as jobs_service
 from akowe.schemas import Envelope
 
 
@@ -84,8 +85,8 @@ async def readyz(services: ServicesDep) -> dict[str, Any]:
     return {"success": True, "message": "", "data": data}
 
 
-def _stats(session: Session) -> list[metrics.OutboxStats]:
-    return delivery_service.outbox_stats(session, now=utcnow())
+def _stats(session: Session) -> tuple[list[metrics.OutboxStats], dict[str, int]]:
+    return delivery_service.outbox_stats(session, now=utcnow()), jobs_service.row_stats(session)
 
 
 @get("/metrics", include_in_schema=False)
@@ -93,8 +94,8 @@ async def metrics_endpoint(services: ServicesDep) -> Response[bytes]:
     """Prometheus metrics (text format 0.0.4)."""
     if not services.settings.metrics_enabled:
         raise NotFound()
-    stats = await services.db.readonly(_stats)
+    stats, bulk_rows = await services.db.readonly(_stats)
     body, content_type = await anyio.to_thread.run_sync(
-        partial(metrics.exposition, services.settings.metrics_dir, stats)
+        partial(metrics.exposition, services.settings.metrics_dir, stats, bulk_rows)
     )
     return Response(body, media_type=content_type)

@@ -8,7 +8,11 @@ It runs in a background thread inside `akowe serve` (unless `AKOWE_WORKER_ENABLE
 alone as `akowe worker`. Each step is its own short transaction: claim a batch, then for
 each message render/compose with a read session, send with no transaction open, and record
 the outcome. A crash between sending and recording means the message is sent again after
-its lease: at-least-once, with the same Message-ID / Akowe-Event-Id on every copy.
+its lease: at-least-once, with the same Message-ID / Akowe-Event-Id on every copy. A batch
+that runs slow (a hanging SMTP server) does not start a message with less than half its
+lease left: it is handed back, so a worker that is still alive never sends what another one
+took over when the lease ran out, and only messages in hand when a worker dies (at most
+`worker_concurrency`) can arrive twice.
 """
 
 from __future__ import annotations
@@ -203,10 +207,22 @@ class DeliveryWorker:
             mailer.close()
 
     def _process_unless_stopping(self, message: OutboxMessage) -> None:
-        if self._stop.is_set():
+        if self._stop.is_set() or self._lease_short(message):
             self._release([message])
         else:
             self._process(message)
+
+    def _lease_short(self, message: OutboxMessage) -> bool:
+        """Whether less than half of the message's lease is left (its batch ran slow).
+
+        Once the lease runs out another worker may claim and send it; sending it here too
+        would be a second copy from a worker that did not die. So it is handed back (a
+        no-op if another worker holds it by now) rather than started this late.
+        """
+        if message.locked_until is None:
+            return False
+        half = timedelta(seconds=self.settings.delivery_lease_seconds / 2)
+        return message.locked_until - utcnow() < half
 
     def drain(self, max_batches: int = 1000) -> int:
         """Process batches until nothing is due; how many messages were processed."""

@@ -69,6 +69,7 @@ PENDING, ISSUED, FAILED, SKIPPED, CANCELLED_ROW = (
     "skipped",
     "cancelled",
 )
+ROW_STATES = (PENDING, ISSUED, FAILED, SKIPPED, CANCELLED_ROW)
 ACTIVE = ("queued", "running")
 # Failures a retry can cure (a top-up, a restored organization); validation failures cannot.
 RETRYABLE = ("insufficient_credits", "organization_not_found", "template_not_found")
@@ -547,6 +548,21 @@ def require(session: Session, *, principal: Principal, job_id: str) -> Job:
     if job is None:
         raise JobNotFound()
     return job
+
+
+def row_stats(session: Session) -> dict[str, int]:
+    """Rows of the jobs not yet finished, per state, every state present (read for
+    `/metrics`: the jobs through their status index, then their rows by primary key, so the
+    cost follows the work in progress, not the history)."""
+    found: dict[str, int] = dict(
+        session.execute(
+            select(_ROWS.c.status, func.count())
+            .select_from(_ROWS.join(_JOBS, _JOBS.c.id == _ROWS.c.job_id))
+            .where(_JOBS.c.status.in_(("validating", *ACTIVE)))
+            .group_by(_ROWS.c.status)
+        ).all()
+    )
+    return {state: int(found.get(state, 0)) for state in ROW_STATES}
 
 
 def counts(session: Session, *, job: Job) -> dict[str, int]:
