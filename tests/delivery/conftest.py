@@ -164,9 +164,10 @@ class SmtpSink:
 class SmtpServer:
     """aiosmtpd on a loopback port (started and stopped by the test)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, smtputf8: bool = False) -> None:
         self.port = port or free_port()
         self.sink = SmtpSink()
+        self.smtputf8 = smtputf8  # whether it takes non-ASCII addresses (RFC 6531)
         self.controller: Controller | None = None
 
     @property
@@ -174,7 +175,9 @@ class SmtpServer:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> SmtpServer:
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self.sink, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self.controller.start()
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -167,6 +168,33 @@ def test_permanent_smtp_rejection_fails_at_once(
     data = _status(dclient, dissuer, cid, "failed")
     assert data["delivery"]["attempts"] == 1
     assert "550" in data["delivery"]["lastError"]
+
+
+def test_a_non_ascii_address_is_sent_with_smtputf8_or_fails_clearly(
+    dclient: httpx.Client, dissuer: Issuer, start_worker: StartWorker
+) -> None:
+    address = f"adéwálé.{uuid.uuid4().hex[:8]}@example.org"
+    modern, old = SmtpServer(smtputf8=True).start(), SmtpServer().start()
+    try:
+        cid = issue(dclient, dissuer, recipientData=_recipient("Adéwálé", address))["certificateId"]
+        worker = start_worker(smtp_url=old.url)
+        failed = _status(dclient, dissuer, cid, "failed")["delivery"]
+        assert "SMTPUTF8" in failed["lastError"] and failed["attempts"] == 1
+        assert old.sink.messages == []
+        worker.stop()
+        resent = dclient.post(f"/api/certificates/{cid}/resend", headers=dissuer.headers, json={})
+        assert resent.status_code == 202, resent.text
+        start_worker(smtp_url=modern.url)
+        _status(dclient, dissuer, cid, "sent")
+        [message] = modern.sink.to(address)
+        assert message["To"] == address
+        assert message["Subject"]
+        [attachment] = list(message.iter_attachments())
+        served = dclient.get(f"/api/certificates/{cid}/pdf", headers=dissuer.headers)
+        assert served.content == attachment.get_content()
+    finally:
+        modern.stop()
+        old.stop()
 
 
 def test_test_mode_email_is_captured_and_never_sent(

@@ -47,10 +47,10 @@ from akowe.delivery.email import (
     DEFAULT_SUBJECT,
     CertificateMail,
     Mailer,
-    compose,
     email_logo,
     make_mailer,
     message_id,
+    outgoing,
     render_text,
 )
 from akowe.delivery.models import OutboxMessage, WebhookEndpoint
@@ -440,11 +440,7 @@ class DeliveryWorker:
             )
             if logo is not None:
                 mail = replace(mail, logo=email_logo(logo))
-        self.mailer.send(
-            compose(mail, pdf=pdf, mail_from=settings.mail_from),
-            sender=settings.mail_from,
-            recipient=str(to),
-        )
+        self.mailer.send(outgoing(mail, pdf=pdf, mail_from=settings.mail_from))
         self._record(message, "sent")
 
     def _mail(self, message: OutboxMessage, certificate: Certificate, to: str) -> CertificateMail:
