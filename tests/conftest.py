@@ -94,7 +94,7 @@ def settings(database_url: str, data_dir: Path, port: int) -> Settings:
         secret_key=SecretStr("test-secret-key-for-signing-keys"),
         # Signing in the worker thread: a spawned process per test worker costs seconds;
         # tests/delivery/test_signing_worker.py runs the process pool on purpose.
-        signing_processes=0,
+        worker_processes=0,
     )
     migrate.upgrade(config)
     return config

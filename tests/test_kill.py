@@ -140,7 +140,7 @@ def test_sigkilled_processes_break_no_promise(
         **env,
         "AKOWE_SMTP_URL": SecretStr(smtp.url).get_secret_value(),
         "AKOWE_WORKER_POLL_INTERVAL": "0.1",
-        "AKOWE_SIGNING_PROCESSES": "0",
+        "AKOWE_WORKER_PROCESSES": "0",
         "AKOWE_WORKER_CONCURRENCY": "1",
         # A killed worker's claimed messages go to its successor after this.
         "AKOWE_DELIVERY_LEASE_SECONDS": "5",

@@ -188,7 +188,7 @@ def test_mixed_traffic_survives_sigkilled_api_and_worker(
         **env,
         "AKOWE_SMTP_URL": SecretStr(smtp.url).get_secret_value(),
         "AKOWE_WORKER_POLL_INTERVAL": "0.1",
-        "AKOWE_SIGNING_PROCESSES": "0",
+        "AKOWE_WORKER_PROCESSES": "0",
         "AKOWE_WORKER_CONCURRENCY": str(CONCURRENCY),
         # A killed worker's claimed messages go to another worker after this.
         "AKOWE_DELIVERY_LEASE_SECONDS": "5",

@@ -45,7 +45,7 @@ def test_any_process_answers_any_request_with_empty_data_directories(
                 tmp_path / "w.log",
                 AKOWE_SMTP_URL=smtp_url,
                 AKOWE_WORKER_POLL_INTERVAL="0.1",
-                AKOWE_SIGNING_PROCESSES="0",
+                AKOWE_WORKER_PROCESSES="0",
                 **env,
             ),
             httpx.Client(base_url=a.url, headers=headers, timeout=60) as on_a,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,7 +16,7 @@ class Settings(BaseSettings):
 
     # Inputs stay out of validation errors: one of them may be a secret.
     model_config = SettingsConfigDict(
-        env_prefix="AKOWE_", extra="ignore", hide_input_in_errors=True
+        env_prefix="AKOWE_", extra="ignore", hide_input_in_errors=True, populate_by_name=True
     )
 
     data_dir: Path = Path("./data")
@@ -146,9 +147,15 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(
         default=1.0, gt=0, description="Seconds the delivery worker sleeps when idle."
     )
-    worker_batch_size: int = Field(default=32, ge=1, le=1000)
+    worker_batch_size: int = Field(
+        default=128,
+        ge=1,
+        le=1000,
+        description="Messages a worker claims at once (one transaction), signed and rendered "
+        "together.",
+    )
     worker_concurrency: int = Field(
-        default=1,
+        default=4,
         ge=1,
         le=64,
         description="Messages a worker sends at once; a killed worker repeats at most this many.",
@@ -217,13 +224,16 @@ class Settings(BaseSettings):
         le=86_400,
         description="How long verifiers may cache a status list (its `ttl` and Cache-Control).",
     )
-    signing_processes: int = Field(
-        default=1,
+    worker_processes: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
         ge=0,
-        le=32,
+        le=64,
+        # AKOWE_SIGNING_PROCESSES: its name before the processes also rendered.
+        validation_alias=AliasChoices("AKOWE_WORKER_PROCESSES", "AKOWE_SIGNING_PROCESSES"),
         description=(
-            "Processes the worker signs credentials in (0: in the worker thread itself), so "
-            "signing's CPU never competes with requests for the interpreter."
+            "Processes the worker signs credentials and renders emailed PDFs in (default: one "
+            "per core; 0: in the worker thread itself), so this CPU work never competes with "
+            "requests for the interpreter."
         ),
     )
     credential_repair_interval_seconds: float = Field(

@@ -73,7 +73,7 @@ def delivery_base(delivery_db_url: str, tmp_path_factory: pytest.TempPathFactory
         "mail_from": "certificates@akowe.test",
         "smtp_timeout_seconds": 5,
         "secret_key": "delivery-tests-secret-key",
-        "signing_processes": 0,  # test_signing_worker.py runs the process pool on purpose
+        "worker_processes": 0,  # test_signing_worker.py runs the process pool on purpose
     }
     migrate.upgrade(Settings(**base))
     return base

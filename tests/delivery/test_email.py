@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 from pypdf import PdfReader
 
+from akowe.certificates import service as certificates_service
 from akowe.delivery.worker import DeliveryWorker
 from tests.certificates.conftest import Issuer, make_issuer
 from tests.conftest import AccountFixture
@@ -102,6 +104,54 @@ def test_email_arrives_with_placeholders_both_parts_pdf_and_link(
     assert len(pdf.pages) == 1
     served = dclient.get(f"/api/certificates/{cid}/pdf", headers=dissuer.headers)
     assert served.content == attachment.get_content()
+
+
+@pytest.mark.parametrize("processes", [0, 1], ids=["in-thread", "worker-process"])
+def test_a_batch_of_emails_each_carries_its_own_pdf_rendered_in_the_worker_processes(
+    dclient: httpx.Client,
+    dissuer: Issuer,
+    smtp: SmtpServer,
+    start_worker: StartWorker,
+    monkeypatch: pytest.MonkeyPatch,
+    processes: int,
+) -> None:
+    addresses = [unique_email() for _ in range(5)]
+    ids = [
+        issue(dclient, dissuer, recipientData=_recipient(f"Student {i}", address))["certificateId"]
+        for i, address in enumerate(addresses)
+    ]
+    revoked = dclient.post(
+        f"/api/certificates/{ids[-1]}/revoke", headers=dissuer.headers, json={"reason": "typo"}
+    )
+    assert revoked.status_code == 200, revoked.text
+
+    # One by one, a worker renders through certificates.service.pdf: a batch must not.
+    def one_by_one(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("an email of the batch was rendered one by one")
+
+    monkeypatch.setattr(certificates_service, "pdf", one_by_one)
+    worker = start_worker(
+        run=False, smtp_url=smtp.url, worker_processes=processes, worker_concurrency=2
+    )
+    worker.drain()
+    monkeypatch.undo()  # the download route below renders through it (same process)
+    if processes:
+        assert worker.worker_processes is not None
+        executor = worker.worker_processes._executor
+        assert executor is not None and len(executor._processes) == 1
+    for cid, address in zip(ids[:-1], addresses[:-1], strict=True):
+        assert certificate(dclient, dissuer, cid)["delivery"]["status"] == "sent"
+        [message] = smtp.sink.to(address)
+        assert message["X-Akowe-Certificate-Id"] == cid
+        [attachment] = list(message.iter_attachments())
+        assert attachment.get_filename() == f"certificate-{cid}.pdf"
+        served = dclient.get(f"/api/certificates/{cid}/pdf", headers=dissuer.headers)
+        assert served.status_code == 200
+        assert served.content == attachment.get_content()  # rendered once, cached, the same
+    delivery = certificate(dclient, dissuer, ids[-1])["delivery"]
+    assert delivery["status"] == "failed"
+    assert "revoked before delivery" in delivery["lastError"]
+    assert smtp.sink.to(addresses[-1]) == []
 
 
 def _messages(client: httpx.Client, issuer: Issuer, cid: str) -> list[dict[str, Any]]:

@@ -141,10 +141,10 @@ def test_the_worker_signs_in_a_separate_process(
 ) -> None:
     silent = {"templateId": dissuer.template_id}
     ids = [issue(dclient, dissuer, mailData=silent)["certificateId"] for _ in range(3)]
-    worker = start_worker(run=False, signing_processes=1)
-    assert worker.signing_processes is not None
+    worker = start_worker(run=False, worker_processes=1)
+    assert worker.worker_processes is not None
     worker.drain()
-    executor = worker.signing_processes._executor
+    executor = worker.worker_processes._executor
     assert executor is not None and len(executor._processes) == 1  # it really ran there
     for certificate_id in ids:
         assert _stored(ddb, certificate_id) is not None

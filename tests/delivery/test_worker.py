@@ -70,6 +70,8 @@ def test_worker_killed_mid_send_is_redelivered_after_its_lease(
             AKOWE_SMTP_URL=smtp.url,
             AKOWE_DELIVERY_LEASE_SECONDS="2",
             AKOWE_WORKER_POLL_INTERVAL="0.05",
+            # The documented bound: a killed worker repeats at most this many.
+            AKOWE_WORKER_CONCURRENCY="1",
         ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -106,7 +108,12 @@ def test_a_batch_that_outlives_its_lease_sends_nothing_twice_but_the_message_in_
     for i, address in enumerate(addresses):
         data = {"name": f"Recipient {i}", "email": address, "attributes": ATTRIBUTES}
         issue(dclient, dissuer, recipientData=data)
-    settings = {"smtp_url": smtp.url, "delivery_lease_seconds": 1, "worker_batch_size": 100}
+    settings = {
+        "smtp_url": smtp.url,
+        "delivery_lease_seconds": 1,
+        "worker_batch_size": 100,
+        "worker_concurrency": 1,  # one message in hand at a time
+    }
     slow = start_worker(run=False, **settings)
     smtp.sink.stall_next = True  # the first send hangs past the batch's lease
     first = threading.Thread(target=slow.run_once)

@@ -31,7 +31,7 @@ def worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[b
         "AKOWE_LOG_LEVEL": "WARNING",
         "AKOWE_JOB_CHUNK_SIZE": "40",
         "AKOWE_WORKER_POLL_INTERVAL": "0.1",
-        "AKOWE_SIGNING_PROCESSES": "0",
+        "AKOWE_WORKER_PROCESSES": "0",
         "AKOWE_DB_POOL_SIZE": "2",
         "AKOWE_DB_THREADS": "2",
     }

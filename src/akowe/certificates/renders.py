@@ -171,26 +171,35 @@ class RenderCache:
 
     def get_or_render(self, name: str, render: Callable[[], bytes]) -> bytes:
         """The cached bytes, or render, store and return them."""
+        data = self.get(name)
+        if data is not None:
+            return data
+        with metrics.timed(metrics.RENDER_SECONDS.labels(metrics.render_kind(name))):
+            data = render()
+        self.put(name, data)
+        return data
+
+    def get(self, name: str) -> bytes | None:
+        """The cached bytes (now the most recently used), or None."""
         path = self.root / name
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            pass
-        else:
-            with suppress(OSError):
-                os.utime(path)  # recently used: evicted last
-            return data
-        with metrics.timed(metrics.RENDER_SECONDS.labels(metrics.render_kind(name))):
-            data = render()
+            return None
+        with suppress(OSError):
+            os.utime(path)  # recently used: evicted last
+        return data
+
+    def put(self, name: str, data: bytes) -> None:
+        """Keep a render made elsewhere (a worker process)."""
         if len(data) > self.max_bytes:
-            return data
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
+        os.replace(tmp, self.root / name)
         self._added(len(data))
-        return data
 
     def forget(self, prefix: str) -> int:
         """Delete every cached file whose name starts with `prefix` (a certificate's id: all

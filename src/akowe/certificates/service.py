@@ -844,6 +844,11 @@ _ORGANIZATION_SNAPSHOT: Query[dict[str, Any]] = Query(
 )
 
 
+def unrenderable_message(spec: TemplateSpec, problems: Sequence[Problem]) -> str:
+    """What is wrong with a stored certificate the renderer refused to draw."""
+    return _drawn(spec, problems).message
+
+
 def _drawn(spec: TemplateSpec, problems: Sequence[Problem]) -> UnrenderableValues:
     # A stored certificate that this server can no longer draw (e.g. a system font that
     # covered its name was removed): refused rather than printed with missing text.

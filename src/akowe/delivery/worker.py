@@ -29,7 +29,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe import metrics
@@ -47,6 +47,7 @@ from akowe.delivery.email import (
     DEFAULT_SUBJECT,
     CertificateMail,
     Mailer,
+    Outgoing,
     email_logo,
     make_mailer,
     message_id,
@@ -63,11 +64,15 @@ from akowe.delivery.webhooks import (
 from akowe.errors import ServiceError
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
+from akowe.processes import Email, WorkProcesses, make_email
+from akowe.rendering import TemplateSpec
 from akowe.signing import service as signing_service
-from akowe.signing.processes import SigningProcesses
 from akowe.storage.store import FileStore, make_store
 
 log = logging.getLogger("akowe.delivery")
+
+# A message, its new status and the outcome's details (error, retry_at, payload).
+Outcome = tuple[OutboxMessage, str, dict[str, Any]]
 
 
 class DeliveryWorker:
@@ -85,9 +90,9 @@ class DeliveryWorker:
     ) -> None:
         self.settings = settings
         self.signer = signer or signing_service.Signer.from_settings(settings)
-        self.signing_processes = (
-            SigningProcesses(self.signer, settings.signing_processes)
-            if settings.signing_processes
+        self.worker_processes = (
+            WorkProcesses(self.signer, settings.worker_processes)
+            if settings.worker_processes
             else None
         )
         self._own_engine = engine is None
@@ -142,6 +147,11 @@ class DeliveryWorker:
             messages = [m for m in messages if m.id not in done]
         else:
             done = set()
+        emails = [m for m in messages if m.kind == delivery_service.EMAIL and m.mode == Mode.LIVE]
+        if len(emails) > 1 and not self._stop.is_set():
+            handled = self._email_batch(emails)
+            done |= handled
+            messages = [m for m in messages if m.id not in handled]
         if self._pool is not None and len(messages) > 1:
             list(self._pool.map(self._process_unless_stopping, messages))
         else:
@@ -176,7 +186,7 @@ class DeliveryWorker:
                     signer=self.signer,
                     certificate_ids=[m.certificate_id or "" for m in messages],
                     then=finish,
-                    processes=self.signing_processes,
+                    processes=self.worker_processes,
                 )
         except Exception:
             log.warning("batch signing failed; signing one by one", exc_info=True)
@@ -185,6 +195,159 @@ class DeliveryWorker:
             metrics.CREDENTIALS_SIGNED.inc(len(done))
             metrics.DELIVERIES.labels(signing_service.CREDENTIAL, "sent").inc(len(done))
         return done if settled else set()  # empty: rolled back, nothing was finished
+
+    def _email_batch(self, messages: list[OutboxMessage]) -> set[str]:
+        """Send a batch of (live) certificate emails: credentials signed in one pass, the
+        certificates read in one query, PDFs rendered and messages composed in the worker
+        processes, and sent in groups of `worker_concurrency` whose outcomes are recorded in
+        one transaction each, so a killed worker repeats at most that many. The ids of the
+        messages handled; the others (a missing credential, a failure of the batch) go one
+        by one."""
+        handled: set[str] = set()
+        messages = [m for m in messages if not self._lease_short(m)]
+        try:
+            prepared, specs, unsigned = self._prepare_emails(messages, handled)
+            if unsigned:  # their credentials first (usually signed by now: queued together)
+                signing_service.sign_batch(
+                    self.db,
+                    signer=self.signer,
+                    certificate_ids=[m.certificate_id or "" for m in unsigned],
+                    processes=self.worker_processes,
+                )
+                more, more_specs, _ = self._prepare_emails(unsigned, handled)
+                prepared += more
+                specs.update(more_specs)
+            if self.worker_processes is not None:
+                made = self.worker_processes.emails(specs, [email for _, _, email in prepared])
+            else:
+                made = (make_email(email, specs.get(email.spec_key)) for _, _, email in prepared)
+            group: list[tuple[OutboxMessage, Outgoing]] = []
+            renders: list[tuple[str, bytes]] = []  # new PDFs, cached as their group is sent
+            for (message, name, email), result in zip(prepared, made, strict=True):
+                if result.message is None:
+                    spec = specs[email.spec_key]
+                    assert spec is not None
+                    problem = certificates_service.unrenderable_message(spec, result.problems)
+                    self._failed(
+                        message, f"the certificate cannot be rendered: {problem}", permanent=False
+                    )
+                    handled.add(message.id)
+                    continue
+                if email.pdf is None:
+                    metrics.RENDER_SECONDS.labels("pdf").observe(result.render_seconds)
+                    renders.append((name, result.pdf))
+                group.append((message, result.message))
+                if len(group) >= self.settings.worker_concurrency:
+                    self._send_group(group, handled, renders)
+                    group, renders = [], []
+            if group:
+                self._send_group(group, handled, renders)
+        except Exception:
+            log.warning("batch of emails failed; the rest go one by one", exc_info=True)
+        return handled
+
+    def _prepare_emails(
+        self, messages: list[OutboxMessage], handled: set[str]
+    ) -> tuple[
+        list[tuple[OutboxMessage, str, Email]], dict[str, TemplateSpec | None], list[OutboxMessage]
+    ]:
+        """What the worker processes need for each email (a message found unsendable is
+        recorded and counted as handled): the message, its PDF's cache name, the email; the
+        designs; the messages whose certificate has no credential yet."""
+        prepared: list[tuple[OutboxMessage, str, Email]] = []
+        unsigned: list[OutboxMessage] = []
+        specs: dict[str, TemplateSpec | None] = {"": None}
+        logos: dict[str | None, bytes | None] = {}
+        ids = [m.certificate_id or "" for m in messages]
+        with self.read_sessions() as session:
+            found = session.scalars(select(Certificate).where(Certificate.id.in_(ids)))
+            certificates = {certificate.id: certificate for certificate in found}
+            for message in messages:
+                certificate = certificates.get(message.certificate_id or "")
+                try:
+                    to = self._recipient(message, certificate)
+                except DeliveryFailed as exc:
+                    self._failed(message, str(exc), permanent=exc.permanent)
+                    handled.add(message.id)
+                    continue
+                assert certificate is not None
+                mail = self._mail(message, certificate, to)
+                logo_key = organizations_service.logo_key_of(certificate.organization)
+                if logo_key not in logos:
+                    logos[logo_key] = organizations_service.logo_image(self.store, logo_key)
+                logo = logos[logo_key]
+                if logo is not None:
+                    mail = replace(mail, logo=email_logo(logo))
+                name = certificates_service.render_name(certificate, ".signed.pdf")
+                pdf = self.renders.get(name)
+                if pdf is not None:
+                    prepared.append((message, name, Email("", None, (), mail, self._from, pdf)))
+                    continue
+                attachments = signing_service.pdf_attachments(
+                    session, certificate_id=certificate.id
+                )
+                if attachments is None:
+                    unsigned.append(message)
+                    continue
+                try:
+                    spec, data = certificates_service.render_inputs(
+                        session, certificate=certificate, store=self.store, links=self.links
+                    )
+                except ServiceError as exc:
+                    self._failed(
+                        message,
+                        f"the certificate cannot be rendered: {exc.message}",
+                        permanent=False,
+                    )
+                    handled.add(message.id)
+                    continue
+                specs[spec.key] = spec
+                email = Email(spec.key, data, tuple(attachments), mail, self._from)
+                prepared.append((message, name, email))
+        return prepared, specs, unsigned
+
+    def _send_group(
+        self,
+        group: list[tuple[OutboxMessage, Outgoing]],
+        handled: set[str],
+        renders: list[tuple[str, bytes]],
+    ) -> None:
+        """Send these messages (in parallel with `worker_concurrency` > 1) and keep their new
+        renders, then record every outcome in one transaction. A stopping worker, or one
+        whose lease runs short, hands them back unsent."""
+        if self._pool is not None and len(renders) > 1:
+            list(self._pool.map(lambda render: self.renders.put(*render), renders))
+        else:
+            for name, pdf in renders:
+                self.renders.put(name, pdf)
+        if self._stop.is_set() or any(self._lease_short(message) for message, _ in group):
+            self._release([message for message, _ in group])
+            handled.update(message.id for message, _ in group)
+            return
+
+        def send(item: tuple[OutboxMessage, Outgoing]) -> Outcome:
+            message, outgoing = item
+            try:
+                self.mailer.send(outgoing)
+            except DeliveryFailed as exc:
+                return self._failure(message, str(exc), permanent=exc.permanent)
+            except Exception as exc:
+                log.exception("delivery failed unexpectedly", extra={"outbox_id": message.id})
+                return self._failure(
+                    message, f"internal error ({type(exc).__name__})", permanent=False
+                )
+            return message, "sent", {}
+
+        if self._pool is not None and len(group) > 1:
+            outcomes = list(self._pool.map(send, group))
+        else:
+            outcomes = [send(item) for item in group]
+        self._record_all(outcomes)
+        handled.update(message.id for message, _ in group)
+
+    @property
+    def _from(self) -> str:
+        return self.settings.mail_from
 
     @property
     def mailer(self) -> Mailer:
@@ -297,8 +460,8 @@ class DeliveryWorker:
         close = getattr(self.webhooks, "close", None)
         if close is not None:
             close()
-        if self.signing_processes is not None:
-            self.signing_processes.close()
+        if self.worker_processes is not None:
+            self.worker_processes.close()
         self.db.dispose()
         if self._own_engine:
             self.engine.dispose()
@@ -328,30 +491,45 @@ class DeliveryWorker:
             self._failed(message, f"internal error ({type(exc).__name__})", permanent=False)
 
     def _record(self, message: OutboxMessage, status: str, **kwargs: Any) -> None:
+        self._record_all([(message, status, kwargs)])
+
+    def _record_all(self, outcomes: list[Outcome]) -> None:
+        """Record outcomes in one transaction (and count and log each)."""
+        now = utcnow()
+        sent = [message for message, status, kw in outcomes if status == "sent" and not kw]
         with self.write_sessions.begin() as session:
-            kept = delivery_service.finish(
-                session, message=message, status=status, now=utcnow(), **kwargs
+            held = delivery_service.finish_sent(session, messages=sent, now=now) if sent else set()
+            kept = [
+                message.id in held
+                if status == "sent" and not kw
+                else delivery_service.finish(session, message=message, status=status, now=now, **kw)
+                for message, status, kw in outcomes
+            ]
+        for (message, status, kwargs), still_held in zip(outcomes, kept, strict=True):
+            if still_held:
+                metrics.DELIVERIES.labels(message.kind, status).inc()
+            level = logging.WARNING if status in ("failed", "retrying") else logging.INFO
+            log.log(
+                level,
+                "delivery %s",
+                status if still_held else "outcome dropped (claim lost)",
+                extra={
+                    "outbox_id": message.id,
+                    "kind": message.kind,
+                    "attempts": message.attempts,
+                    "error": kwargs.get("error"),
+                },
             )
-        if kept:
-            metrics.DELIVERIES.labels(message.kind, status).inc()
-        level = logging.WARNING if status in ("failed", "retrying") else logging.INFO
-        log.log(
-            level,
-            "delivery %s",
-            status if kept else "outcome dropped (claim lost)",
-            extra={
-                "outbox_id": message.id,
-                "kind": message.kind,
-                "attempts": message.attempts,
-                "error": kwargs.get("error"),
-            },
-        )
 
     def _failed(self, message: OutboxMessage, error: str, *, permanent: bool) -> None:
+        self._record_all([self._failure(message, error, permanent=permanent)])
+
+    def _failure(self, message: OutboxMessage, error: str, *, permanent: bool) -> Outcome:
+        """The outcome of a failed attempt: `failed` once permanent or out of attempts, else
+        `retrying` later."""
         if permanent or message.attempts >= self.settings.delivery_max_attempts:
-            self._record(message, "failed", error=error)
-        else:
-            self._record(message, "retrying", error=error, retry_at=self._retry_at(message))
+            return message, "failed", {"error": error}
+        return message, "retrying", {"error": error, "retry_at": self._retry_at(message)}
 
     def _retry_at(self, message: OutboxMessage) -> datetime:
         base = self.settings.delivery_backoff_seconds * 2 ** (message.attempts - 1)
@@ -400,16 +578,9 @@ class DeliveryWorker:
             self._ensure_credential(message.certificate_id or "")
         with self.read_sessions() as session:
             certificate = session.get(Certificate, message.certificate_id or "")
-            if certificate is None:
-                raise DeliveryFailed("the certificate no longer exists", permanent=True)
-            if certificate.status in ("revoked", "erased"):
-                raise DeliveryFailed(
-                    f"the certificate was {certificate.status} before delivery", permanent=True
-                )
-            to = message.payload.get("to") or certificate.recipient_email
-            if not to:
-                raise DeliveryFailed("the certificate has no recipient email", permanent=True)
-            mail = self._mail(message, certificate, str(to))
+            to = self._recipient(message, certificate)
+            assert certificate is not None
+            mail = self._mail(message, certificate, to)
             if certificate.mode == Mode.TEST:
                 subject, text, html = render_text(mail)
                 captured = {
@@ -442,6 +613,19 @@ class DeliveryWorker:
                 mail = replace(mail, logo=email_logo(logo))
         self.mailer.send(outgoing(mail, pdf=pdf, mail_from=settings.mail_from))
         self._record(message, "sent")
+
+    def _recipient(self, message: OutboxMessage, certificate: Certificate | None) -> str:
+        """Where the certificate's email goes, or DeliveryFailed (permanent) if it cannot."""
+        if certificate is None:
+            raise DeliveryFailed("the certificate no longer exists", permanent=True)
+        if certificate.status in ("revoked", "erased"):
+            raise DeliveryFailed(
+                f"the certificate was {certificate.status} before delivery", permanent=True
+            )
+        to = message.payload.get("to") or certificate.recipient_email
+        if not to:
+            raise DeliveryFailed("the certificate has no recipient email", permanent=True)
+        return str(to)
 
     def _mail(self, message: OutboxMessage, certificate: Certificate, to: str) -> CertificateMail:
         organization = certificate.organization or {}

@@ -47,6 +47,8 @@ from akowe.delivery.models import OutboxMessage
 from akowe.errors import ServiceError, ValidationFailed
 from akowe.modes import Mode
 from akowe.organizations.models import Organization
+from akowe.processes import Job, WorkProcesses
+from akowe.processes import run as run_job
 from akowe.rendering import Attachment
 from akowe.signing.did import (
     did_document,
@@ -62,8 +64,6 @@ from akowe.signing.keys import (
 )
 from akowe.signing.models import Credential, SigningKey, StatusList, SupersededCredential
 from akowe.signing.pdf import CREDENTIAL_FILENAME
-from akowe.signing.processes import Job, SigningProcesses
-from akowe.signing.processes import run as run_job
 from akowe.signing.proofs import sign
 
 # Re-exported: callers use the signing service as one module.
@@ -525,7 +525,7 @@ def sign_batch(
     signer: Signer,
     certificate_ids: list[str],
     then: Callable[[Session, Signed], None] | None = None,
-    processes: SigningProcesses | None = None,
+    processes: WorkProcesses | None = None,
 ) -> Signed:
     """`ensure_credential` for many certificates with one read and one write transaction
     (the worker's path: half the commits, and SQLite's write lock taken once per batch).

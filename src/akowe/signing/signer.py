@@ -3,7 +3,7 @@ a key cache), the did:web mapping of organizations, and the pure CPU work of tur
 certificate into its signed Open Badges 3.0 credential.
 
 No database here: `signing.service` does the reading and writing, and child processes
-(`signing.processes`) import only this to sign.
+(`akowe.processes`) import only this to sign.
 """
 
 from __future__ import annotations
