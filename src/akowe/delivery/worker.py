@@ -7,7 +7,10 @@ certificate still without a credential (older data, a message that ran out of at
 It runs in a background thread inside `akowe serve` (unless `AKOWE_WORKER_ENABLED=0`) and
 alone as `akowe worker`. Each step is its own short transaction: claim a batch, then for
 each message render/compose with a read session, send with no transaction open, and record
-the outcome. A crash between sending and recording means the message is sent again after
+the outcome. A batch's live emails (a bulk job sends thousands) go together: their
+certificates read at once, their PDFs rendered and messages composed in the worker
+processes (akowe.processes, all cores), sent `worker_concurrency` at a time and recorded
+per group. A crash between sending and recording means the message is sent again after
 its lease: at-least-once, with the same Message-ID / Akowe-Event-Id on every copy. A batch
 that runs slow (a hanging SMTP server) does not start a message with less than half its
 lease left: it is handed back, so a worker that is still alive never sends what another one
