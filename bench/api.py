@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ if str(ROOT) not in sys.path:
 from bench.balance import BIN, free_port, wait_ready  # noqa: E402
 from bench.issue import WRK_LUA, api, part_latency, setup  # noqa: E402
 from bench.issue import wrk as wrk_counted  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 
 CREDITS = 1_000_000
 READ_TARGET, BALANCE_TARGET, PG_TARGET = 0.15, 0.5, 0.7
@@ -122,19 +124,15 @@ def main() -> None:
     env.setdefault("AKOWE_SECRET_KEY", secrets.token_urlsafe(32))
     # The rate limit is spent on every request (its cost is measured) but never refuses.
     env.setdefault("AKOWE_RATE_LIMIT", "1000000/second")
-    database = None
+    scratch = ExitStack()
     if postgres:
         import sqlalchemy as sa
 
-        from akowe.config import normalize_database_url
-
-        admin = sa.create_engine(normalize_database_url(args.database_url))
-        database = f"akowe_bench_{os.getpid()}"
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
-        url = sa.make_url(normalize_database_url(args.database_url)).set(database=database)
-        env["AKOWE_DATABASE_URL"] = url.render_as_string(hide_password=False)
-        env["BENCH_PG_URL"] = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        database = scratch.enter_context(scratch_database(args.database_url, "api"))
+        env["AKOWE_DATABASE_URL"] = database
+        env["BENCH_PG_URL"] = (
+            sa.make_url(database).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
     else:
         env.pop("AKOWE_DATABASE_URL", None)
 
@@ -329,9 +327,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=15)
         shutil.rmtree(data_dir, ignore_errors=True)
-        if database is not None:
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        scratch.close()
 
 
 if __name__ == "__main__":

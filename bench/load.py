@@ -2,8 +2,10 @@
 
 The mix a deployment sees: single issues (20%), balance reads (40%), public verification
 (20%) and PDF downloads (20%, of certificates issued before the round) from C concurrent
-clients spread round-robin over the API processes' ports, for D seconds per round. One
-`akowe worker` process signs in the background in both configurations. Rounds alternate
+clients spread round-robin over the API processes' ports, for D seconds per round, and one
+bulk job of `--bulk-rows` recipients submitted as each round starts (its time from
+submission to `completed` is reported as "bulk"). One `akowe worker` process signs and runs
+the jobs in the background in both configurations. Rounds alternate
 between 1 and N processes (the machine's noise hits both alike); medians are printed, with
 p50/p99 per operation and the N/1 throughput ratio.
 
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ import httpx  # noqa: E402
 
 from bench.balance import BIN, free_port, wait_ready  # noqa: E402
 from bench.issue import setup  # noqa: E402
+from bench.scratch import scratch_database  # noqa: E402
 
 CREDITS = 1_000_000
 MIX = (("issue", 20), ("balance", 40), ("verify", 20), ("pdf", 20))
@@ -50,10 +54,42 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
+async def bulk_job(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: dict[str, Any], rows: int
+) -> tuple[float, str | None]:
+    """Submit a bulk job and wait until it completes: its seconds, and an error if any."""
+    recipients = [
+        {
+            "name": f"Bulk Student {i}",
+            "email": f"bulk-{secrets.token_hex(4)}-{i}@example.com",
+            "attributes": body["recipientData"]["attributes"],
+        }
+        for i in range(rows)
+    ]
+    job = {
+        "organizationId": body["organizationId"],
+        "templateId": body["mailData"]["templateId"],
+        "recipients": recipients,
+    }
+    started = time.perf_counter()
+    answer = await client.post(f"{url}/api/certificates/bulk", headers=headers, json=job)
+    if answer.status_code != 202:
+        return time.perf_counter() - started, f"bulk {answer.status_code}"
+    job_id = answer.json()["data"]["jobId"]
+    while time.perf_counter() - started < 120:
+        state = (await client.get(f"{url}/api/jobs/{job_id}", headers=headers)).json()["data"]
+        if state["status"] == "completed" and state["counts"]["issued"] == rows:
+            return time.perf_counter() - started, None
+        if state["status"] in ("completed", "failed", "cancelled"):
+            return time.perf_counter() - started, f"bulk {state['status']}"
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started, "bulk timeout"
+
+
 async def run_load(
     urls: list[str], key: str, body: dict[str, Any], certificates: list[str], args: Any
 ) -> dict[str, Any]:
-    """C clients for D seconds; per operation: count, errors, latencies."""
+    """C clients for D seconds and one bulk job; per operation: count, errors, latencies."""
     ops = [name for name, weight in MIX for _ in range(weight)]
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)  # "op status": count
@@ -92,8 +128,14 @@ async def run_load(
                 if not ok:
                     errors[f"{op} {answer.status_code}"] += 1
 
-        await asyncio.gather(*(one_client(n) for n in range(args.connections)))
-    total = sum(len(v) for v in latencies.values())
+        async def one_job() -> None:
+            seconds, error = await bulk_job(client, urls[-1], headers, body, args.bulk_rows)
+            latencies["bulk"].append(seconds)
+            if error:
+                errors[error] += 1
+
+        await asyncio.gather(one_job(), *(one_client(n) for n in range(args.connections)))
+    total = sum(len(v) for op, v in latencies.items() if op != "bulk")
     return {
         "throughput": total / args.duration,
         "errors": dict(errors),
@@ -109,6 +151,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--certificates", type=int, default=20, help="issued before the rounds")
+    parser.add_argument("--bulk-rows", type=int, default=200, help="one bulk job per round")
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="akowe-bench-load-")
@@ -120,18 +163,11 @@ def main() -> None:
     env.setdefault("AKOWE_RENDER_PER_ACCOUNT", "256")
     env.setdefault("AKOWE_RENDER_QUEUE", "256")
     env.setdefault("AKOWE_BASE_URL", "http://127.0.0.1:1")  # one public address for all
-    admin = database = None
+    scratch = ExitStack()
+    database = None
     if args.database_url:
-        import sqlalchemy as sa
-
-        from akowe.config import normalize_database_url
-
-        admin = sa.create_engine(normalize_database_url(args.database_url))
-        database = f"akowe_bench_load_{os.getpid()}"
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
-        url = sa.make_url(normalize_database_url(args.database_url)).set(database=database)
-        env["AKOWE_DATABASE_URL"] = url.render_as_string(hide_password=False)
+        database = scratch.enter_context(scratch_database(args.database_url, "load"))
+        env["AKOWE_DATABASE_URL"] = database
     else:
         env.pop("AKOWE_DATABASE_URL", None)
 
@@ -192,7 +228,8 @@ def main() -> None:
 
         print(
             f"\n======== {'PostgreSQL' if database else 'SQLite'}, mixed load "
-            f"(issue 20%, balance 40%, verify 20%, pdf 20%), {args.connections} clients, "
+            f"(issue 20%, balance 40%, verify 20%, pdf 20%; a {args.bulk_rows}-row bulk job), "
+            f"{args.connections} clients, "
             f"{args.rounds}x{args.duration}s, medians ========"
         )
         medians = {}
@@ -214,10 +251,7 @@ def main() -> None:
             server.terminate()
         for server in servers:
             server.wait(timeout=30)
-        if admin is not None and database is not None:
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            admin.dispose()
+        scratch.close()
 
 
 if __name__ == "__main__":

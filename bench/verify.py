@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,7 @@ def http_cases(args: argparse.Namespace) -> dict[str, float]:
     from bench.issue import WRK_LUA, api, setup
     from bench.issue import wrk as wrk_counted
     from bench.render import background
+    from bench.scratch import scratch_database
 
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -150,18 +152,11 @@ def http_cases(args: argparse.Namespace) -> dict[str, float]:
     env = {**os.environ, "AKOWE_DATA_DIR": data_dir, "AKOWE_LOG_LEVEL": "WARNING"}
     env["AKOWE_WORKER_ENABLED"] = "0"
     env.setdefault("AKOWE_SECRET_KEY", secrets.token_urlsafe(32))
-    admin = database = None
+    scratch = ExitStack()
     if args.database_url:
-        import sqlalchemy as sa
-
-        from akowe.config import normalize_database_url
-
-        admin = sa.create_engine(normalize_database_url(args.database_url))
-        database = f"akowe_bench_verify_{os.getpid()}"
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
-        url = sa.make_url(normalize_database_url(args.database_url)).set(database=database)
-        env["AKOWE_DATABASE_URL"] = url.render_as_string(hide_password=False)
+        env["AKOWE_DATABASE_URL"] = scratch.enter_context(
+            scratch_database(args.database_url, "verify")
+        )
     else:
         env.pop("AKOWE_DATABASE_URL", None)
 
@@ -254,9 +249,7 @@ def http_cases(args: argparse.Namespace) -> dict[str, float]:
             server.terminate()
             server.wait(timeout=15)
         shutil.rmtree(data_dir, ignore_errors=True)
-        if admin is not None and database is not None:
-            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        scratch.close()
 
 
 def main() -> None:
