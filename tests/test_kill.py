@@ -42,6 +42,32 @@ CLIENTS = 4
 PUBLIC = "https://certs.example"
 
 
+def issue_body(client: httpx.Client) -> dict[str, Any]:
+    """An organization and a template made through the API; the body that issues one
+    certificate of them, emailed (each client sets the recipient's address)."""
+    organization = client.post("/api/profile/organization", json={"name": "Kill U"})
+    template = client.post(
+        "/api/templates",
+        json={
+            "name": "Kill",
+            "imageUrl": png_data_uri(),
+            "dimensions": {"width": 800, "height": 566},
+            "fields": FIELDS,
+        },
+    )
+    assert organization.status_code == 201, organization.text
+    assert template.status_code == 201, template.text
+    return {
+        "recipientData": {"name": "Ada Lovelace", "email": "", "attributes": ATTRIBUTES},
+        "organizationId": organization.json()["data"]["id"],
+        "mailData": {
+            "templateId": template.json()["data"]["id"],
+            "subject": "Your certificate",
+            "body": "Congratulations",
+        },
+    }
+
+
 class Stream:
     """Clients issuing over whichever API processes are up, retrying failures with the
     same Idempotency-Key until each has a definitive answer."""
@@ -155,26 +181,7 @@ def test_sigkilled_processes_break_no_promise(
                 worker_process(settings, tmp_path / "w1", logs / "w1.log", **worker_env)
             )
             with httpx.Client(base_url=a.url, headers=headers, timeout=60) as client:
-                organization = client.post("/api/profile/organization", json={"name": "Kill U"})
-                template = client.post(
-                    "/api/templates",
-                    json={
-                        "name": "Kill",
-                        "imageUrl": png_data_uri(),
-                        "dimensions": {"width": 800, "height": 566},
-                        "fields": FIELDS,
-                    },
-                )
-            assert organization.status_code == 201 and template.status_code == 201
-            body = {
-                "recipientData": {"name": "Ada Lovelace", "email": "", "attributes": ATTRIBUTES},
-                "organizationId": organization.json()["data"]["id"],
-                "mailData": {
-                    "templateId": template.json()["data"]["id"],
-                    "subject": "Your certificate",
-                    "body": "Congratulations",
-                },
-            }
+                body = issue_body(client)
             stream = Stream([a.url, b.url], headers, body)
             started = time.monotonic()
             with ThreadPoolExecutor(CLIENTS) as pool:

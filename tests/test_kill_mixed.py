@@ -48,12 +48,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from akowe.config import Settings
 from akowe.delivery.schemas import WEBHOOK_EVENTS
 from akowe.delivery.webhooks import verify
-from tests.certificates.conftest import ATTRIBUTES, FIELDS, png_data_uri
 from tests.delivery.conftest import Receiver, SmtpServer
 from tests.jobs.conftest import recipients
 from tests.processes import server_process, worker_process
 from tests.s3server import S3Server
-from tests.test_kill import PUBLIC, Stream, _scalars
+from tests.test_kill import PUBLIC, Stream, _scalars, issue_body
 
 STREAM_SECONDS = float(os.environ.get("AKOWE_TEST_KILL_SECONDS", "60"))
 CLIENTS = 4
@@ -211,33 +210,13 @@ def test_mixed_traffic_survives_sigkilled_api_and_worker(
                 worker_process(settings, tmp_path / "w2", logs / "w2.log", **worker_env)
             )
             with httpx.Client(base_url=a.url, headers=headers, timeout=60) as client:
-                organization = client.post("/api/profile/organization", json={"name": "Kill U"})
-                template = client.post(
-                    "/api/templates",
-                    json={
-                        "name": "Kill",
-                        "imageUrl": png_data_uri(),
-                        "dimensions": {"width": 800, "height": 566},
-                        "fields": FIELDS,
-                    },
-                )
+                body = issue_body(client)
                 hook = client.post(
                     "/api/webhooks", json={"url": receiver.url, "events": list(WEBHOOK_EVENTS)}
                 )
-            assert organization.status_code == 201 and template.status_code == 201
             assert hook.status_code == 201, hook.text
             secret = hook.json()["data"]["secret"]
-            organization_id = organization.json()["data"]["id"]
-            mail = {
-                "templateId": template.json()["data"]["id"],
-                "subject": "Your certificate",
-                "body": "Congratulations",
-            }
-            body = {
-                "recipientData": {"name": "Ada Lovelace", "email": "", "attributes": ATTRIBUTES},
-                "organizationId": organization_id,
-                "mailData": mail,
-            }
+            organization_id, mail = body["organizationId"], body["mailData"]
             stream = Stream([a.url, b.url], headers, body)
             traffic = Traffic(stream, headers)
             stack.callback(traffic.client.close)
