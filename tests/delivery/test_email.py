@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 from pypdf import PdfReader
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.certificates import service as certificates_service
+from akowe.db.base import utcnow
+from akowe.delivery.models import OutboxMessage
 from akowe.delivery.worker import DeliveryWorker
 from tests.certificates.conftest import Issuer, make_issuer
 from tests.conftest import AccountFixture
@@ -106,6 +112,11 @@ def test_email_arrives_with_placeholders_both_parts_pdf_and_link(
     assert served.content == attachment.get_content()
 
 
+def _one_by_one(*args: Any, **kwargs: Any) -> bytes:
+    # One by one, a worker renders through certificates.service.pdf: a batch must not.
+    raise AssertionError("an email of the batch was rendered one by one")
+
+
 @pytest.mark.parametrize("processes", [0, 1], ids=["in-thread", "worker-process"])
 def test_a_batch_of_emails_each_carries_its_own_pdf_rendered_in_the_worker_processes(
     dclient: httpx.Client,
@@ -125,11 +136,7 @@ def test_a_batch_of_emails_each_carries_its_own_pdf_rendered_in_the_worker_proce
     )
     assert revoked.status_code == 200, revoked.text
 
-    # One by one, a worker renders through certificates.service.pdf: a batch must not.
-    def one_by_one(*args: Any, **kwargs: Any) -> bytes:
-        raise AssertionError("an email of the batch was rendered one by one")
-
-    monkeypatch.setattr(certificates_service, "pdf", one_by_one)
+    monkeypatch.setattr(certificates_service, "pdf", _one_by_one)
     worker = start_worker(
         run=False, smtp_url=smtp.url, worker_processes=processes, worker_concurrency=2
     )
@@ -152,6 +159,39 @@ def test_a_batch_of_emails_each_carries_its_own_pdf_rendered_in_the_worker_proce
     assert delivery["status"] == "failed"
     assert "revoked before delivery" in delivery["lastError"]
     assert smtp.sink.to(addresses[-1]) == []
+
+
+def test_a_batch_of_emails_signs_the_credentials_it_finds_missing_first(
+    dclient: httpx.Client,
+    dissuer: Issuer,
+    ddb: sessionmaker[Session],
+    smtp: SmtpServer,
+    start_worker: StartWorker,
+) -> None:
+    addresses = [unique_email() for _ in range(3)]
+    ids = [
+        issue(dclient, dissuer, recipientData=_recipient(f"Signer {i}", address))["certificateId"]
+        for i, address in enumerate(addresses)
+    ]
+    # Their signing messages are not due (say, retrying later): the batch claims the emails
+    # alone, and a PDF without its credential must never be sent.
+    with ddb.begin() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.certificate_id.in_(ids), OutboxMessage.kind == "credential")
+            .values(status="retrying", next_attempt_at=utcnow() + timedelta(hours=1))
+        )
+    with pytest.MonkeyPatch.context() as patch:  # the batch, not the one-by-one path
+        patch.setattr(certificates_service, "pdf", _one_by_one)
+        start_worker(run=False, smtp_url=smtp.url, worker_processes=1).drain()
+    for cid, address in zip(ids, addresses, strict=True):
+        [message] = smtp.sink.to(address)
+        [attachment] = list(message.iter_attachments())
+        reader = PdfReader(io.BytesIO(attachment.get_content()))
+        credential = json.loads(reader.attachments["credential.json"][0])
+        assert credential["id"].endswith(f"/{cid}/credential")
+        served = dclient.get(f"/api/public/certificates/{cid}/credential")
+        assert served.status_code == 200 and served.json() == credential
 
 
 def _messages(client: httpx.Client, issuer: Issuer, cid: str) -> list[dict[str, Any]]:
