@@ -111,12 +111,26 @@ def _result(future: Future[list[Made]], _pool: ProcessPoolExecutor) -> list[Made
     return future.result()
 
 
-def _start_child(base_url: str, secret: str, ttl: int) -> None:
+def _start_child(base_url: str, secret: str, ttl: int, parent: int) -> None:
     global _signer
     # Requests first: when the cores are busy, the API's process runs before these.
     if hasattr(os, "nice"):
         os.nice(5)
     _signer = Signer(base_url=base_url, secret=secret, status_list_ttl_seconds=ttl)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    # A pool's children wait on a queue whose write end they hold themselves, so a parent
+    # killed outright (SIGKILL, the OOM killer) would leave them waiting forever, each holding
+    # its memory. Once the parent is gone (the child is reparented, perhaps before it even
+    # got here), leave too.
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+PARENT_CHECK_SECONDS = 1.0
 
 
 def _run_in_child(job: Job) -> str:
@@ -183,7 +197,7 @@ class WorkProcesses:
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start_child,
-                    initargs=self.signer.child_arguments(),
+                    initargs=(*self.signer.child_arguments(), os.getpid()),
                 )
             return self._executor
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,6 +98,43 @@ def test_worker_killed_mid_send_is_redelivered_after_its_lease(
         copies[address] = len(received)
     assert all(count <= 2 for count in copies.values()), copies
     assert sum(count - 1 for count in copies.values()) <= 1, copies
+
+
+def _children(pid: int) -> set[int]:
+    # Every thread's children: the worker processes are started by the worker's thread.
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            found.update(map(int, (task / "children").read_text().split()))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_worker_leaves_no_worker_processes_behind(
+    dclient: httpx.Client, dissuer: Issuer, delivery_settings: Settings
+) -> None:
+    data = {"name": "Orphan", "email": unique_email(), "attributes": ATTRIBUTES}
+    issue(dclient, dissuer, recipientData=data)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "akowe.cli", "worker"],
+        env=_env(delivery_settings, AKOWE_WORKER_PROCESSES="2", AKOWE_WORKER_POLL_INTERVAL="0.05"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # It signs the credential in its worker processes: they are running now.
+        children = wait_for(lambda: len(kids := _children(process.pid)) >= 2 and kids)
+    finally:
+        process.kill()  # SIGKILL: no clean-up of any kind
+        process.wait(10)
+    wait_for(lambda: not any(_alive(child) for child in children))
 
 
 def test_a_batch_that_outlives_its_lease_sends_nothing_twice_but_the_message_in_hand(
