@@ -4,9 +4,7 @@ and its certificates still verify. SQLite's online backup API, or pg_dump / pg_r
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,22 +18,11 @@ from akowe.main import create_app
 from akowe.modes import Mode
 from tests.certificates.conftest import make_issuer
 from tests.conftest import SMALL_POOL, AccountFixture, _free_port, serve
+from tests.test_cli import akowe as run_cli
 
 
 def akowe(config: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AKOWE_DATABASE_URL": config.resolved_database_url,
-        "AKOWE_DATA_DIR": str(config.data_dir),
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "akowe.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(config, *args, timeout=120)  # a backup or restore of a whole database
 
 
 def _account(config: Settings) -> AccountFixture:

@@ -13,7 +13,7 @@ from akowe.config import Settings
 from akowe.credits.service import SANDBOX_ALLOWANCE
 
 
-def akowe(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def akowe(settings: Settings, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "AKOWE_DATABASE_URL": settings.resolved_database_url,
@@ -25,7 +25,7 @@ def akowe(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
