@@ -113,6 +113,9 @@ def main() -> None:
     parser.add_argument(
         "--profile", default="", help="py-spy the server while wrk loads this endpoint"
     )
+    parser.add_argument(
+        "--profile-out", default="", help="keep the profile's raw (collapsed) stacks in this file"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -219,7 +222,7 @@ def main() -> None:
         if args.profile:
             from bench.issue import py_spy, top_frames
 
-            raw = Path(data_dir) / "profile.raw"
+            raw = Path(args.profile_out or Path(data_dir) / "profile.raw")
             spy = py_spy(servers[0].pid, args.duration, raw)
             time.sleep(0.5)
             load(port, paths[args.profile], args.duration)

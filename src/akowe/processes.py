@@ -77,10 +77,9 @@ class Email:
 
 @dataclass(frozen=True, slots=True)
 class Made:
-    """An email made: the PDF (for the render cache), the message, the render's seconds
-    (0 when the PDF was given), or the reason it could not be drawn."""
+    """An email made: the message (the PDF travels inside it only, not twice over the pipe),
+    the render's seconds (0 when the PDF was given), or the reason it could not be drawn."""
 
-    pdf: bytes = b""
     message: Outgoing | None = None
     render_seconds: float = 0.0
     problems: tuple[Any, ...] = ()
@@ -100,7 +99,7 @@ def make_email(email: Email, spec: TemplateSpec | None) -> Made:
         except UnrenderableText as exc:
             return Made(problems=tuple(exc.problems))
         seconds = time.perf_counter() - started
-    return Made(pdf, outgoing(email.mail, pdf=pdf, mail_from=email.mail_from), seconds)
+    return Made(outgoing(email.mail, pdf=pdf, mail_from=email.mail_from), seconds)
 
 
 def _make_emails(specs: dict[str, TemplateSpec | None], emails: list[Email]) -> list[Made]:

@@ -14,12 +14,13 @@ import httpx
 import pytest
 from PIL import Image
 from pypdf import PdfReader
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.certificates import service as certificates_service
 from akowe.db.base import utcnow
 from akowe.delivery.models import OutboxMessage
+from akowe.signing.models import Credential
 from akowe.delivery.worker import DeliveryWorker
 from tests.certificates.conftest import Issuer, make_issuer
 from tests.conftest import AccountFixture
@@ -154,7 +155,7 @@ def test_a_batch_of_emails_each_carries_its_own_pdf_rendered_in_the_worker_proce
         assert attachment.get_filename() == f"certificate-{cid}.pdf"
         served = dclient.get(f"/api/certificates/{cid}/pdf", headers=dissuer.headers)
         assert served.status_code == 200
-        assert served.content == attachment.get_content()  # rendered once, cached, the same
+        assert served.content == attachment.get_content()  # rendered again: the same bytes
     delivery = certificate(dclient, dissuer, ids[-1])["delivery"]
     assert delivery["status"] == "failed"
     assert "revoked before delivery" in delivery["lastError"]
@@ -192,6 +193,38 @@ def test_a_batch_of_emails_signs_the_credentials_it_finds_missing_first(
         assert credential["id"].endswith(f"/{cid}/credential")
         served = dclient.get(f"/api/public/certificates/{cid}/credential")
         assert served.status_code == 200 and served.json() == credential
+
+
+def test_credentials_are_signed_before_any_email_is_sent(
+    dclient: httpx.Client,
+    dissuer: Issuer,
+    ddb: sessionmaker[Session],
+    smtp: SmtpServer,
+    start_worker: StartWorker,
+) -> None:
+    addresses = [unique_email() for _ in range(4)]
+    ids = [
+        issue(dclient, dissuer, recipientData=_recipient(f"First {i}", address))["certificateId"]
+        for i, address in enumerate(addresses)
+    ]
+
+    def signed() -> int:
+        with ddb() as session:
+            found = session.scalars(
+                select(Credential.certificate_id).where(Credential.certificate_id.in_(ids))
+            )
+            return len(set(found))
+
+    # Batches of 2: claimed oldest first, the first would hold a credential and its email.
+    worker = start_worker(run=False, smtp_url=smtp.url, worker_batch_size=2)
+    for _ in range(50):
+        if signed() == len(ids):
+            break
+        assert worker.run_once(), "the worker found nothing to do before signing all four"
+    assert signed() == len(ids)
+    assert all(smtp.sink.to(address) == [] for address in addresses)
+    worker.drain()
+    assert all(len(smtp.sink.to(address)) == 1 for address in addresses)
 
 
 def _messages(client: httpx.Client, issuer: Issuer, cid: str) -> list[dict[str, Any]]:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,6 +76,21 @@ def test_output_intent_is_srgb_with_an_embedded_icc_profile(pdf: bytes) -> None:
     assert profile.profile.xcolor_space.strip() == "RGB"
     assert profile.profile.device_class == "mntr"
     assert profile_bytes[8:10] <= b"\x04\x20"  # ICC version at most 4.2
+
+
+def test_the_output_profile_is_the_same_bytes_in_every_process_at_any_time(pdf: bytes) -> None:
+    # LittleCMS stamps a new profile with the current time. Unfixed, two processes rendered
+    # one certificate to different bytes (the emailed PDF and the downloaded one differed).
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        embedded = document.Root.OutputIntents[0].DestOutputProfile.read_bytes()
+    time.sleep(1.1)  # a later second than this process's profile was made in
+    code = (
+        "import sys; from akowe.rendering.pdfa import srgb_profile; "
+        "sys.stdout.buffer.write(srgb_profile())"
+    )
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
+    assert fresh == embedded
+    assert struct.unpack(">6H", embedded[24:36]) == (2026, 1, 1, 0, 0, 0)
 
 
 def test_document_has_an_id_and_no_forbidden_features(pdf: bytes) -> None:

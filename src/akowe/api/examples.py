@@ -521,7 +521,7 @@ NAMED_EXAMPLES: dict[str, dict[str, Any]] = {
     "Readiness": {
         "status": "ready",
         "version": __version__,
-        "revision": "0010",
+        "revision": "0011",
         "database": "ok",
         "store": "ok",
     },

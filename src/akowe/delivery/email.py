@@ -423,9 +423,12 @@ class FileMailer:
 
     def send(self, message: Outgoing) -> None:
         """Write the message atomically and log where it went."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         name = message.message_id.strip("<>").split("@", 1)[0] + ".eml"
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        except FileNotFoundError:  # the first message (or the directory was removed)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(message.raw)
         path = self.directory / name

@@ -24,6 +24,9 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_message"
     __table_args__ = (
         Index(None, "status", "next_attempt_at"),
+        # Due messages of one kind, oldest first: credentials are signed before anything
+        # else is sent (akowe.delivery.service.claim).
+        Index("ix_outbox_message_kind_due", "kind", "status", "next_attempt_at"),
         # A certificate's latest email (its delivery status) without a sort.
         Index("ix_outbox_message_certificate_emails", "certificate_id", "kind", "created_at", "id"),
     )

@@ -348,18 +348,36 @@ def _due(now: datetime) -> ColumnElement[bool]:
 
 
 def claim(
-    session: Session, *, worker_id: str, now: datetime, lease: timedelta, limit: int
+    session: Session,
+    *,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    first: str | None = None,
 ) -> list[OutboxMessage]:
-    """Claim up to `limit` due messages for this worker (count one attempt each)."""
-    candidates = (
-        select(OutboxMessage.id)
-        .where(_due(now))
-        .order_by(OutboxMessage.next_attempt_at)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(session.scalars(candidates))
+    """Claim up to `limit` due messages for this worker (count one attempt each), oldest
+    first; due messages of kind `first` before any other (each kind in its own index range,
+    `ix_outbox_message_kind_due`, so neither query reads past what it returns)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def due(*where: ColumnElement[bool], count: int) -> list[str]:
+        candidates = (
+            select(OutboxMessage.id)
+            .where(_due(now), *where)
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(count)
+        )
+        if postgres:
+            candidates = candidates.with_for_update(skip_locked=True)
+        return list(session.scalars(candidates))
+
+    if first is None:
+        ids = due(count=limit)
+    else:
+        ids = due(OutboxMessage.kind == first, count=limit)
+        if len(ids) < limit:
+            ids += due(OutboxMessage.kind != first, count=limit - len(ids))
     if not ids:
         return []
     token = f"{worker_id}:{new_id()}"

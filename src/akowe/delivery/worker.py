@@ -142,6 +142,9 @@ class DeliveryWorker:
                 now=utcnow(),
                 lease=timedelta(seconds=self.settings.delivery_lease_seconds),
                 limit=self.settings.worker_batch_size,
+                # Credentials before emails and events: a certificate verifies as soon as it
+                # is signed, and its email needs the credential in the PDF anyway.
+                first=signing_service.CREDENTIAL,
             )
             session.expunge_all()
         signing = [m for m in messages if m.kind == signing_service.CREDENTIAL]
@@ -225,8 +228,7 @@ class DeliveryWorker:
             else:
                 made = (make_email(email, specs.get(email.spec_key)) for _, _, email in prepared)
             group: list[tuple[OutboxMessage, Outgoing]] = []
-            renders: list[tuple[str, bytes]] = []  # new PDFs, cached as their group is sent
-            for (message, name, email), result in zip(prepared, made, strict=True):
+            for (message, _name, email), result in zip(prepared, made, strict=True):
                 if result.message is None:
                     spec = specs[email.spec_key]
                     assert spec is not None
@@ -238,13 +240,12 @@ class DeliveryWorker:
                     continue
                 if email.pdf is None:
                     metrics.RENDER_SECONDS.labels("pdf").observe(result.render_seconds)
-                    renders.append((name, result.pdf))
                 group.append((message, result.message))
                 if len(group) >= self.settings.worker_concurrency:
-                    self._send_group(group, handled, renders)
-                    group, renders = [], []
+                    self._send_group(group, handled)
+                    group = []
             if group:
-                self._send_group(group, handled, renders)
+                self._send_group(group, handled)
         except Exception:
             log.warning("batch of emails failed; the rest go one by one", exc_info=True)
         return handled
@@ -309,20 +310,16 @@ class DeliveryWorker:
                 prepared.append((message, name, email))
         return prepared, specs, unsigned
 
-    def _send_group(
-        self,
-        group: list[tuple[OutboxMessage, Outgoing]],
-        handled: set[str],
-        renders: list[tuple[str, bytes]],
-    ) -> None:
-        """Send these messages (in parallel with `worker_concurrency` > 1) and keep their new
-        renders, then record every outcome in one transaction. A stopping worker, or one
-        whose lease runs short, hands them back unsent."""
-        if self._pool is not None and len(renders) > 1:
-            list(self._pool.map(lambda render: self.renders.put(*render), renders))
-        else:
-            for name, pdf in renders:
-                self.renders.put(name, pdf)
+    def _send_group(self, group: list[tuple[OutboxMessage, Outgoing]], handled: set[str]) -> None:
+        """Send these messages (in parallel with `worker_concurrency` > 1), then record every
+        outcome in one transaction. A stopping worker, or one whose lease runs short, hands
+        them back unsent.
+
+        The PDFs a batch renders are not kept in the render cache: a class of 10,000 is
+        gigabytes of PDFs, which would evict the renders people are downloading, and writing
+        them was a fifth of the worker's own time. A recipient who downloads theirs later
+        gets the same bytes rendered again (renders are deterministic), once, then cached.
+        """
         if self._stop.is_set() or any(self._lease_short(message) for message, _ in group):
             self._release([message for message, _ in group])
             handled.update(message.id for message, _ in group)

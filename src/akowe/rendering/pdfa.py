@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import struct
 from datetime import datetime
 from xml.sax.saxutils import escape
 
@@ -11,6 +12,7 @@ from PIL import ImageCms
 
 PRODUCER = "akowe"
 OUTPUT_CONDITION = "sRGB IEC61966-2.1"
+PROFILE_DATE = (2026, 1, 1, 0, 0, 0)  # the sRGB profile's creation date, fixed
 
 
 @functools.cache
@@ -20,10 +22,15 @@ def srgb_profile() -> bytes:
     LittleCMS writes v4.3 headers; PDF/A-2 and -3 accept profiles up to ICC.1:2004-10 (v4.2),
     and nothing this matrix/TRC profile uses differs between the two. The profile ID is
     recomputed over the changed header as ICC.1 section 7.2.18 describes.
+
+    LittleCMS stamps the profile with the time it was made (ICC.1 section 7.2.8); it is set
+    to a fixed date so that every process renders a certificate to the same bytes (a PDF
+    emailed by one process and downloaded from another are identical).
     """
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     data = bytearray(profile)
     data[8:12] = bytes((0x04, 0x20, 0x00, 0x00))
+    data[24:36] = struct.pack(">6H", *PROFILE_DATE)
     data[84:100] = bytes(16)
     hashed = bytearray(data)
     hashed[44:48] = bytes(4)  # profile flags
