@@ -40,6 +40,7 @@ from akowe.api.openapi import (
 from akowe.api.operations import metrics_endpoint, readyz
 from akowe.audit.router import router as audit_router
 from akowe.certificates.renders import RenderCache, RenderGate
+from akowe.certificates.router import WITH_KEY as CERTIFICATE_WITH_KEY
 from akowe.certificates.router import router as certificates_router
 from akowe.certificates.schemas import CORRECTION_REQUEST_RULES, ISSUE_REQUEST_RULES
 from akowe.certificates.service import Links
@@ -140,6 +141,7 @@ def build_litestar(
         signer=signer,
         reports=ReportCache(),
         remote=guarded_fetcher(remote_client),
+        with_key=CERTIFICATE_WITH_KEY,
     )
     # Bulk jobs run in their own thread too; each chunk wakes the delivery worker, which
     # signs and sends what the chunk recorded.

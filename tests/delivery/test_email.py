@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from akowe.certificates import service as certificates_service
 from akowe.db.base import utcnow
 from akowe.delivery.models import OutboxMessage
-from akowe.signing.models import Credential
 from akowe.delivery.worker import DeliveryWorker
+from akowe.signing.models import Credential
 from tests.certificates.conftest import Issuer, make_issuer
 from tests.conftest import AccountFixture
 from tests.delivery.conftest import (

@@ -7,8 +7,8 @@ background instead of making the request wait.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any, TypeAlias, TypeVar
@@ -19,7 +19,7 @@ from litestar.di import Dependency, Provide
 from litestar.params import SkipValidationMarker
 
 from akowe.accounts import service as accounts_service
-from akowe.accounts.service import Authentication, Principal
+from akowe.accounts.service import Authentication, Principal, WithKey
 from akowe.certificates.renders import RenderCache, RenderGate
 from akowe.certificates.service import Links
 from akowe.config import Settings
@@ -51,6 +51,9 @@ class Services:
     remote: RemoteFetch
     # Tell this process's job worker a job was submitted (a no-op without one).
     wake_jobs: Callable[[], None] = lambda: None
+    # Resources read in the key's own statement, by the path parameter naming them
+    # (akowe.accounts.service.WithKey; akowe.api.edge reads them on PostgreSQL).
+    with_key: Mapping[str, WithKey] = field(default_factory=dict)
 
 
 T = TypeVar("T")

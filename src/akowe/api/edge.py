@@ -36,6 +36,7 @@ from litestar.types import ASGIApp
 from litestar.utils.scope.state import ScopeState
 
 from akowe.accounts import service as accounts_service
+from akowe.accounts.service import WithKey
 from akowe.api.deps import note_authenticated
 from akowe.api.openapi import BODY_OPT, RATE_LIMIT_OPT
 from akowe.config import Settings
@@ -216,6 +217,7 @@ def edge_guard(app: ASGIApp) -> ASGIApp:
                 subaccount_email=headers.get("x-subaccount-email"),
                 now=utcnow(),
                 touch_after=timedelta(seconds=settings.key_last_used_resolution_seconds),
+                prefetch=_prefetch(services, scope),
             )
             note_authenticated(scope, services.db, auth)
             state["principal"] = auth.principal
@@ -253,6 +255,22 @@ def edge_guard(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return guard
+
+
+_READS = frozenset(("GET", "HEAD"))
+
+
+def _prefetch(services: Any, scope: Any) -> tuple[WithKey, str] | None:
+    """The resource of the route's path read with the key (`Services.with_key`: by path
+    parameter, e.g. every `{certificateId}` route), on PostgreSQL, for reads only: a route
+    that changes the resource reads it again afterwards, and must see the change."""
+    if not services.with_key or services.db.is_sqlite or scope["method"] not in _READS:
+        return None
+    for name, value in scope["path_params"].items():
+        spec = services.with_key.get(name)
+        if spec is not None and isinstance(value, str):
+            return spec, value
+    return None
 
 
 def _headers(scope: Any) -> dict[str, str]:

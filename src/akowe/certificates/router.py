@@ -42,6 +42,8 @@ REVOKED = "Certificate has been revoked successfully"
 RESENT = "Certificate email has been queued"
 ITEM = "/{certificateId:str}"
 CertificateDep = Injected[Certificate]
+# Read with the key on every `{certificateId}` route (akowe.api.edge; Services.with_key).
+WITH_KEY = {"certificateId": certificates_service.CERTIFICATE_WITH_KEY}
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 

@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from akowe.accounts import service as accounts_service
 from akowe.accounts.service import Principal
 from akowe.audit import service as audit_service
 from akowe.certificates import idempotency, search
@@ -139,6 +140,8 @@ CERTIFICATE_BY_ID: QueryFamily[Certificate] = QueryFamily(
     ),
     name="certificate by id",
 )
+# A `{certificateId}` route's certificate, read in the statement that reads the key.
+CERTIFICATE_WITH_KEY = accounts_service.with_key(CERTIFICATE_BY_ID(False), param="certificate_id")
 # The same scope without the delivery join, for write transactions that lock the row.
 _CERTIFICATE_FOR_UPDATE: QueryFamily[Certificate] = QueryFamily(
     lambda sub_account: select(_CERTIFICATES).where(
@@ -262,8 +265,12 @@ def scope(principal: Principal) -> dict[str, Any]:
 
 
 async def get(db: Database, *, principal: Principal, certificate_id: str) -> Certificate | None:
-    """The certificate if the caller may see it (account, mode, sub-account scope)."""
+    """The certificate if the caller may see it (account, mode, sub-account scope); read
+    with the key already when the request's key check read it (`CERTIFICATE_WITH_KEY`)."""
     query = CERTIFICATE_BY_ID(principal.subaccount_id is not None)
+    read, certificate = principal.prefetched_row(query, certificate_id)
+    if read:
+        return cast(Certificate | None, certificate)
     return await db.one(
         query, tenant=principal.account_id, certificate_id=certificate_id, **scope(principal)
     )
