@@ -291,7 +291,7 @@ class Database:
                     async with self._pool.connection() as connection:
                         cursor = await connection.execute(plan.sql, arguments)
                         raw = await cursor.fetchall() if plan.returns_rows else []
-                    return [plan.row(row) for row in raw]
+                    return plan.rows(raw)
                 except PoolTimeout:
                     raise ServiceBusy() from None
                 except psycopg.OperationalError as exc:

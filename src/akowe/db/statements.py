@@ -68,14 +68,25 @@ class Plan:
 
     def row(self, raw: Sequence[Any]) -> Any:
         """One driver row as a record."""
+        return self.rows((raw,))[0]
+
+    def rows(self, raw: Sequence[Sequence[Any]]) -> list[Any]:
+        """Driver rows as records, in one loop (a page of rows is the hot path of lists:
+        no call per row, and `tuple.__new__` rather than `_make`, whose length check the
+        compiled statement makes needless)."""
+        record, new = self.record, tuple.__new__
         if not self.convert:
-            return self.record._make(raw)
-        values = list(raw)
-        for index, process in self.convert:
-            value = values[index]
-            if value is not None:
-                values[index] = process(value)
-        return self.record._make(values)
+            return [new(record, values) for values in raw]
+        convert = self.convert
+        out = []
+        for values in raw:
+            row = list(values)
+            for index, process in convert:
+                value = row[index]
+                if value is not None:
+                    row[index] = process(value)
+            out.append(new(record, row))
+        return out
 
 
 class Query(Generic[T]):
@@ -166,7 +177,7 @@ class DriverReader:
             rows = cursor.fetchall() if plan.returns_rows else []
         finally:
             cursor.close()
-        return [plan.row(raw) for raw in rows]
+        return plan.rows(rows)
 
     def one(self, query: Query[T], /, **params: Any) -> T | None:
         """The first row, or None (the statement still runs to completion)."""
@@ -217,7 +228,7 @@ class Pending(Generic[T]):
             raw = self._cursor.fetchall() if self._plan.returns_rows else []
             self._cursor.close()
             self._cursor = None
-            self._rows = [self._plan.row(r) for r in raw]
+            self._rows = self._plan.rows(raw)
 
     def rows(self) -> list[T]:
         """Every row."""
