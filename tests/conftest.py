@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from akowe.api.server import uvicorn_options
 from akowe.config import Settings, normalize_database_url
 from akowe.credits import service as credits_service
 from akowe.db import migrate
+from akowe.db.base import utcnow
 from akowe.db.database import Database
 from akowe.db.engine import make_engine, make_sessionmaker
 from akowe.main import create_app
@@ -204,6 +206,20 @@ def make_account(db: sessionmaker[Session]):  # type: ignore[no-untyped-def]
             return AccountFixture(account.id, email, live.api_key, test.api_key, live.key.id)
 
     return factory
+
+
+def revoked_and_expired_keys(
+    session: Session, account_id: str
+) -> tuple[accounts_service.IssuedKey, accounts_service.IssuedKey]:
+    """Two live keys of the account that must no longer work: one revoked, one expired."""
+    revoked = accounts_service.create_key(session, account_id=account_id, mode=Mode.LIVE)
+    accounts_service.revoke_key(session, key_id=revoked.key.id)
+    expired = accounts_service.create_key(
+        session, account_id=account_id, mode=Mode.LIVE, expires_in=timedelta(days=1)
+    )
+    expired.key.expires_at = utcnow() - timedelta(seconds=1)
+    session.flush()
+    return revoked, expired
 
 
 @pytest.fixture

@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.accounts import service as accounts_service
-from akowe.accounts.models import ApiKey
 from akowe.api.balance_fastpath import BALANCE_PATH, balance_fast_path
 from akowe.config import Settings
-from akowe.db.base import utcnow
 from akowe.main import build_litestar
-from akowe.modes import Mode
+from tests.conftest import revoked_and_expired_keys
 
 
 def test_balance_answers_the_documented_shape(client: httpx.Client, account) -> None:
@@ -118,12 +115,7 @@ def test_the_fast_path_applies_exactly_the_routes_rules(
     with db.begin() as session:
         accounts_service.add_subaccount(session, account_id=owner.account_id, email="team@x.io")
         accounts_service.add_subaccount(session, account_id=other.account_id, email="them@x.io")
-        revoked = accounts_service.create_key(session, account_id=owner.account_id, mode=Mode.LIVE)
-        accounts_service.revoke_key(session, key_id=revoked.key.id)
-        expired = accounts_service.create_key(
-            session, account_id=owner.account_id, mode=Mode.LIVE, expires_in=timedelta(days=1)
-        )
-        session.get(ApiKey, expired.key.id).expires_at = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
+        revoked, expired = revoked_and_expired_keys(session, owner.account_id)
     live, test = owner.api_key, owner.test_api_key
     # The test key's secret with the live prefix: the mode is part of the key.
     wrong_mode = "live-" + test.split("-", 1)[1]

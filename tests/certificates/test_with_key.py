@@ -5,7 +5,6 @@ the two separate reads do, for every rule of the key and of the certificate's sc
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,13 +12,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.accounts import service as accounts_service
-from akowe.accounts.models import ApiKey
 from akowe.api import edge
-from akowe.db.base import utcnow
 from akowe.db.database import Database
-from akowe.modes import Mode
 from tests.certificates.conftest import make_issuer
-from tests.conftest import AccountFixture
+from tests.conftest import AccountFixture, revoked_and_expired_keys
 
 
 class _SubAccount:
@@ -64,12 +60,7 @@ def test_a_certificate_read_with_the_key_answers_like_two_reads(
     owner, other = make_account(credits=5, test_credits=5), make_account(credits=5)
     with db.begin() as session:
         accounts_service.add_subaccount(session, account_id=owner.account_id, email="team@x.io")
-        revoked = accounts_service.create_key(session, account_id=owner.account_id, mode=Mode.LIVE)
-        accounts_service.revoke_key(session, key_id=revoked.key.id)
-        expired = accounts_service.create_key(
-            session, account_id=owner.account_id, mode=Mode.LIVE, expires_in=timedelta(days=1)
-        )
-        session.get(ApiKey, expired.key.id).expires_at = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
+        revoked, expired = revoked_and_expired_keys(session, owner.account_id)
     live = _issue(client, owner)
     sandbox = _issue(client, owner, test=True)
     team = _issue(client, _SubAccount(owner, "team@x.io"))

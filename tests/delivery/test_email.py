@@ -113,6 +113,18 @@ def test_email_arrives_with_placeholders_both_parts_pdf_and_link(
     assert served.content == attachment.get_content()
 
 
+def _issued(
+    client: httpx.Client, issuer: Issuer, name: str, count: int
+) -> tuple[list[str], list[str]]:
+    """`count` certificates issued to new addresses: the addresses and the certificate ids."""
+    addresses = [unique_email() for _ in range(count)]
+    ids = [
+        issue(client, issuer, recipientData=_recipient(f"{name} {i}", address))["certificateId"]
+        for i, address in enumerate(addresses)
+    ]
+    return addresses, ids
+
+
 def _one_by_one(*args: Any, **kwargs: Any) -> bytes:
     # One by one, a worker renders through certificates.service.pdf: a batch must not.
     raise AssertionError("an email of the batch was rendered one by one")
@@ -127,11 +139,7 @@ def test_a_batch_of_emails_each_carries_its_own_pdf_rendered_in_the_worker_proce
     monkeypatch: pytest.MonkeyPatch,
     processes: int,
 ) -> None:
-    addresses = [unique_email() for _ in range(5)]
-    ids = [
-        issue(dclient, dissuer, recipientData=_recipient(f"Student {i}", address))["certificateId"]
-        for i, address in enumerate(addresses)
-    ]
+    addresses, ids = _issued(dclient, dissuer, "Student", 5)
     revoked = dclient.post(
         f"/api/certificates/{ids[-1]}/revoke", headers=dissuer.headers, json={"reason": "typo"}
     )
@@ -169,11 +177,7 @@ def test_a_batch_of_emails_signs_the_credentials_it_finds_missing_first(
     smtp: SmtpServer,
     start_worker: StartWorker,
 ) -> None:
-    addresses = [unique_email() for _ in range(3)]
-    ids = [
-        issue(dclient, dissuer, recipientData=_recipient(f"Signer {i}", address))["certificateId"]
-        for i, address in enumerate(addresses)
-    ]
+    addresses, ids = _issued(dclient, dissuer, "Signer", 3)
     # Their signing messages are not due (say, retrying later): the batch claims the emails
     # alone, and a PDF without its credential must never be sent.
     with ddb.begin() as session:
@@ -202,11 +206,7 @@ def test_credentials_are_signed_before_any_email_is_sent(
     smtp: SmtpServer,
     start_worker: StartWorker,
 ) -> None:
-    addresses = [unique_email() for _ in range(4)]
-    ids = [
-        issue(dclient, dissuer, recipientData=_recipient(f"First {i}", address))["certificateId"]
-        for i, address in enumerate(addresses)
-    ]
+    addresses, ids = _issued(dclient, dissuer, "First", 4)
 
     def signed() -> int:
         with ddb() as session:
