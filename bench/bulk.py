@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.balance import BIN, free_port, start, wait_ready  # noqa: E402
-from bench.issue import api, balance_of, setup  # noqa: E402
+from bench.issue import api, balance_of, py_spy, setup, top_frames  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
 
 CREDITS = 1_000_000
@@ -150,6 +150,13 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="py-spy the server for --profile-seconds from each job's submission; raw stacks "
+        "to this file (the last round's), top frames printed",
+    )
+    parser.add_argument("--profile-seconds", type=int, default=8)
     args = parser.parse_args()
     with ExitStack() as stack:
         database_url = (
@@ -203,7 +210,13 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
             single = baseline(port, key, body, args.sample, f"r{round_}")
             while unsigned(engine):  # the singles' signing must not slow the job down
                 time.sleep(0.1)
+            spy = None
+            if args.profile:
+                spy = py_spy(server.pid, args.profile_seconds, Path(args.profile))
             job = run_job(port, key, body, args.rows, f"r{round_}", engine, data_dir)
+            if spy is not None:
+                spy.communicate(timeout=args.profile_seconds + 30)
+                top_frames(Path(args.profile), 30)
             scaled = single / args.sample * args.rows
             job["baseline"] = scaled
             job["ratio"] = scaled / job["recorded"]
