@@ -111,7 +111,9 @@ def main() -> None:
         "(thread, what `akowe serve` does by default), or a separate `akowe worker` process",
     )
     parser.add_argument(
-        "--profile", default="", help="py-spy the server while wrk loads this endpoint"
+        "--profile",
+        default="",
+        help="py-spy the server while wrk loads this endpoint (or `issue`: while wrk issues)",
     )
     parser.add_argument(
         "--profile-out", default="", help="keep the profile's raw (collapsed) stacks in this file"
@@ -219,7 +221,7 @@ def main() -> None:
                     flush=True,
                 )
 
-        if args.profile:
+        if args.profile and args.profile != "issue":
             from bench.issue import py_spy, top_frames
 
             raw = Path(args.profile_out or Path(data_dir) / "profile.raw")
@@ -259,6 +261,15 @@ def main() -> None:
                 other_url = f"http://127.0.0.1:{other_port}/api/certificates/issue"
                 wrk_counted(other_url, key, 2, args.connections, issue_script)
             wrk_counted(issue_url, key, 2, args.connections, issue_script)
+            if args.profile == "issue":
+                from bench.issue import profile_issue, top_frames
+
+                raw = Path(args.profile_out or Path(data_dir) / "profile.raw")
+                profile_issue(
+                    servers[0].pid, port, key, args.duration, args.connections, issue_script, raw
+                )
+                print("\nprofile of issue:")
+                top_frames(raw, 40)
             rates = []
             for i in range(args.rounds):
                 result = wrk_counted(issue_url, key, args.duration, args.connections, issue_script)
