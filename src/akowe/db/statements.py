@@ -23,9 +23,9 @@ from __future__ import annotations
 import enum
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 from sqlalchemy import ClauseElement, Executable, Table, bindparam, insert
@@ -92,11 +92,15 @@ class Plan:
 class Query(Generic[T]):
     """A Core statement defined once; see the module docstring."""
 
-    __slots__ = ("_plans", "name", "statement")
+    __slots__ = ("_plans", "copy_into", "name", "statement")
 
-    def __init__(self, statement: Executable, *, name: str = "") -> None:
+    def __init__(
+        self, statement: Executable, *, name: str = "", copy_into: Table | None = None
+    ) -> None:
         self.statement = statement
         self.name = name
+        # A plain INSERT of every column of this table: many rows may go in by COPY.
+        self.copy_into = copy_into
         self._plans: dict[str, Plan] = {}
 
     def plan(self, dialect: Dialect) -> Plan:
@@ -208,8 +212,10 @@ class DriverReader:
             return
         with self.connection.pipeline():
             yield batch
-            batch.flush()
+            if not batch.copies():
+                batch.flush()  # with the statements above: one round trip for all
         batch.collect()
+        batch.flush()  # the writes with a COPY among them (a chunk of a bulk job)
 
 
 class Pending(Generic[T]):
@@ -275,14 +281,34 @@ class Batch:
             rows = self._writes[query] = []
         rows.append(params)
 
+    def copies(self) -> bool:
+        """Whether a pending write is large enough to go in by COPY (PostgreSQL)."""
+        return self._pipelined and any(
+            query.copy_into is not None and len(rows) >= COPY_ROWS
+            for query, rows in self._writes.items()
+        )
+
     def flush(self) -> None:
-        """Send the pending writes."""
+        """Send the pending writes, in order: on PostgreSQL, inserts of at least COPY_ROWS
+        rows by COPY (outside any pipeline, which COPY cannot join), the other statements
+        pipelined between them."""
         connection, dialect = self._reader.connection, self._reader.dialect
-        for query, rows in self._writes.items():
-            plan = query.plan(dialect)
-            cursor = connection.cursor()
-            cursor.executemany(plan.sql, [plan.arguments(params) for params in rows])
-            cursor.close()
+        with ExitStack() as pipeline:
+            piped = False  # (psycopg nests a pipeline inside the batch's own: a no-op)
+            for query, rows in self._writes.items():
+                plan = query.plan(dialect)
+                table = query.copy_into
+                if self._pipelined and table is not None and len(rows) >= COPY_ROWS:
+                    pipeline.close()
+                    piped = False
+                    _copy(connection, dialect, table, plan, rows)
+                    continue
+                if self._pipelined and not piped:
+                    pipeline.enter_context(connection.pipeline())
+                    piped = True
+                cursor = connection.cursor()
+                cursor.executemany(plan.sql, [plan.arguments(params) for params in rows])
+                cursor.close()
         self._writes.clear()
 
     def collect(self) -> None:
@@ -294,11 +320,31 @@ class Batch:
 def insert_query(table: Table, *, name: str = "") -> Query[Any]:
     """`INSERT INTO table (every column) VALUES (...)`: every column a parameter of its own
     type. Run it with `with_defaults(table, values)` so that columns the caller leaves out
-    get their declared Python-side defaults, exactly as an ORM insert would."""
+    get their declared Python-side defaults, exactly as an ORM insert would. Many rows of
+    it in one `Batch` go in by COPY on PostgreSQL."""
     return Query(
         insert(table).values({c.key: bindparam(c.key, type_=c.type) for c in table.columns}),
         name=name or f"insert {table.name}",
+        copy_into=table,
     )
+
+
+# From this many rows a batched insert goes in by COPY (PostgreSQL): a chunk of a bulk job
+# writes thousands of rows; a single issue writes one row per table, pipelined.
+COPY_ROWS = 50
+
+
+def _copy(connection: Any, dialect: Dialect, table: Table, plan: Plan, rows: list[Any]) -> None:
+    """`rows` of `plan` (an `insert_query`) into `table` by COPY: the same parameters, bound
+    by the same processors, streamed instead of one Bind/Execute each."""
+    quote = dialect.identifier_preparer.quote
+    keys = [column.key for column in table.columns]
+    names = ", ".join(quote(column.name) for column in table.columns)
+    statement = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for params in rows:
+            arguments = cast(dict[str, Any], plan.arguments(params))
+            copy.write_row([arguments[key] for key in keys])
 
 
 def with_defaults(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
