@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -157,6 +158,12 @@ def main() -> None:
         "to this file (the last round's), top frames printed",
     )
     parser.add_argument("--profile-seconds", type=int, default=8)
+    parser.add_argument(
+        "--profile-after",
+        type=float,
+        default=0.0,
+        help="start profiling this many seconds after the submission (the email phase, say)",
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
         database_url = (
@@ -200,6 +207,10 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
     engine = create_engine(url)
     print(f"server pid {server.pid} on port {port}, {url.split('://')[0]}, data dir {data_dir}")
     results: list[dict[str, float]] = []
+
+    def profile_later(spies: list[subprocess.Popen[bytes]]) -> None:
+        spies.append(py_spy(server.pid, args.profile_seconds, Path(args.profile)))
+
     try:
         wait_ready(f"http://127.0.0.1:{port}/api/users/balance", {"x-api-key": key})
         body = setup(port, key, background("JPEG"))
@@ -210,12 +221,14 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
             single = baseline(port, key, body, args.sample, f"r{round_}")
             while unsigned(engine):  # the singles' signing must not slow the job down
                 time.sleep(0.1)
-            spy = None
+            spies: list[subprocess.Popen[bytes]] = []
             if args.profile:
-                spy = py_spy(server.pid, args.profile_seconds, Path(args.profile))
+                timer = threading.Timer(args.profile_after, profile_later, args=(spies,))
+                timer.start()
             job = run_job(port, key, body, args.rows, f"r{round_}", engine, data_dir)
-            if spy is not None:
-                spy.communicate(timeout=args.profile_seconds + 30)
+            if args.profile:
+                timer.join()
+                spies[0].communicate(timeout=args.profile_seconds + 30)
                 top_frames(Path(args.profile), 30)
             scaled = single / args.sample * args.rows
             job["baseline"] = scaled

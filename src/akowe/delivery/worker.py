@@ -171,19 +171,27 @@ class DeliveryWorker:
         done: set[str] = set()
 
         def finish(session: Session, settled: signing_service.Signed) -> None:
+            # The signed ones in one UPDATE per claim (a batch is 128 messages; one UPDATE
+            # each was a sixth of the worker's time while a bulk job records), the rest alone.
             now = utcnow()
+            signed: list[OutboxMessage] = []
             for message in messages:
                 certificate_id = message.certificate_id or ""
                 if certificate_id not in settled:
                     continue
                 if settled[certificate_id] is None:
-                    status, error = "failed", "the certificate no longer exists"
+                    delivery_service.finish(
+                        session,
+                        message=message,
+                        status="failed",
+                        now=now,
+                        error="the certificate no longer exists",
+                    )
                 else:
-                    status, error = "sent", None
-                delivery_service.finish(
-                    session, message=message, status=status, now=now, error=error
-                )
+                    signed.append(message)
                 done.add(message.id)
+            if signed:
+                delivery_service.finish_sent(session, messages=signed, now=now)
 
         try:
             with metrics.timed(metrics.SIGNING_SECONDS):
