@@ -12,10 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.config import Settings
+from akowe.jobs import service as jobs_service
 from tests.certificates.conftest import make_issuer
 from tests.jobs.conftest import all_rows, balance, bulk_body, job, recipients, wait_for
 
@@ -121,13 +123,64 @@ def test_a_worker_killed_mid_job_leaves_every_row_issued_and_charged_exactly_onc
     assert signing_queued == 1199  # one signing message per certificate, none repeated
 
 
-def test_two_workers_share_one_job_without_issuing_a_row_twice(
+def test_a_worker_killed_while_checking_a_big_file_leaves_each_row_issued_once(
     client: httpx.Client, make_account, settings: Settings, tmp_path: Path
 ) -> None:
+    account = make_account(credits=4000)
+    issuer = make_issuer(client, account)
+    rows = recipients(3000)  # over SYNC_ROWS: answered at once, checked by the workers
+    rows[7]["email"] = "broken"
+    rows[2500]["email"] = rows[10]["email"].upper()  # the same recipient twice in the file
+    response = client.post(
+        "/api/certificates/bulk", json=bulk_body(issuer, rows), headers=issuer.headers
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["data"]["status"] == "validating"
+    job_id = response.json()["data"]["jobId"]
+
+    def checked() -> int:
+        counts = job(client, issuer.headers, job_id)["counts"]
+        return int(counts["valid"] + counts["failed"])
+
+    with worker_process(settings, tmp_path / "first.log") as first:
+        wait_for(lambda: checked() >= 80, timeout=120, interval=0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    partial = job(client, issuer.headers, job_id)
+    assert partial["status"] == "validating", partial
+    assert partial["counts"]["issued"] == 0 and 0 < checked() < 3000, partial
+
+    with worker_process(settings, tmp_path / "second.log"):
+        wait_for(
+            lambda: job(client, issuer.headers, job_id)["status"] == "completed",
+            timeout=240,
+            interval=0.2,
+        )
+    done = job(client, issuer.headers, job_id)
+    assert done["counts"]["issued"] == 2998 and done["counts"]["failed"] == 2, done
+    failed = {r["row"]: r["errorCode"] for r in all_rows(client, issuer.headers, job_id, "failed")}
+    assert failed == {8: "invalid_email", 2501: "duplicate_row"}
+    certificate_ids = [
+        r["certificateId"] for r in all_rows(client, issuer.headers, job_id, "issued")
+    ]
+    assert len(set(certificate_ids)) == len(certificate_ids) == 2998
+    assert balance(client, issuer.headers) == 4000 - 2998
+
+
+def test_two_workers_share_one_job_without_issuing_a_row_twice(
+    client: httpx.Client,
+    make_account,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Checked by the workers too (over SYNC_ROWS): they split the checking as well.
+    monkeypatch.setattr(jobs_service, "SYNC_ROWS", 100)
     issuer = make_issuer(client, make_account(credits=1000))
     response = client.post(
         "/api/certificates/bulk", json=bulk_body(issuer, recipients(800)), headers=issuer.headers
     )
+    assert response.json()["data"]["status"] == "validating"
     job_id = response.json()["data"]["jobId"]
     with (
         worker_process(settings, tmp_path / "a.log"),

@@ -281,7 +281,9 @@ async def list_job_rows(
     services: ServicesDep,
     status: Annotated[
         str | None,
-        QueryParameter(name="status", pattern="^(pending|issued|failed|skipped|cancelled)$"),
+        QueryParameter(
+            name="status", pattern="^(validating|pending|issued|failed|skipped|cancelled)$"
+        ),
     ] = None,
     limit: Annotated[int, QueryParameter(name="limit", ge=1, le=1000)] = DEFAULT_LIMIT,
     cursor: Annotated[

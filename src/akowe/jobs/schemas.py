@@ -14,7 +14,7 @@ from akowe.schemas import NOT_BLANK, BaseSchema, RequestSchema, Timestamp
 MAX_ROWS = 100_000
 Duplicates = Literal["allow", "skip", "deny"]
 JobStatus = Literal["validating", "queued", "running", "completed", "failed", "cancelled"]
-RowStatus = Literal["pending", "issued", "failed", "skipped", "cancelled"]
+RowStatus = Literal["validating", "pending", "issued", "failed", "skipped", "cancelled"]
 
 
 class BulkRecipient(RequestSchema):
@@ -129,9 +129,17 @@ class JobRead(BaseSchema):
     file_name: str | None
     sub_account_email: str | None
     test: bool
+    error: str | None = Field(
+        default=None,
+        description="Why a `failed` job issued nothing (no valid row; `duplicates: deny` and a "
+        "recipient already holds a certificate): found by the workers for a submission "
+        "checked after its answer.",
+    )
     errors: list[RowError] | None = Field(
         default=None,
-        description="On submission: the rows that failed validation (the first 1,000).",
+        description="On submission: the rows that failed validation (the first 1,000). Absent "
+        "when the submission is still `validating` (more than 1,000 rows): the workers check "
+        "its rows, and `/rows?status=failed` lists those that fail.",
     )
 
 

@@ -34,7 +34,7 @@ from akowe.certificates import service as certificates_service
 from akowe.certificates.checks import check_against_template
 from akowe.certificates.drawable import check_drawable
 from akowe.certificates.models import Certificate
-from akowe.certificates.schemas import IssueRequest, RecipientData
+from akowe.certificates.schemas import IssueRequest, MailData, RecipientData
 from akowe.credits import service as credits_service
 from akowe.credits.exceptions import InsufficientCredits
 from akowe.credits.models import CreditBalance
@@ -47,7 +47,7 @@ from akowe.jobs import files
 from akowe.jobs.exceptions import DuplicateRecipients, JobFinished, JobNotFound, NoValidRows
 from akowe.jobs.files import Columns, Input
 from akowe.jobs.models import Job, JobRow
-from akowe.jobs.schemas import BulkRequest, BulkSettings, RowError
+from akowe.jobs.schemas import BulkOptions, BulkRequest, BulkSettings, RowError
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
@@ -69,8 +69,18 @@ PENDING, ISSUED, FAILED, SKIPPED, CANCELLED_ROW = (
     "skipped",
     "cancelled",
 )
-ROW_STATES = (PENDING, ISSUED, FAILED, SKIPPED, CANCELLED_ROW)
+# `validating`: a job (and its rows) recorded before its rows were checked; see SYNC_ROWS.
+VALIDATING = "validating"
+ROW_STATES = (VALIDATING, PENDING, ISSUED, FAILED, SKIPPED, CANCELLED_ROW)
 ACTIVE = ("queued", "running")
+# A submission of up to this many rows is checked before the answer, which then carries the
+# whole report (and is a 400 when no row is valid). A bigger one is recorded as `validating`
+# at once and checked by the workers, chunk by chunk: checking takes ~0.4 ms a row here, so
+# a 100,000-row file answered after ~40 s, past many clients' and proxies' timeouts.
+SYNC_ROWS = 1000
+# Rows a worker checks per step: this many chunks' worth. Checking a row costs about half of
+# issuing one, so a step holds the write lock (SQLite) about as long as an issuing chunk.
+VALIDATE_CHUNKS = 2
 # Failures a retry can cure (a top-up, a restored organization); validation failures cannot.
 RETRYABLE = ("insufficient_credits", "organization_not_found", "template_not_found")
 MAX_REPORTED = 1000
@@ -185,87 +195,40 @@ def check_rows(
 ) -> tuple[Organization, Template, Checked]:
     """Resolve the organization and template (404) and check every row; blocking."""
     settings = submission.settings
-    data = IssueRequest.model_construct(
-        recipient_data=RecipientData.model_construct(name="", email=None, attributes={}),
-        organization_id=settings.organization_id,
-        template_id=settings.template_id,
-        mail_data=settings.mail_data,
-    )
     issued_at = utcnow()
     with db.read_connection() as reader:
-        with reader.batch() as lookups:
-            found_organization, found_template = certificates_service.lookup(
-                lookups, principal=principal, data=data
-            )
-        organization = found_organization.one()
-        template = found_template.one()
-        if organization is None:
-            raise OrganizationNotFound()
-        if template is None:
-            raise TemplateNotFound()
-        rows: list[dict[str, Any]] = []
-        errors: list[RowError] = []
-        first_of: dict[str, int] = {}
-        for item in submission.inputs:
-            verdict = _check_row(
-                reader,
-                item,
-                settings=settings,
-                plan=submission.plan,
-                organization=organization,
-                template=template,
-                store=store,
-                issued_at=issued_at,
-            )
-            if isinstance(verdict, RecipientData) and verdict.email is not None:
-                folded = verdict.email.casefold()
-                if folded in first_of:
-                    verdict = _row_error(
-                        item,
-                        submission.plan.email or "email",
-                        "duplicate_row",
-                        f"the same email as row {first_of[folded]}",
-                    )
-                else:
-                    first_of[folded] = item.row
-            rows.append(_new_row(item, verdict))
-            if isinstance(verdict, RowError):
-                errors.append(verdict)
+        organization, template = _resolve(reader, principal=principal, settings=settings)
+        rows = _check_inputs(
+            reader,
+            submission.inputs,
+            settings=settings,
+            plan=submission.plan,
+            organization=organization,
+            template=template,
+            store=store,
+            issued_at=issued_at,
+        )
+    errors = [_error_of(row) for row in rows if row["status"] == FAILED]
+    errors += _mark_duplicate_rows(rows, column=submission.plan.email or "email")
     invalid = len(errors)
     skipped = 0
-    if settings.duplicates != "allow" and first_of:
+    if settings.duplicates != "allow":
+        pending = [row for row in rows if row["status"] == PENDING]
         held = _live_recipients(
-            db, principal=principal, template_id=template.id, emails=list(first_of)
+            db,
+            principal=principal,
+            template_id=template.id,
+            emails=list({_folded(row) for row in pending if row["email"]}),
         )
-        duplicates = [row for row in rows if row["status"] == PENDING and _folded(row) in held]
+        duplicates = [row for row in pending if _folded(row) in held]
         if duplicates and settings.duplicates == "deny" and not settings.dry_run:
-            raise DuplicateRecipients(
-                [
-                    FieldError(
-                        f"rows.{row['row_number']}.email",
-                        f"{row['email']} already holds a live certificate of this template",
-                    )
-                    for row in duplicates[:MAX_REPORTED]
-                ]
-            )
+            raise DuplicateRecipients(_duplicate_errors(duplicates))
+        column = submission.plan.email or "email"
         for row in duplicates:
-            deny = settings.duplicates == "deny"
-            row.update(
-                status=FAILED if deny else SKIPPED,
-                error_code="already_issued",
-                error_column=submission.plan.email or "email",
-                error_message="this email already holds a live certificate of this template",
-            )
-            if deny:
+            error = _mark_held(row, deny=settings.duplicates == "deny", column=column)
+            if error is not None:
                 invalid += 1
-                errors.append(
-                    RowError(
-                        row=row["row_number"],
-                        column=row["error_column"],
-                        code="already_issued",
-                        message=row["error_message"],
-                    )
-                )
+                errors.append(error)
             else:
                 skipped += 1
     errors.sort(key=lambda e: e.row)
@@ -280,6 +243,111 @@ def check_rows(
         "remaining": total - invalid - skipped,
     }
     return organization, template, Checked(rows=rows, errors=errors, counts=counts)
+
+
+def _resolve(
+    reader: DriverReader, *, principal: Principal, settings: BulkSettings
+) -> tuple[Organization, Template]:
+    """The submission's organization and template in the caller's scope, or 404."""
+    data = IssueRequest.model_construct(
+        recipient_data=RecipientData.model_construct(name="", email=None, attributes={}),
+        organization_id=settings.organization_id,
+        template_id=settings.template_id,
+        mail_data=settings.mail_data,
+    )
+    with reader.batch() as lookups:
+        found_organization, found_template = certificates_service.lookup(
+            lookups, principal=principal, data=data
+        )
+    organization = found_organization.one()
+    template = found_template.one()
+    if organization is None:
+        raise OrganizationNotFound()
+    if template is None:
+        raise TemplateNotFound()
+    return organization, template
+
+
+def _check_inputs(
+    reader: DriverReader,
+    inputs: Sequence[Input],
+    *,
+    settings: BulkSettings,
+    plan: Columns,
+    organization: Organization,
+    template: Template,
+    store: FileStore,
+    issued_at: datetime,
+) -> list[dict[str, Any]]:
+    """Each input's row with its verdict (`pending`, or `failed` with the reason); duplicates
+    are not looked for here (`_mark_duplicate_rows`, once every row is checked)."""
+    return [
+        _new_row(
+            item,
+            _check_row(
+                reader,
+                item,
+                settings=settings,
+                plan=plan,
+                organization=organization,
+                template=template,
+                store=store,
+                issued_at=issued_at,
+            ),
+        )
+        for item in inputs
+    ]
+
+
+def _error_of(row: dict[str, Any]) -> RowError:
+    return RowError(
+        row=row["row_number"],
+        column=row["error_column"],
+        code=row["error_code"],
+        message=row["error_message"],
+    )
+
+
+def _mark_duplicate_rows(rows: Sequence[dict[str, Any]], *, column: str) -> list[RowError]:
+    """Fail each valid row (in row order) whose email an earlier valid row has; the errors."""
+    first_of: dict[str, int] = {}
+    errors: list[RowError] = []
+    for row in sorted(rows, key=lambda r: int(r["row_number"])):
+        if row["status"] != PENDING or not row["email"]:
+            continue
+        folded = _folded(row)
+        first = first_of.setdefault(folded, row["row_number"])
+        if first != row["row_number"]:
+            row.update(
+                status=FAILED,
+                error_code="duplicate_row",
+                error_column=column,
+                error_message=f"the same email as row {first}",
+            )
+            errors.append(_error_of(row))
+    return errors
+
+
+def _mark_held(row: dict[str, Any], *, deny: bool, column: str) -> RowError | None:
+    """A valid row whose email already holds a live certificate of the template: failed
+    (`deny`, its error) or skipped (None)."""
+    row.update(
+        status=FAILED if deny else SKIPPED,
+        error_code="already_issued",
+        error_column=column,
+        error_message="this email already holds a live certificate of this template",
+    )
+    return _error_of(row) if deny else None
+
+
+def _duplicate_errors(duplicates: Sequence[dict[str, Any]]) -> list[FieldError]:
+    return [
+        FieldError(
+            f"rows.{row['row_number']}.email",
+            f"{row['email']} already holds a live certificate of this template",
+        )
+        for row in duplicates[:MAX_REPORTED]
+    ]
 
 
 def _folded(row: dict[str, Any]) -> str:
@@ -323,23 +391,32 @@ def _live_recipients(
     db: Database, *, principal: Principal, template_id: str, emails: Sequence[str]
 ) -> set[str]:
     """The emails (case-folded) holding a live certificate of the template."""
+    with db.session() as session:
+        return _live_recipients_in(
+            session, principal=principal, template_id=template_id, emails=emails
+        )
+
+
+def _live_recipients_in(
+    session: Session, *, principal: Principal, template_id: str, emails: Sequence[str]
+) -> set[str]:
+    """`_live_recipients` in the caller's transaction."""
     c = _CERTIFICATES.c
     now = utcnow()
     held: set[str] = set()
-    with db.session() as session:
-        for start in range(0, len(emails), 500):
-            part = emails[start : start + 500]
-            found = session.scalars(
-                select(func.lower(c.recipient_email)).where(
-                    c.account_id == principal.account_id,
-                    c.mode == principal.mode,
-                    c.template_id == template_id,
-                    c.status == "issued",
-                    (c.expires_at.is_(None)) | (c.expires_at > now),
-                    func.lower(c.recipient_email).in_(part),
-                )
+    for start in range(0, len(emails), 500):
+        part = emails[start : start + 500]
+        found = session.scalars(
+            select(func.lower(c.recipient_email)).where(
+                c.account_id == principal.account_id,
+                c.mode == principal.mode,
+                c.template_id == template_id,
+                c.status == "issued",
+                (c.expires_at.is_(None)) | (c.expires_at > now),
+                func.lower(c.recipient_email).in_(part),
             )
-            held.update(str(e).casefold() for e in found)
+        )
+        held.update(str(e).casefold() for e in found)
     return held
 
 
@@ -370,8 +447,9 @@ def submit(
     path: str,
     idempotency_key: str | None,
 ) -> SubmitResult:
-    """Check every row, then record the job (202); a dry run answers the report (200) and
-    creates nothing. Blocking: run it in a database thread."""
+    """Record the job (202): up to `SYNC_ROWS` rows checked first, the answer carrying the
+    report; more recorded at once as `validating`, for the workers to check. A dry run
+    answers the report (200) and creates nothing. Blocking: run it in a database thread."""
     settings = submission.settings
     if settings.dry_run:
         _, _, checked = check_rows(db, principal=principal, submission=submission, store=store)
@@ -384,20 +462,29 @@ def submit(
         if replay is not None:
             return SubmitResult(replay.status, replay.body, replayed=True)
     try:
-        organization, template, checked = check_rows(
-            db, principal=principal, submission=submission, store=store
-        )
-        if checked.counts["valid"] == 0:
-            raise NoValidRows(
-                f"No row can be issued: {checked.errors[0].message} (row {checked.errors[0].row})",
-                [
-                    FieldError(f"rows.{e.row}.{e.column or ''}".rstrip("."), e.message)
-                    for e in checked.errors[:MAX_REPORTED]
-                ],
+        if len(submission.inputs) > SYNC_ROWS:
+            with db.read_connection() as reader:
+                organization, template = _resolve(reader, principal=principal, settings=settings)
+            rows = [_unchecked_row(item) for item in submission.inputs]
+            counts = _validating_counts(len(rows))
+            errors: list[RowError] | None = None
+            status = VALIDATING
+        else:
+            organization, template, checked = check_rows(
+                db, principal=principal, submission=submission, store=store
             )
+            if checked.counts["valid"] == 0:
+                raise NoValidRows(
+                    _no_valid_rows(checked.errors[0]),
+                    [
+                        FieldError(f"rows.{e.row}.{e.column or ''}".rstrip("."), e.message)
+                        for e in checked.errors[:MAX_REPORTED]
+                    ],
+                )
+            rows, counts, errors = checked.rows, checked.counts, checked.errors[:MAX_REPORTED]
+            status = "queued" if counts["remaining"] else "completed"
         job_id = new_id()
         now = utcnow()
-        pending = checked.counts["remaining"]
         job_values: dict[str, Any] = {
             "id": job_id,
             "account_id": principal.account_id,
@@ -406,7 +493,7 @@ def submit(
             "subaccount_email": principal.subaccount_email,
             "key_id": principal.key_id,
             "kind": "bulk_issue",
-            "status": "queued" if pending else "completed",
+            "status": status,
             "organization_id": organization.id,
             "template_id": template.id,
             "request": {
@@ -417,26 +504,32 @@ def submit(
                 "options": {"duplicates": settings.duplicates},
                 "columns": submission.columns,
                 "fileName": submission.file_name,
+                # Where each value came from, for the workers' error reports.
+                "plan": {
+                    "name": submission.plan.name,
+                    "email": submission.plan.email,
+                    "attributes": submission.plan.attributes,
+                },
             },
-            "total": checked.counts["total"],
-            "invalid": checked.counts["total"] - checked.counts["valid"],
+            "total": counts["total"],
+            "invalid": counts["failed"],
             "error": None,
             "created_at": now,
             "started_at": None,
-            "finished_at": None if pending else now,
+            "finished_at": now if status == "completed" else None,
             "turn_at": now,
         }
         body = {
             "success": True,
             "message": ACCEPTED,
-            "data": _job_wire(job_values, checked.counts, checked.errors[:MAX_REPORTED]),
+            "data": _job_wire(job_values, counts, errors),
         }
 
         def record(session: Session) -> None:
             connection = session.connection()
             connection.execute(_JOBS.insert(), job_values)
-            for start in range(0, len(checked.rows), 5000):
-                part = checked.rows[start : start + 5000]
+            for start in range(0, len(rows), 5000):
+                part = rows[start : start + 5000]
                 connection.execute(_ROWS.insert(), [{"job_id": job_id, **r} for r in part])
             if key is not None:
                 with session_reader(session).batch() as writes:
@@ -450,6 +543,39 @@ def submit(
         if key is not None:
             idempotency.release(db, principal=principal, key=key)
         raise
+
+
+def _no_valid_rows(first: RowError) -> str:
+    return f"No row can be issued: {first.message} (row {first.row})"
+
+
+def _unchecked_row(item: Input) -> dict[str, Any]:
+    """A row as sent, for a worker to check (`validating`)."""
+    return {
+        "row_number": item.row,
+        "status": VALIDATING,
+        "name": item.name,
+        "email": item.email,
+        "attributes": item.attributes,
+        "cells": item.cells,
+        "certificate_id": None,
+        "error_code": None,
+        "error_column": None,
+        "error_message": None,
+        "updated_at": None,
+    }
+
+
+def _validating_counts(total: int) -> dict[str, int]:
+    return {
+        "total": total,
+        "valid": 0,
+        "issued": 0,
+        "failed": 0,
+        "skipped": 0,
+        "cancelled": 0,
+        "remaining": total,
+    }
 
 
 # ---------------------------------------------------------------- parsing
@@ -558,7 +684,7 @@ def row_stats(session: Session) -> dict[str, int]:
         session.execute(
             select(_ROWS.c.status, func.count())
             .select_from(_ROWS.join(_JOBS, _JOBS.c.id == _ROWS.c.job_id))
-            .where(_JOBS.c.status.in_(("validating", *ACTIVE)))
+            .where(_JOBS.c.status.in_((VALIDATING, *ACTIVE)))
             .group_by(_ROWS.c.status)
         ).all()
     )
@@ -574,14 +700,15 @@ def counts(session: Session, *, job: Job) -> dict[str, int]:
             .group_by(_ROWS.c.status)
         ).all()
     )
+    unchecked = int(by_status.get(VALIDATING, 0))  # `valid` counts rows found valid so far
     return {
         "total": job.total,
-        "valid": job.total - job.invalid,
+        "valid": job.total - job.invalid - unchecked,
         "issued": int(by_status.get(ISSUED, 0)),
         "failed": int(by_status.get(FAILED, 0)),
         "skipped": int(by_status.get(SKIPPED, 0)),
         "cancelled": int(by_status.get(CANCELLED_ROW, 0)),
-        "remaining": int(by_status.get(PENDING, 0)),
+        "remaining": int(by_status.get(PENDING, 0)) + unchecked,
     }
 
 
@@ -605,6 +732,7 @@ def _job_wire(
         "fileName": request.get("fileName"),
         "subAccountEmail": job["subaccount_email"],
         "test": job["mode"] == Mode.TEST,
+        "error": job["error"],
     }
     if errors is not None:
         wire["errors"] = [e.model_dump(by_alias=True) for e in errors]
@@ -696,20 +824,22 @@ def cancel(session: Session, *, principal: Principal, job_id: str) -> Job:
     """Stop a job before its next chunk: rows not yet issued become `cancelled` (a chunk
     running now finishes first: its rows are locked until it commits)."""
     job = require(session, principal=principal, job_id=job_id)
-    if job.status not in ("validating", *ACTIVE):
-        raise JobFinished(f"The job is {job.status}: only a queued or running job is cancelled.")
+    if job.status not in (VALIDATING, *ACTIVE):
+        raise JobFinished(
+            f"The job is {job.status}: only a validating, queued or running job is cancelled."
+        )
     now = utcnow()
     # Rows first, then the job: a worker's chunk holds its rows and then touches the job,
     # so taking them in the same order never deadlocks.
     session.execute(
         update(JobRow)
-        .where(JobRow.job_id == job.id, JobRow.status == PENDING)
+        .where(JobRow.job_id == job.id, JobRow.status.in_((PENDING, VALIDATING)))
         .values(status=CANCELLED_ROW, error_code="cancelled", updated_at=now)
         .execution_options(synchronize_session=False)
     )
     session.execute(
         update(Job)
-        .where(Job.id == job.id, Job.status.in_(("validating", *ACTIVE)))
+        .where(Job.id == job.id, Job.status.in_((VALIDATING, *ACTIVE)))
         .values(status="cancelled", finished_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -722,7 +852,7 @@ def retry(session: Session, *, principal: Principal, job_id: str) -> Job:
     """Queue again the rows that failed for a reason a retry can cure (credits ran out, ...);
     rows that failed validation stay failed."""
     job = require(session, principal=principal, job_id=job_id)
-    if job.status in ACTIVE:
+    if job.status in (VALIDATING, *ACTIVE):
         raise JobFinished("The job is still running: retry once it has finished.")
     now = utcnow()
     result = session.execute(
@@ -789,10 +919,19 @@ def _chunk(
     session: Session, *, chunk_size: int, store: FileStore, job_id: str | None
 ) -> ChunkResult | None:
     postgres = session.get_bind().dialect.name == "postgresql"
-    candidates = select(Job).where(Job.status.in_(ACTIVE)).order_by(Job.turn_at, Job.id)
+    candidates = (
+        select(Job).where(Job.status.in_((VALIDATING, *ACTIVE))).order_by(Job.turn_at, Job.id)
+    )
     if job_id is not None:
         candidates = candidates.where(Job.id == job_id)
     for job in session.scalars(candidates.limit(16)).all():
+        if job.status == VALIDATING:
+            checked = _validate_step(
+                session, job=job, rows=chunk_size * VALIDATE_CHUNKS, store=store, postgres=postgres
+            )
+            if checked is not None:
+                return checked
+            continue
         if postgres:
             # The account's balance first, then the rows: every writer that needs both (a
             # chunk that runs out of credits fails the job's other pending rows) takes them
@@ -817,6 +956,231 @@ def _chunk(
         if _finish_if_done(session, job=job):
             return ChunkResult(job.id, 0, 0, True)
     return None
+
+
+_ROW_VERDICT: Query[Any] = Query(
+    update(_ROWS)
+    .where(_ROWS.c.job_id == bindparam("b_job"), _ROWS.c.row_number == bindparam("b_row"))
+    .values(
+        status=bindparam("b_status"),
+        name=bindparam("b_name"),
+        email=bindparam("b_email"),
+        attributes=bindparam("b_attributes", type_=_ROWS.c.attributes.type),
+        error_code=bindparam("b_code"),
+        error_column=bindparam("b_column"),
+        error_message=bindparam("b_message"),
+        updated_at=bindparam("b_at"),
+    ),
+    name="job row verdict",
+)
+
+
+def _validate_step(
+    session: Session, *, job: Job, rows: int, store: FileStore, postgres: bool
+) -> ChunkResult | None:
+    """Check the next `rows` rows of a `validating` job, with the same checks as a submission
+    checked before its answer; once none is left, look for duplicates and queue the job.
+    None when there was nothing to do (another worker holds the last rows, or finishes)."""
+    pick = (
+        select(_ROWS.c.row_number, _ROWS.c.name, _ROWS.c.email, _ROWS.c.attributes, _ROWS.c.cells)
+        .where(_ROWS.c.job_id == job.id, _ROWS.c.status == VALIDATING)
+        .order_by(_ROWS.c.row_number)
+        .limit(rows)
+    )
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True)
+    picked = session.execute(pick).all()
+    if not picked:
+        return _finish_validation(session, job=job, postgres=postgres)
+    settings, plan = _settings_of(job), _plan_of(job)
+    now = utcnow()
+    reader = session_reader(session)
+    try:
+        organization, template = _resolve(reader, principal=_principal(job), settings=settings)
+    except (OrganizationNotFound, TemplateNotFound) as exc:
+        code = (
+            "organization_not_found"
+            if isinstance(exc, OrganizationNotFound)
+            else "template_not_found"
+        )
+        what = "organization" if isinstance(exc, OrganizationNotFound) else "template"
+        verdicts = [
+            {
+                **_unchecked_row(_input(row)),
+                "status": FAILED,
+                "error_code": code,
+                "error_message": f"the {what} was deleted",
+            }
+            for row in picked
+        ]
+    else:
+        verdicts = _check_inputs(
+            reader,
+            [_input(row) for row in picked],
+            settings=settings,
+            plan=plan,
+            organization=organization,
+            template=template,
+            store=store,
+            issued_at=now,
+        )
+    invalid = sum(1 for row in verdicts if row["status"] == FAILED)
+    with reader.batch() as writes:
+        for row in verdicts:
+            writes.write(
+                _ROW_VERDICT,
+                b_job=job.id,
+                b_row=row["row_number"],
+                b_status=row["status"],
+                b_name=row["name"],
+                b_email=row["email"],
+                b_attributes=row["attributes"],
+                b_code=row["error_code"],
+                b_column=row["error_column"],
+                b_message=row["error_message"],
+                b_at=now,
+            )
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == VALIDATING)
+        .values(invalid=Job.invalid + invalid, turn_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return ChunkResult(job.id, 0, invalid, False)
+
+
+def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkResult | None:
+    """Every row checked: fail duplicates inside the input, apply `options.duplicates`, then
+    queue the job (or fail it: no valid row, or `deny` and some recipient holds one)."""
+    unchecked = session.scalar(
+        select(func.count())
+        .select_from(_ROWS)
+        .where(_ROWS.c.job_id == job.id, _ROWS.c.status == VALIDATING)
+    )
+    if unchecked:
+        return None  # another worker is checking the last rows
+    pick = (
+        select(_ROWS.c.row_number, _ROWS.c.email)
+        .where(_ROWS.c.job_id == job.id, _ROWS.c.status == PENDING)
+        .order_by(_ROWS.c.row_number)
+    )
+    if postgres:
+        pick = pick.with_for_update()  # rows, then the job: the order cancel takes them in
+    rows = [
+        {"row_number": number, "email": email, "status": PENDING}
+        for number, email in session.execute(pick).all()
+    ]
+    now = utcnow()
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == VALIDATING)
+        .values(status="queued", turn_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(claimed, "rowcount", 0):
+        return None  # another worker finished it, or it was cancelled
+    settings, plan = _settings_of(job), _plan_of(job)
+    column = plan.email or "email"
+    changed = _mark_duplicate_rows(rows, column=column)
+    failed = len(changed)
+    pending = [row for row in rows if row["status"] == PENDING]
+    held: list[dict[str, Any]] = []
+    if settings.duplicates != "allow" and pending:
+        holders = _live_recipients_in(
+            session,
+            principal=_principal(job),
+            template_id=job.template_id,
+            emails=list({_folded(row) for row in pending if row["email"]}),
+        )
+        held = [row for row in pending if _folded(row) in holders]
+        deny = settings.duplicates == "deny"
+        failed += sum(_mark_held(row, deny=deny, column=column) is not None for row in held)
+    error = None
+    if held and settings.duplicates == "deny":
+        error = DuplicateRecipients.default_message.replace(
+            "nothing was created", "nothing was issued"
+        )
+        for row in rows:
+            if row["status"] == PENDING:
+                row.update(
+                    status=FAILED,
+                    error_code="duplicates_denied",
+                    error_column=None,
+                    error_message="not issued: other rows' recipients already hold a live "
+                    'certificate of this template (options.duplicates is "deny")',
+                )
+                failed += 1
+    for row in rows:
+        if row["status"] != PENDING:
+            session.execute(
+                update(_ROWS)
+                .where(_ROWS.c.job_id == job.id, _ROWS.c.row_number == row["row_number"])
+                .values(
+                    status=row["status"],
+                    error_code=row["error_code"],
+                    error_column=row["error_column"],
+                    error_message=row["error_message"],
+                    updated_at=now,
+                )
+            )
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id)
+        .values(invalid=Job.invalid + failed)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    session.expire(job)
+    if error is None and job.total - job.invalid == 0:
+        first = session.execute(
+            select(_ROWS.c.row_number, _ROWS.c.error_message)
+            .where(_ROWS.c.job_id == job.id, _ROWS.c.status == FAILED)
+            .order_by(_ROWS.c.row_number)
+            .limit(1)
+        ).one()
+        error = f"No row can be issued: {first.error_message} (row {first.row_number})"
+    if error is not None:
+        session.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(status="failed", error=error, finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return ChunkResult(job.id, 0, failed, True)
+    return ChunkResult(job.id, 0, failed, _finish_if_done(session, job=job))
+
+
+def _input(row: Any) -> Input:
+    return Input(
+        row=row.row_number,
+        name=row.name,
+        email=row.email,
+        attributes=row.attributes if isinstance(row.attributes, dict) else {},
+        cells=list(row.cells or []),
+    )
+
+
+def _settings_of(job: Job) -> BulkSettings:
+    """What every row of the job shares, as submitted (already validated then)."""
+    request = job.request or {}
+    mail = request.get("mailData")
+    expires = request.get("expiresAt")
+    return BulkSettings.model_construct(
+        organization_id=job.organization_id,
+        template_id=job.template_id,
+        mail_data=MailData.model_validate(mail) if mail else None,
+        expires_at=datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None,
+        options=BulkOptions(duplicates=(request.get("options") or {}).get("duplicates", "allow")),
+    )
+
+
+def _plan_of(job: Job) -> Columns:
+    plan = (job.request or {}).get("plan") or {}
+    return Columns(
+        name=plan.get("name"),
+        email=plan.get("email"),
+        attributes=dict(plan.get("attributes") or {}),
+    )
 
 
 def _principal(job: Job) -> Principal:
