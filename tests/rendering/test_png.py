@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import shutil
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops
@@ -101,3 +106,50 @@ def test_transparent_background_is_flattened_on_white(data: CertificateData) -> 
     rendered = image(render_png(template, data))
     assert rendered.getpixel((100, 150)) == (255, 255, 255)
     assert rendered.getpixel((300, 150)) == (200, 0, 0)
+
+
+WEB_NODE = Path(__file__).parent.parent / "web"
+
+
+def _jsqr(tmp_path: Path, pictures: list[Image.Image]) -> list[str | None]:
+    """Decode with jsQR from npm: a decoder independent of zxing-cpp, which draws the codes."""
+    node = shutil.which("node")
+    problem = None
+    if node is None:
+        problem = "Node.js is not installed"
+    elif not (WEB_NODE / "node_modules" / "jsqr").is_dir():
+        problem = f"jsqr missing: run `npm ci` in {WEB_NODE}"
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"INDEPENDENT QR DECODER CANNOT RUN IN CI: {problem}")
+        pytest.skip(f"!!! INDEPENDENT (npm) QR DECODER NOT RUN: {problem} !!!")
+    assert node is not None
+    listed = []
+    for number, picture in enumerate(pictures):
+        path = tmp_path / f"{number}.rgba"
+        path.write_bytes(picture.convert("RGBA").tobytes())
+        listed.append({"path": str(path), "width": picture.width, "height": picture.height})
+    (tmp_path / "images.json").write_text(json.dumps(listed))
+    done = subprocess.run(
+        [node, str(WEB_NODE / "decode_qr.mjs"), str(tmp_path / "images.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    texts: list[str | None] = json.loads(done.stdout)
+    return texts
+
+
+def test_an_independent_decoder_reads_every_qr_code_as_its_url(
+    tmp_path: Path, jpeg_template: TemplateSpec, data: CertificateData
+) -> None:
+    long_url = "https://verify.akowe.example/c/" + "x" * 400
+    square = TemplateSpec("long-qr:1", 800, 800, flat_background(800, 800), ())
+    square = replace(square, fields=(field("qr", "qr", font_size=600),))
+    ids = [f"{n:08x}-1c2d-4e5f-8a9b-{n:012x}" for n in (1, 977, 65_535)]
+    urls = [f"https://verify.akowe.example/verify/{i}" for i in ids]
+    pictures = [image(render_png(jpeg_template, replace(data, verification_url=u))) for u in urls]
+    pictures.append(image(render_png(square, replace(data, verification_url=long_url))))
+    assert _jsqr(tmp_path, pictures) == [*urls, long_url]
