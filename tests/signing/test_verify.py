@@ -6,15 +6,20 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from akowe.signing import (
     did_document,
     did_key,
     offline_did_resolver,
+    proofs,
     public_key_multibase,
     sign,
     sign_many,
     verify_credential,
 )
+from akowe.signing.canon import canonicalize
+from akowe.signing.exceptions import UnsafeDocument
 from akowe.signing.keys import generate_private_key
 from akowe.signing.verify import VerificationResult
 from tests.signing.conftest import NOW, Issuer
@@ -269,3 +274,25 @@ def test_odd_shapes_are_reported_as_failed_checks_never_raised(issuer: Issuer) -
         result = _verify(issuer, variant)
         assert not result.valid
         assert result.status == "invalid"
+
+
+def test_remembered_proof_options_hash_as_fresh_ones_and_failures_are_never_remembered(
+    issuer: Issuer,
+) -> None:
+    document = issuer.credential()
+    options = proofs.proof_config(document, verification_method=issuer.method(), created=NOW)
+    first = proofs.hash_data(document, options)
+    again = proofs.hash_data(document, dict(options))  # the remembered canonical form
+    fresh = canonicalize({**options, "@context": document["@context"]})
+    assert first == again and first.canonical_proof_config == fresh
+
+    # Options too long to remember are canonicalised each time, to the same bytes.
+    long_method = issuer.method() + "?" + "x" * 3000
+    long = dict(options, verificationMethod=long_method)
+    assert proofs.hash_data(document, long).canonical_proof_config == canonicalize(
+        {**long, "@context": document["@context"]}
+    )
+    # A refused option (a term the contexts do not define) is refused every time.
+    for _ in range(2):
+        with pytest.raises(UnsafeDocument):
+            proofs.hash_data(document, dict(options, madeUpTerm="x"))

@@ -13,7 +13,9 @@ between ~4.7 ms and under 3 ms per signature.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,7 +80,7 @@ def hash_data(
     unsecured = {key: value for key, value in document.items() if key != "proof"}
     config = {key: value for key, value in options.items() if key != "proofValue"}
     config["@context"] = unsecured["@context"]
-    canonical_config = canonicalize(config, loader=loader, limits=limits)
+    canonical_config = _canonical_config(config, loader=loader, limits=limits)
     canonical_document = canonicalize(unsecured, loader=loader, limits=limits)
     return HashData(
         canonical_document=canonical_document,
@@ -86,6 +88,31 @@ def hash_data(
         document_hash=hashlib.sha256(canonical_document.encode()).digest(),
         proof_config_hash=hashlib.sha256(canonical_config.encode()).digest(),
     )
+
+
+def _canonical_config(
+    config: dict[str, Any], *, loader: StaticDocumentLoader | None, limits: Limits
+) -> str:
+    """The proof options' canonical N-Quads, remembered for the same options (text).
+
+    A batch signs hundreds of credentials with the same options (one key, `created` to the
+    second), and canonicalising them was an eighth of each signature (0.34 of 2.5 ms).
+    Canonicalisation is a function of the JSON, the loader's contexts and the limits, so the
+    result is keyed by all three; only small options are kept (a verifier's input is
+    untrusted), and a failure is never remembered.
+    """
+    text = json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > _REMEMBERED_CONFIG_CHARS:
+        return canonicalize(config, loader=loader, limits=limits)
+    return _canonical_config_text(text, loader, limits)
+
+
+_REMEMBERED_CONFIG_CHARS: Final = 2048
+
+
+@functools.lru_cache(maxsize=64)
+def _canonical_config_text(text: str, loader: StaticDocumentLoader | None, limits: Limits) -> str:
+    return canonicalize(json.loads(text), loader=loader, limits=limits)
 
 
 def sign(
