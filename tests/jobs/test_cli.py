@@ -55,3 +55,34 @@ def test_akowe_issue_checks_then_issues_a_csv_and_writes_the_results_beside_it(
 
     unknown = akowe(settings, "issue", *common[:4], *common[6:], "--template", "nope")
     assert unknown.returncode == 1 and "template" in unknown.stderr.lower()
+
+
+def test_akowe_issue_follows_a_big_file_through_its_checking_to_the_end(
+    settings: Settings, client: httpx.Client, make_account, tmp_path: Path
+) -> None:
+    # Over 1,000 rows the submission is recorded `validating` and checked by the workers:
+    # the command runs those steps too before it writes the results.
+    account = make_account(credits=2000)
+    issuer = make_issuer(client, account)
+    source = tmp_path / "big.csv"
+    lines = [f"Student {n},student{n}@example.com,Physics,A" for n in range(1200)]
+    lines[600] = "Student 600,not-an-email,Physics,A"
+    source.write_text("name,email,Course Name,Grade\n" + "\n".join(lines) + "\n")
+    done = akowe(
+        settings,
+        "issue",
+        *("--account", account.account_id),
+        *("--organization", issuer.organization_id),
+        *("--template", issuer.template_id),
+        *("--csv", str(source)),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "completed", job
+    assert job["counts"]["issued"] == 1199 and job["counts"]["failed"] == 1
+    assert balance(client, issuer.headers) == 2000 - 1199
+    with Path(job["resultsFile"]).open(encoding="utf-8-sig") as handle:
+        results = list(csv.DictReader(handle))
+    assert len(results) == 1200 and results[600]["errorCode"] == "invalid_email"
+    assert sum(r["status"] == "issued" for r in results) == 1199
