@@ -35,7 +35,7 @@ CLASS_CSV = (
     "Dayo Ojo,bad@,Machine Learning,Excellent\r\n"  # 7 invalid_email
     "Dayo Ojo,dayo@example.com,Machine Learning,Excellent\r\n"  # 8 issued
     "Held Already,held@example.com,Machine Learning,Excellent\r\n"  # 9 skipped
-    "Efe Uche,efe@example.com,Machine Learning,Excellent\r\n"  # 10 issued
+    "  Efe Uche ,efe@EXAMPLE.com,Machine Learning,Excellent\r\n"  # 10 issued, normalised
 ).encode()
 
 
@@ -109,6 +109,7 @@ def test_a_big_file_is_answered_at_once_and_its_rows_get_the_verdicts_a_small_on
     }  # fmt: skip
     by_row = {v["row"]: v for v in verdicts}
     assert [by_row[n]["status"] for n in (1, 8, 10)] == ["issued"] * 3
+    assert (by_row[10]["name"], by_row[10]["email"]) == ("Efe Uche", "efe@example.com")
     assert (by_row[2]["errorCode"], by_row[2]["errorColumn"]) == ("missing_name", "Full name")
     assert (by_row[3]["errorCode"], by_row[3]["errorColumn"]) == ("invalid_email", "E-mail")
     assert (by_row[4]["errorCode"], by_row[4]["errorColumn"]) == ("unrenderable_text", "Mark")

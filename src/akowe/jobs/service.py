@@ -1025,8 +1025,26 @@ def _validate_step(
             issued_at=now,
         )
     invalid = sum(1 for row in verdicts if row["status"] == FAILED)
+    # A valid row whose values were already as checked (the usual case) only changes state:
+    # those in one statement; the others (failed, or normalised: trimmed, say) row by row.
+    as_sent = [
+        row["row_number"]
+        for row, sent in zip(verdicts, picked, strict=True)
+        if row["status"] == PENDING
+        and (row["name"], row["email"], row["attributes"])
+        == (sent.name, sent.email, sent.attributes)
+    ]
+    if as_sent:
+        session.execute(
+            update(_ROWS)
+            .where(_ROWS.c.job_id == job.id, _ROWS.c.row_number.in_(as_sent))
+            .values(status=PENDING, updated_at=now)
+        )
+    unchanged = set(as_sent)
     with reader.batch() as writes:
         for row in verdicts:
+            if row["row_number"] in unchanged:
+                continue
             writes.write(
                 _ROW_VERDICT,
                 b_job=job.id,
