@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import uharfbuzz as hb  # type: ignore[import-untyped]
 from bidi import get_display  # type: ignore[import-untyped]
@@ -29,9 +30,9 @@ _OVERLAP_EM = 0.15
 _MAX_PERMUTED = 6  # glyphs in a group whose drawing orders are all tried (720 at most)
 
 
-@dataclass(frozen=True, slots=True)
-class Glyph:
-    """One shaped glyph, in drawing order.
+class Glyph(NamedTuple):
+    """One shaped glyph, in drawing order (a named tuple: a line makes one per glyph, and a
+    frozen dataclass took three times as long to make, a fifth of shaping a name).
 
     `x` is where its origin sits from the start of the run (offset included), `text` what it
     copies as. A group of glyphs whose characters cannot be split one to one (conjuncts,
@@ -212,25 +213,30 @@ def _shape(
         buf.language = language
     font = choice.font
     hb.shape(font.hb_font, buf, {})
+    # HarfBuzz's glyph records read once into lists: every pass below indexes them, and
+    # each attribute read on the records is a call into the extension.
     infos = buf.glyph_infos
     positions = buf.glyph_positions
-    # Visual x of every glyph, in HarfBuzz's (visual, left-to-right) order.
-    xs = []
-    pen = 0
-    for pos in positions:
-        xs.append(pen + pos.x_offset)
-        pen += pos.x_advance
-    order = list(range(len(infos)))
+    gids = [info.codepoint for info in infos]
+    clusters = [info.cluster for info in infos]
+    offsets = [(pos.x_offset, pos.y_offset) for pos in positions]
+    pens = [0, *itertools.accumulate(pos.x_advance for pos in positions)]
+    pen = pens[-1]
+    # Visual x of every glyph, and where its ink reaches, in HarfBuzz's (visual,
+    # left-to-right) order.
+    xs = [at + x_offset for at, (x_offset, _) in zip(pens, offsets, strict=False)]
+    reach = [int(x + font.advance(gid)) for x, gid in zip(xs, gids, strict=True)]
+    order = list(range(len(gids)))
     if rtl:
         order.reverse()  # draw in logical order: readers copy text in drawing order
     # Groups of glyphs sharing a cluster, in drawing order, with the characters they stand for.
-    starts = sorted({info.cluster for info in infos})
+    starts = sorted(set(clusters))
     ends = dict(zip(starts, [*starts[1:], len(text)], strict=True))
     groups: list[list[int]] = []
     group_text: list[str] = []
     last = -1
     for index in order:
-        cluster = infos[index].cluster
+        cluster = clusters[index]
         if cluster != last:
             groups.append([])
             group_text.append(text[cluster : ends[cluster]])
@@ -241,17 +247,14 @@ def _shape(
     merged: list[list[int]] = []
     merged_text: list[str] = []
     overlap = font.upem * _OVERLAP_EM
-
-    def end(index: int) -> int:
-        return int(xs[index] + font.advance(infos[index].codepoint))
-
     for indexes, chars in zip(groups, group_text, strict=True):
         # Also merge a cluster drawn back over the previous one (subjoined consonants, vowel
         # signs placed by GPOS): readers would take the overlap for a word or line break.
         overlaps = (
             not rtl
             and merged
-            and min(xs[i] for i in indexes) < max(end(i) for i in merged[-1]) - overlap
+            and min(map(xs.__getitem__, indexes))
+            < max(map(reach.__getitem__, merged[-1])) - overlap
         )
         if merged and (len(merged[-1]) > len(merged_text[-1]) or overlaps):
             merged[-1].extend(indexes)
@@ -267,7 +270,7 @@ def _shape(
         # Inside a group any drawing order copies the same text (characters are shared out in
         # drawing order); ending on the glyph that reaches furthest leaves no false gap before
         # the next cluster, which readers would copy as a space.
-        merged = [_drawing_order(group, xs, end) for group in merged]
+        merged = [_drawing_order(group, xs, reach.__getitem__) for group in merged]
     texts, flags = _texts(merged_text, [len(g) for g in merged])
     if rtl:
         # Readers that honour ActualText (poppler, PDFium) take it as visual text and run
@@ -278,14 +281,14 @@ def _shape(
     at = 0
     for indexes, chars, flag in zip(merged, merged_text, flags, strict=True):
         for n, index in enumerate(indexes):
-            gid = infos[index].codepoint
+            gid = gids[index]
             if gid == 0:
                 missing += [c for c in chars if not is_ignorable(c) and not c.isspace()]
             actual = chars if flag and n == 0 else None
             span = len(indexes) if actual is not None else 0
             if rtl and at == 0:
-                actual, span = _visual(text), len(infos)
-            glyphs.append(Glyph(gid, texts[at], xs[index], positions[index].y_offset, actual, span))
+                actual, span = _visual(text), len(gids)
+            glyphs.append(Glyph(gid, texts[at], xs[index], offsets[index][1], actual, span))
             at += 1
     return Run(choice, tuple(glyphs), pen, rtl, start), list(dict.fromkeys(missing))
 
