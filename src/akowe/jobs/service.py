@@ -475,7 +475,7 @@ def submit(
             )
             if checked.counts["valid"] == 0:
                 raise NoValidRows(
-                    _no_valid_rows(checked.errors[0]),
+                    _no_valid_rows(checked.errors[0].message, checked.errors[0].row),
                     [
                         FieldError(f"rows.{e.row}.{e.column or ''}".rstrip("."), e.message)
                         for e in checked.errors[:MAX_REPORTED]
@@ -545,8 +545,8 @@ def submit(
         raise
 
 
-def _no_valid_rows(first: RowError) -> str:
-    return f"No row can be issued: {first.message} (row {first.row})"
+def _no_valid_rows(message: str, row: int) -> str:
+    return f"No row can be issued: {message} (row {row})"
 
 
 def _unchecked_row(item: Input) -> dict[str, Any]:
@@ -975,6 +975,20 @@ _ROW_VERDICT: Query[Any] = Query(
 )
 
 
+_ROW_OUTCOME: Query[Any] = Query(
+    update(_ROWS)
+    .where(_ROWS.c.job_id == bindparam("b_job"), _ROWS.c.row_number == bindparam("b_row"))
+    .values(
+        status=bindparam("b_status"),
+        error_code=bindparam("b_code"),
+        error_column=bindparam("b_column"),
+        error_message=bindparam("b_message"),
+        updated_at=bindparam("b_at"),
+    ),
+    name="job row outcome",
+)
+
+
 def _validate_step(
     session: Session, *, job: Job, rows: int, store: FileStore, postgres: bool
 ) -> ChunkResult | None:
@@ -1099,8 +1113,7 @@ def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkRe
         return None  # another worker finished it, or it was cancelled
     settings, plan = _settings_of(job), _plan_of(job)
     column = plan.email or "email"
-    changed = _mark_duplicate_rows(rows, column=column)
-    failed = len(changed)
+    failed = len(_mark_duplicate_rows(rows, column=column))
     pending = [row for row in rows if row["status"] == PENDING]
     held: list[dict[str, Any]] = []
     if settings.duplicates != "allow" and pending:
@@ -1113,34 +1126,36 @@ def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkRe
         held = [row for row in pending if _folded(row) in holders]
         deny = settings.duplicates == "deny"
         failed += sum(_mark_held(row, deny=deny, column=column) is not None for row in held)
+    with session_reader(session).batch() as writes:
+        for row in rows:
+            if row["status"] != PENDING:
+                writes.write(
+                    _ROW_OUTCOME,
+                    b_job=job.id,
+                    b_row=row["row_number"],
+                    b_status=row["status"],
+                    b_code=row["error_code"],
+                    b_column=row["error_column"],
+                    b_message=row["error_message"],
+                    b_at=now,
+                )
     error = None
     if held and settings.duplicates == "deny":
         error = DuplicateRecipients.default_message.replace(
             "nothing was created", "nothing was issued"
         )
-        for row in rows:
-            if row["status"] == PENDING:
-                row.update(
-                    status=FAILED,
-                    error_code="duplicates_denied",
-                    error_column=None,
-                    error_message="not issued: other rows' recipients already hold a live "
-                    'certificate of this template (options.duplicates is "deny")',
-                )
-                failed += 1
-    for row in rows:
-        if row["status"] != PENDING:
-            session.execute(
-                update(_ROWS)
-                .where(_ROWS.c.job_id == job.id, _ROWS.c.row_number == row["row_number"])
-                .values(
-                    status=row["status"],
-                    error_code=row["error_code"],
-                    error_column=row["error_column"],
-                    error_message=row["error_message"],
-                    updated_at=now,
-                )
+        denied = session.execute(
+            update(_ROWS)
+            .where(_ROWS.c.job_id == job.id, _ROWS.c.status == PENDING)
+            .values(
+                status=FAILED,
+                error_code="duplicates_denied",
+                error_message="not issued: other rows' recipients already hold a live "
+                'certificate of this template (options.duplicates is "deny")',
+                updated_at=now,
             )
+        )
+        failed += int(getattr(denied, "rowcount", 0) or 0)
     session.execute(
         update(Job)
         .where(Job.id == job.id)
@@ -1156,7 +1171,7 @@ def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkRe
             .order_by(_ROWS.c.row_number)
             .limit(1)
         ).one()
-        error = f"No row can be issued: {first.error_message} (row {first.row_number})"
+        error = _no_valid_rows(first.error_message, first.row_number)
     if error is not None:
         session.execute(
             update(Job)
