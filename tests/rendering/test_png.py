@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +13,7 @@ from PIL import Image, ImageChops
 
 from akowe.rendering import CertificateData, TemplateSpec, render_png
 from akowe.rendering.fonts import load
+from tests.npm import require_node
 from tests.rendering.factories import URL, field, flat_background
 
 
@@ -113,17 +112,7 @@ WEB_NODE = Path(__file__).parent.parent / "web"
 
 def _jsqr(tmp_path: Path, pictures: list[Image.Image]) -> list[str | None]:
     """Decode with jsQR from npm: a decoder independent of zxing-cpp, which draws the codes."""
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "Node.js is not installed"
-    elif not (WEB_NODE / "node_modules" / "jsqr").is_dir():
-        problem = f"jsqr missing: run `npm ci` in {WEB_NODE}"
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"INDEPENDENT QR DECODER CANNOT RUN IN CI: {problem}")
-        pytest.skip(f"!!! INDEPENDENT (npm) QR DECODER NOT RUN: {problem} !!!")
-    assert node is not None
+    node = require_node(WEB_NODE / "node_modules" / "jsqr", "independent (npm) QR decoder")
     listed = []
     for number, picture in enumerate(pictures):
         path = tmp_path / f"{number}.rgba"

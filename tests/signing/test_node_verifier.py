@@ -10,38 +10,20 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from akowe.signing import generate_private_key, sign
 from akowe.signing.loader import DEFAULT_CONTEXTS, read_pinned_context
+from tests.npm import require_node
 from tests.signing.conftest import NOW, Issuer
 
 NODE_DIR = Path(__file__).parent / "node"
 
 
-def _require_node() -> str:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "Node.js is not installed"
-    elif not (NODE_DIR / "node_modules").is_dir():
-        problem = f"node_modules missing: run `npm ci` in {NODE_DIR}"
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"INDEPENDENT VERIFIER CANNOT RUN IN CI: {problem}")
-        pytest.skip(f"!!! INDEPENDENT (npm) VERIFIER NOT RUN: {problem} !!!")
-    assert node is not None
-    return node
-
-
 def _run(tmp_path: Path, documents: dict[str, Any], cases: list[dict[str, Any]]) -> Any:
-    node = _require_node()
+    node = require_node(NODE_DIR / "node_modules", "independent (npm) verifier")
     source = tmp_path / "input.json"
     source.write_text(json.dumps({"documents": documents, "cases": cases}), encoding="utf-8")
     completed = subprocess.run(

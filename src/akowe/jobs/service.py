@@ -1055,23 +1055,13 @@ def _validate_step(
             .values(status=PENDING, updated_at=now)
         )
     unchanged = set(as_sent)
-    with reader.batch() as writes:
-        for row in verdicts:
-            if row["row_number"] in unchanged:
-                continue
-            writes.write(
-                _ROW_VERDICT,
-                b_job=job.id,
-                b_row=row["row_number"],
-                b_status=row["status"],
-                b_name=row["name"],
-                b_email=row["email"],
-                b_attributes=row["attributes"],
-                b_code=row["error_code"],
-                b_column=row["error_column"],
-                b_message=row["error_message"],
-                b_at=now,
-            )
+    _write_rows(
+        session,
+        job_id=job.id,
+        rows=[row for row in verdicts if row["row_number"] not in unchanged],
+        now=now,
+        values=True,
+    )
     session.execute(
         update(Job)
         .where(Job.id == job.id, Job.status == VALIDATING)
@@ -1126,19 +1116,13 @@ def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkRe
         held = [row for row in pending if _folded(row) in holders]
         deny = settings.duplicates == "deny"
         failed += sum(_mark_held(row, deny=deny, column=column) is not None for row in held)
-    with session_reader(session).batch() as writes:
-        for row in rows:
-            if row["status"] != PENDING:
-                writes.write(
-                    _ROW_OUTCOME,
-                    b_job=job.id,
-                    b_row=row["row_number"],
-                    b_status=row["status"],
-                    b_code=row["error_code"],
-                    b_column=row["error_column"],
-                    b_message=row["error_message"],
-                    b_at=now,
-                )
+    _write_rows(
+        session,
+        job_id=job.id,
+        rows=[row for row in rows if row["status"] != PENDING],
+        now=now,
+        values=False,
+    )
     error = None
     if held and settings.duplicates == "deny":
         error = DuplicateRecipients.default_message.replace(
@@ -1181,6 +1165,34 @@ def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkRe
         )
         return ChunkResult(job.id, 0, failed, True)
     return ChunkResult(job.id, 0, failed, _finish_if_done(session, job=job))
+
+
+def _write_rows(
+    session: Session, *, job_id: str, rows: Sequence[dict[str, Any]], now: datetime, values: bool
+) -> None:
+    """Write each row's state and error (and with `values` its checked name, email and
+    attributes), batched."""
+    with session_reader(session).batch() as writes:
+        for row in rows:
+            outcome = {
+                "b_job": job_id,
+                "b_row": row["row_number"],
+                "b_status": row["status"],
+                "b_code": row["error_code"],
+                "b_column": row["error_column"],
+                "b_message": row["error_message"],
+                "b_at": now,
+            }
+            if values:
+                writes.write(
+                    _ROW_VERDICT,
+                    **outcome,
+                    b_name=row["name"],
+                    b_email=row["email"],
+                    b_attributes=row["attributes"],
+                )
+            else:
+                writes.write(_ROW_OUTCOME, **outcome)
 
 
 def _input(row: Any) -> Input:
