@@ -150,6 +150,14 @@ def test_the_readme_python_example_verifies_a_real_signature() -> None:
 
 
 def test_the_readme_cli_usage_matches_the_cli() -> None:
+    # Click renders each command's help in this process (as the console script would): one
+    # `akowe ... --help` process per usage line cost ~1.5 s of imports each, ~37 s in all.
+    # tests/test_cli.py and others run the real console script.
+    from typer.testing import CliRunner
+
+    from akowe.cli.main import app
+
+    runner = CliRunner()
     [usage] = [b for b in blocks("text") if b.startswith("akowe ")]
     for line in usage.splitlines():
         line = line.split("  #", 1)[0].strip()
@@ -159,16 +167,10 @@ def test_the_readme_cli_usage_matches_the_cli() -> None:
             if word.startswith(("-", "[")) or word.isupper() or not word.isalpha():
                 break
             command.append(word)
-        help_text = subprocess.run(
-            [str(AKOWE), *command, "--help"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "COLUMNS": "200"},
-            timeout=60,
-        )
-        assert help_text.returncode == 0, (line, help_text.stderr)
+        help_text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        assert help_text.exit_code == 0, (line, help_text.output)
         for option in re.findall(r"--[a-z][a-z-]*", line):
-            assert option in help_text.stdout, (line, option)
+            assert option in help_text.output, (line, option)
 
 
 def test_make_run_is_the_demo_server_the_readme_describes() -> None:
