@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -62,7 +63,7 @@ def test_akowe_issue_follows_a_big_file_through_its_checking_to_the_end(
 ) -> None:
     # Over 1,000 rows the submission is recorded `validating` and checked by the workers:
     # the command runs those steps too before it writes the results.
-    account = make_account(credits=2000)
+    account = make_account(credits=2400)
     issuer = make_issuer(client, account)
     source = tmp_path / "big.csv"
     lines = [f"Student {n},student{n}@example.com,Physics,A" for n in range(1200)]
@@ -81,8 +82,25 @@ def test_akowe_issue_follows_a_big_file_through_its_checking_to_the_end(
     job = json.loads(done.stdout)
     assert job["status"] == "completed", job
     assert job["counts"]["issued"] == 1199 and job["counts"]["failed"] == 1
-    assert balance(client, issuer.headers) == 2000 - 1199
+    assert balance(client, issuer.headers) == 2400 - 1199
     with Path(job["resultsFile"]).open(encoding="utf-8-sig") as handle:
         results = list(csv.DictReader(handle))
     assert len(results) == 1200 and results[600]["errorCode"] == "invalid_email"
     assert sum(r["status"] == "issued" for r in results) == 1199
+
+    # Without --json the progress shows both phases, each counted to its end: 1,200 rows
+    # checked (the invalid one too), then the 1,199 valid ones issued.
+    again = source.with_name("again.csv")
+    again.write_text(source.read_text().replace("@example.com", "@example.org"))
+    shown = akowe(
+        settings,
+        "issue",
+        *("--account", account.account_id),
+        *("--organization", issuer.organization_id),
+        *("--template", issuer.template_id),
+        *("--csv", str(again)),
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"checking .* 1200/1200", shown.stdout), shown.stdout
+    assert re.search(r"issuing .* 1199/1199", shown.stdout), shown.stdout
+    assert "1199 issued, 1 failed, 0 skipped of 1200" in shown.stdout

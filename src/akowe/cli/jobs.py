@@ -97,7 +97,7 @@ def issue(
             _report(data, as_json)
             return
         job_id = data["jobId"]
-        _follow(config, db, principal, job_id, data["counts"], quiet=as_json)
+        _follow(config, db, principal, data, quiet=as_json)
         with db.session() as session:
             job = jobs_service.require(session, principal=principal, job_id=job_id)
             final = jobs_service.to_wire(session, job=job)
@@ -141,15 +141,13 @@ def _report(data: dict[str, Any], as_json: bool) -> None:
 
 
 def _follow(
-    config: Any, db: Database, principal: Principal, job_id: str, counts: dict[str, int], *,
-    quiet: bool,
-) -> None:  # fmt: skip
-    """Run the job's chunks here, with a progress bar (rows/s and the time left)."""
+    config: Any, db: Database, principal: Principal, job: dict[str, Any], *, quiet: bool
+) -> None:
+    """Run the job's steps here, with a progress bar per phase (rows/s and the time left):
+    "checking" while a big file's rows are checked, then "issuing"."""
     worker = JobWorker(config, db=db, store=make_store(config))
-    todo = counts["remaining"]
-    started = time.monotonic()
     with Progress(
-        TextColumn("[bold]issuing"),
+        TextColumn("[bold]{task.description:<8}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]} rows/s"),
@@ -158,13 +156,26 @@ def _follow(
         console=console,
         disable=quiet,
     ) as progress:
-        task = progress.add_task("issue", total=todo, rate="-")
-        done = 0
+        checking = job["status"] == jobs_service.VALIDATING
+        todo = job["counts"]["total" if checking else "remaining"]
+        task = progress.add_task("checking" if checking else "issuing", total=todo, rate="-")
+        done, started = 0, time.monotonic()
         while True:
-            result = worker.run_once(job_id)
+            result = worker.run_once(job["jobId"])
             if result is None:
                 break
-            done += result.issued + result.failed
+            if checking and not result.checked:
+                # The final pass over the checked rows ran (duplicates, `options.duplicates`):
+                # what it left is what the issuing bar counts.
+                checking = False
+                progress.update(task, completed=todo)
+                with db.session() as session:
+                    found = jobs_service.require(session, principal=principal, job_id=job["jobId"])
+                    todo = jobs_service.counts(session, job=found)["remaining"]
+                task = progress.add_task("issuing", total=todo, rate="-")
+                done, started = 0, time.monotonic()
+            else:
+                done += result.checked if checking else result.issued + result.failed
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, completed=min(done, todo), rate=f"{rate:,.0f}")
             if result.finished:

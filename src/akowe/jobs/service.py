@@ -891,6 +891,7 @@ class ChunkResult:
     issued: int
     failed: int
     finished: bool
+    checked: int = 0  # rows of a `validating` job checked by this step
 
 
 _MARK_ISSUED: Query[Any] = Query(
@@ -1068,7 +1069,7 @@ def _validate_step(
         .values(invalid=Job.invalid + invalid, turn_at=now)
         .execution_options(synchronize_session=False)
     )
-    return ChunkResult(job.id, 0, invalid, False)
+    return ChunkResult(job.id, 0, invalid, False, checked=len(picked))
 
 
 def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkResult | None:
