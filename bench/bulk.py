@@ -8,7 +8,8 @@ SQLite (default) or PostgreSQL (`--database-url`). Per round:
 - the job: POST /api/certificates/bulk with `--rows` recipients (JSON) and mailData, so each
   recipient is emailed the PDF, as classes and conferences are; measured from the
   submission to (a) the 202 (at once: a job over 1,000 rows is checked by the workers),
-  (a') every row checked (the job leaves `validating`; printed, no target of its own), (b) every row checked, recorded and charged (the job `completed`, polled every 20 ms),
+  (a') every row checked (the job leaves `validating`; printed, no target of its own),
+  (b) every row checked, recorded and charged (the job `completed`, polled every 20 ms),
   (c) every credential signed (no signing message left in the outbox), (d) every PDF
   rendered and emailed (no email left in the outbox; the development mailer's files are
   counted, each must carry its PDF).

@@ -105,6 +105,9 @@ def test_a_job_with_no_valid_row_is_a_400_naming_the_rows(
     body = response.json()
     assert body["code"] == "no_valid_rows"
     assert [e["field"] for e in body["errors"]] == ["rows.1.email", "rows.2.email"]
+    # The message names the first row's column too: "is missing: ..." alone names nothing.
+    assert body["message"].startswith("No row can be issued: email: "), body["message"]
+    assert body["message"].endswith("(row 1)"), body["message"]
 
 
 def _csv_upload(
@@ -174,6 +177,43 @@ def test_a_csv_with_bom_semicolons_quoted_newlines_and_a_mapping_is_issued(
     ]
     assert table[1][6] == issued[0]["certificateId"]
     assert table[2][0] == "Bola\nAde" and table[2][5] == "failed" and table[2][7]
+
+
+def test_excel_exports_are_read_by_their_delimiter_or_told_to_be_saved_as_utf8(
+    client: httpx.Client, make_account, worker: JobWorker
+) -> None:
+    issuer = make_issuer(client, make_account(credits=10))
+    # Excel writes a "sep=;" line where the list separator is not a comma; tab-separated
+    # text is what "Text (Tab delimited)" gives. Both are read, and line numbers count
+    # every line of the file.
+    sep = "sep=;\r\nname;email;Course Name;Grade\r\nAda Obi;ada@example.com;Physics, Year 2;A\r\n"
+    tabs = (
+        "name\temail\tCourse Name\tGrade\nBola Ade\tbola@example.com\tMachine; Learning, 101\tB\n"
+    )
+    for text, course, grade in (
+        (sep, "Physics, Year 2", "A"),
+        (tabs, "Machine; Learning, 101", "B"),
+    ):
+        response = _csv_upload(client, issuer, text.encode())
+        assert response.status_code == 202, response.text
+        data = response.json()["data"]
+        assert data["counts"] == {**data["counts"], "total": 1, "valid": 1}, data
+        worker.drain()
+        [row] = all_rows(client, issuer.headers, data["jobId"], "issued")
+        certificate = client.get(
+            f"/api/certificates/{row['certificateId']}", headers=issuer.headers
+        ).json()["data"]
+        assert certificate["attributes"] == {"Course Name": course, "Grade": grade}
+    broken = "sep=;\nname;email;Course Name;Grade\nAda;a@example.com;P;A\nBo;b@example.com;x;y;z\n"
+    response = _csv_upload(client, issuer, broken.encode())
+    assert response.status_code == 400 and "line 4:" in response.json()["message"], response.text
+    # Excel's "Unicode Text" is UTF-16: named as such, not as a line of bad UTF-8.
+    unicode_text = "name\temail\tCourse Name\nJosé\tjose@example.com\tPhysics\n"
+    response = _csv_upload(client, issuer, unicode_text.encode("utf-16"))
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "malformed_file"
+    assert "UTF-16" in response.json()["message"] and "CSV UTF-8" in response.json()["message"]
+    assert balance(client, issuer.headers) == 8
 
 
 def test_an_xlsx_file_is_issued_like_a_csv(

@@ -157,7 +157,8 @@ def test_no_valid_row_found_by_the_workers_fails_the_job_naming_the_first(
     worker.drain()
     done = job(client, issuer.headers, job_id)
     assert done["status"] == "failed" and done["finishedAt"]
-    assert done["error"].startswith("No row can be issued: ") and done["error"].endswith("(row 1)")
+    assert done["error"].startswith("No row can be issued: email: "), done["error"]
+    assert done["error"].endswith("(row 1)"), done["error"]
     assert done["counts"]["valid"] == 0 and done["counts"]["failed"] == 5
     assert balance(client, issuer.headers) == 20
 

@@ -45,7 +45,7 @@ def issue(
     csv_file: Annotated[
         Path,
         typer.Option(
-            "--csv", exists=True, dir_okay=False, help="CSV (UTF-8, `,` or `;`) or XLSX file."
+            "--csv", exists=True, dir_okay=False, help="CSV (UTF-8; `,`, `;` or tab) or XLSX file."
         ),
     ],
     mapping: Annotated[

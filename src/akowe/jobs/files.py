@@ -1,5 +1,6 @@
-"""Recipients from a spreadsheet: CSV (UTF-8 with or without BOM, `,` or `;`, quoted fields
-that may hold newlines) or XLSX (the first sheet), and a column mapping.
+"""Recipients from a spreadsheet: CSV (UTF-8 with or without BOM, `,`, `;` or tab, quoted
+fields that may hold newlines, Excel's `sep=;` first line) or XLSX (the first sheet), and a
+column mapping.
 
 A file that cannot be read as a table (bad encoding, broken quoting, a row with more cells
 than the header) is refused whole with a 400 that names the line; a readable row with bad
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,7 +93,17 @@ def read_table(content: bytes, file_name: str | None) -> Table:
     return table
 
 
+# Excel's "sep=;" first line names the delimiter (it writes one where the list separator is
+# not a comma, and reads it back); it is not part of the table.
+_SEP_LINE = re.compile(r"sep=(.)\r?")
+_DELIMITERS = (",", ";", "\t")
+
+
 def _read_csv(content: bytes) -> Table:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise MalformedFile.field(
+            "file", "line 1: UTF-16 text (Excel's Unicode Text): save the file as CSV UTF-8"
+        )
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -102,9 +114,13 @@ def _read_csv(content: bytes) -> Table:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise MalformedFile.field("file", f"line {line}: holds a NUL byte")
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
+    first = text.partition("\n")[0]
+    directive = _SEP_LINE.fullmatch(first)
+    # Else the header's most frequent of `,`, `;` and tab (a comma when none is there).
+    delimiter = directive.group(1) if directive else max(_DELIMITERS, key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    if directive is not None:
+        next(reader, None)  # line 1 is the directive: line numbers still count it
     rows: list[list[str]] = []
     columns: list[str] = []
     try:

@@ -60,7 +60,8 @@ class BulkOperation(Operation):
             required=True,
             description=(
                 "JSON (`recipients`), or `multipart/form-data` with `file`: a CSV (UTF-8 with or "
-                "without BOM, `,` or `;`, quoted fields) or XLSX (first sheet) whose first row "
+                "without BOM, `,`, `;` or tab, quoted fields, Excel's `sep=;` first line) or XLSX "
+                "(first sheet) whose first row "
                 "names the columns, at most 100,000 rows. Without a `mapping`, columns `name` "
                 "and `email` map themselves and every other column is an attribute; `mapping` "
                 '(JSON) maps a column to `name`, `email`, `attributes.<key>` or `""` (ignored). '

@@ -475,7 +475,9 @@ def submit(
             )
             if checked.counts["valid"] == 0:
                 raise NoValidRows(
-                    _no_valid_rows(checked.errors[0].message, checked.errors[0].row),
+                    _no_valid_rows(
+                        checked.errors[0].message, checked.errors[0].row, checked.errors[0].column
+                    ),
                     [
                         FieldError(f"rows.{e.row}.{e.column or ''}".rstrip("."), e.message)
                         for e in checked.errors[:MAX_REPORTED]
@@ -545,8 +547,11 @@ def submit(
         raise
 
 
-def _no_valid_rows(message: str, row: int) -> str:
-    return f"No row can be issued: {message} (row {row})"
+def _no_valid_rows(message: str, row: int, column: str | None) -> str:
+    """The job's error when no row is valid: the first row's reason, and where it is (a
+    reason such as "is missing: the template prints it" says nothing without its column)."""
+    where = f"{column}: " if column else ""
+    return f"No row can be issued: {where}{message} (row {row})"
 
 
 def _unchecked_row(item: Input) -> dict[str, Any]:
@@ -1151,12 +1156,12 @@ def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkRe
     session.expire(job)
     if error is None and job.total - job.invalid == 0:
         first = session.execute(
-            select(_ROWS.c.row_number, _ROWS.c.error_message)
+            select(_ROWS.c.row_number, _ROWS.c.error_message, _ROWS.c.error_column)
             .where(_ROWS.c.job_id == job.id, _ROWS.c.status == FAILED)
             .order_by(_ROWS.c.row_number)
             .limit(1)
         ).one()
-        error = _no_valid_rows(first.error_message, first.row_number)
+        error = _no_valid_rows(first.error_message, first.row_number, first.error_column)
     if error is not None:
         session.execute(
             update(Job)
