@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import httpx
 from openpyxl import Workbook  # type: ignore[import-untyped]
@@ -265,6 +266,34 @@ def test_a_malformed_file_is_a_400_naming_the_line_and_creates_nothing(
     assert response.status_code == 400 and "Nope" in response.json()["message"]
     assert client.get("/api/jobs", headers=issuer.headers).json()["data"] == []
     assert balance(client, issuer.headers) == 10
+
+
+def test_a_file_without_a_name_or_email_column_is_refused_with_the_mapping_to_send(
+    client: httpx.Client, make_account
+) -> None:
+    issuer = make_issuer(client, make_account(credits=10))
+    text = "Full Name,Email Address,Course Name,Grade\nAda Obi,ada@example.com,Physics,A\n"
+    response = _csv_upload(client, issuer, text.encode())
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"] == [
+        {
+            "field": "mapping",
+            "message": 'no column gives the name: add a "name" column or map one to "name" '
+            '(for example "mapping": {"Full Name": "name"})',
+        }
+    ]
+    # Emailed: every row would fail for want of an address, so the file is refused whole.
+    mail = json.dumps({"subject": "Your certificate", "body": "Dear {{name}}"})
+    mapped = '{"Full Name": "name"}'
+    response = _csv_upload(client, issuer, text.encode(), mapping=mapped, mailData=mail)
+    assert response.status_code == 400, response.text
+    message = response.json()["message"]
+    assert message.startswith("mapping: no column gives the email (mailData sends"), message
+    assert message.endswith('(for example "mapping": {"Email Address": "email"})'), message
+    # Not emailed, a file without addresses is fine.
+    response = _csv_upload(client, issuer, text.encode(), mapping=mapped)
+    assert response.status_code == 202, response.text
+    assert response.json()["data"]["counts"]["valid"] == 1
 
 
 def test_duplicates_against_live_certificates_follow_the_policy(

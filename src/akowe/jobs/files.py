@@ -194,10 +194,17 @@ def _read_xlsx(content: bytes) -> Table:
     return Table(columns, rows)
 
 
-def plan_columns(columns: Sequence[str], mapping: Mapping[str, str | None] | None) -> Columns:
+def plan_columns(
+    columns: Sequence[str],
+    mapping: Mapping[str, str | None] | None,
+    *,
+    needs_email: bool = False,
+) -> Columns:
     """Where each column goes: the mapping's choice (`name`, `email`, `attributes.<key>`, or
     empty to ignore the column); unmapped columns named `name` or `email` (any case) map
-    themselves and every other column is an attribute named as the column."""
+    themselves and every other column is an attribute named as the column. A file with no
+    name column (or no email column, when the certificates are to be emailed) is refused
+    whole, with the mapping that would likely fix it."""
     mapping = dict(mapping or {})
     unknown = [column for column in mapping if column not in columns]
     if unknown:
@@ -230,10 +237,20 @@ def plan_columns(columns: Sequence[str], mapping: Mapping[str, str | None] | Non
                 f'must be "name", "email", "attributes.<key>" or "" (got "{target}")',
             )
     if name is None:
+        raise ValidationFailed.field("mapping", _no_column(NAME, "name", columns))
+    if email is None and needs_email:
         raise ValidationFailed.field(
-            "mapping", 'no column gives the name: add a "name" column or map one to "name"'
+            "mapping", _no_column(EMAIL, "mail", columns, " (mailData sends each certificate)")
         )
     return Columns(name=name, email=email, attributes=attributes)
+
+
+def _no_column(target: str, hint: str, columns: Sequence[str], why: str = "") -> str:
+    message = f'no column gives the {target}{why}: add a "{target}" column or map one to "{target}"'
+    near = next((column for column in columns if hint in column.casefold()), None)
+    if near is not None:
+        message += f' (for example "mapping": {{"{near}": "{target}"}})'
+    return message
 
 
 def _default_target(column: str) -> str:

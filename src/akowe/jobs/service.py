@@ -645,7 +645,7 @@ def from_file(
     except ValidationError as exc:
         raise _invalid(exc) from None
     table = files.read_table(content, file_name)
-    plan = files.plan_columns(table.columns, mapping)
+    plan = files.plan_columns(table.columns, mapping, needs_email=settings.wants_email)
     return Submission(
         settings=settings,
         columns=table.columns,
