@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +36,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            # The same text as process_bind_param then the dialect's DATETIME processor (a
+            # %-format of seven fields), in one call and about half the time: a bulk job's
+            # row binds some twenty datetimes.
+            return _format_sqlite_utc
+        return super().bind_processor(dialect)
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -48,6 +55,17 @@ class UTCDateTime(TypeDecorator[datetime]):
             # faster than the dialect's regular expression (this runs for every row read).
             return _parse_sqlite_utc
         return super().result_processor(dialect, coltype)
+
+
+def _format_sqlite_utc(value: datetime | None) -> str | None:
+    """`YYYY-MM-DD HH:MM:SS.ffffff` in UTC, as SQLite stores it; naive values are refused."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime refused: use UTC-aware datetimes")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _parse_sqlite_utc(value: Any) -> datetime | None:
@@ -71,11 +89,12 @@ class Base(DeclarativeBase):
 def new_id() -> str:
     """A new UUID v4 as a string: the id of every resource.
 
-    The same as `str(uuid.uuid4())`, with the OS's random bytes read 4 KB at a time: one
+    The same text as `str(uuid.uuid4())`, with the OS's random bytes read 4 KB at a time: one
     system call per 256 ids instead of one each. Each call releases the GIL, and a thread
     writing a bulk job's chunk (seven ids a row) then waited behind the others to get it
     back: 17% of its time, measured. Each thread has its own bytes; a forked child starts
-    afresh, so it never repeats its parent's ids.
+    afresh, so it never repeats its parent's ids. The version and variant bits are set here
+    (RFC 9562, 5.4) rather than by `uuid.UUID`, whose checks took three times as long.
     """
     local = _random
     buffered: bytes | None = getattr(local, "bytes", None)
@@ -84,7 +103,11 @@ def new_id() -> str:
         buffered, offset = os.urandom(16 * 256), 0
         local.bytes = buffered
     local.offset = offset + 16
-    return str(uuid.UUID(bytes=buffered[offset : offset + 16], version=4))
+    raw = bytearray(buffered[offset : offset + 16])
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # variant RFC 4122
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 _random = threading.local()
