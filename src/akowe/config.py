@@ -231,9 +231,9 @@ class Settings(BaseSettings):
         # AKOWE_SIGNING_PROCESSES: its name before the processes also rendered.
         validation_alias=AliasChoices("AKOWE_WORKER_PROCESSES", "AKOWE_SIGNING_PROCESSES"),
         description=(
-            "Processes the worker signs credentials and renders emailed PDFs in (default: one "
-            "per core; 0: in the worker thread itself), so this CPU work never competes with "
-            "requests for the interpreter."
+            "Processes the worker signs credentials, renders emailed PDFs and checks big bulk "
+            "files' rows in (default: one per core; 0: in the worker thread itself), so this "
+            "CPU work never competes with requests for the interpreter."
         ),
     )
     credential_repair_interval_seconds: float = Field(

@@ -143,15 +143,6 @@ def build_litestar(
         remote=guarded_fetcher(remote_client),
         with_key=CERTIFICATE_WITH_KEY,
     )
-    # Bulk jobs run in their own thread too; each chunk wakes the delivery worker, which
-    # signs and sends what the chunk recorded.
-    job_worker = (
-        JobWorker(settings, store=services.store, on_chunk=lambda: signer.wake())
-        if settings.worker_enabled
-        else None
-    )
-    if job_worker is not None:
-        services = replace(services, wake_jobs=job_worker.wake)
     # The delivery worker runs in its own thread with its own small engine (SMTP and
     # rendering block), so it never competes with requests for a connection.
     worker = (
@@ -161,6 +152,20 @@ def build_litestar(
     )
     if worker is not None:
         signer.wake = worker.wake
+    # Bulk jobs run in their own thread too; each chunk wakes the delivery worker, which
+    # signs and sends what the chunk recorded. Its worker processes check big files' rows.
+    job_worker = (
+        JobWorker(
+            settings,
+            store=services.store,
+            on_chunk=lambda: signer.wake(),
+            processes=worker.worker_processes if worker is not None else None,
+        )
+        if settings.worker_enabled
+        else None
+    )
+    if job_worker is not None:
+        services = replace(services, wake_jobs=job_worker.wake)
 
     async def start() -> None:
         await db.start()

@@ -1,6 +1,6 @@
-"""CPU work in child processes: signing credentials, and rendering certificate PDFs with
-their emails composed around them, so that this work never competes with the API for the
-interpreter and uses every core.
+"""CPU work in child processes: signing credentials, rendering certificate PDFs with their
+emails composed around them, and checking a big bulk file's rows, so that this work never
+competes with the API for the interpreter and uses every core.
 
 Signing a credential is 1.5-3 ms of pure Python (pyld canonicalisation); rendering a PDF and
 composing its email about 3 ms more. Done by the delivery worker's thread inside `akowe
@@ -32,6 +32,8 @@ from akowe.signing.signer import Signer, dump, sign_certificate
 
 if TYPE_CHECKING:
     from akowe.delivery.email import CertificateMail, Outgoing
+    from akowe.jobs.files import Input
+    from akowe.jobs.service import CheckTask
     from akowe.rendering import Attachment, CertificateData, TemplateSpec
 
 log = logging.getLogger("akowe.processes")
@@ -106,8 +108,14 @@ def _make_emails(specs: dict[str, TemplateSpec | None], emails: list[Email]) -> 
     return [make_email(email, specs.get(email.spec_key)) for email in emails]
 
 
-def _result(future: Future[list[Made]], _pool: ProcessPoolExecutor) -> list[Made]:
+def _result(future: Future[R], _pool: ProcessPoolExecutor) -> R:
     return future.result()
+
+
+def _check_rows(task: CheckTask, inputs: list[Input]) -> list[dict[str, Any]]:
+    from akowe.jobs.service import check_task
+
+    return check_task(task, inputs)
 
 
 def _start_child(base_url: str, secret: str, ttl: int, parent: int) -> None:
@@ -176,6 +184,24 @@ class WorkProcesses:
         futures = self._using(submit)
         for future in futures:
             yield from self._using(partial(_result, future))
+
+    def check(self, task: CheckTask, inputs: Sequence[Input]) -> list[dict[str, Any]]:
+        """Check a bulk job's rows, split between the processes and this thread; the rows with
+        their verdicts, in order (akowe.jobs.service.check_task). A part no process has
+        started by the time this thread is done with its own (they are busy rendering, say)
+        is taken back and checked here, so this is never much slower than checking here."""
+        from akowe.jobs.service import check_task
+
+        size = -(-len(inputs) // (self.processes + 1))
+        mine, *theirs = [list(inputs[i : i + size]) for i in range(0, len(inputs), size)]
+        futures = self._using(lambda pool: [pool.submit(_check_rows, task, p) for p in theirs])
+        rows = check_task(task, mine)
+        for part, future in zip(theirs, futures, strict=True):
+            if future.cancel():
+                rows += check_task(task, part)
+            else:
+                rows += self._using(partial(_result, future))
+        return rows
 
     def _using(self, work: Callable[[ProcessPoolExecutor], R]) -> R:
         executor = self._pool()

@@ -8,14 +8,25 @@ the same counts, nothing charged for a row that fails.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from akowe import processes
+from akowe.certificates.drawable import design_of
+from akowe.config import Settings
+from akowe.db.base import utcnow
+from akowe.db.database import Database
+from akowe.delivery.worker import DeliveryWorker
 from akowe.jobs import service as jobs_service
 from akowe.jobs.worker import JobWorker
+from akowe.organizations.models import Organization
+from akowe.storage.store import make_store
+from akowe.templates.models import Template
 from tests.certificates.conftest import ATTRIBUTES, Issuer, make_issuer
 from tests.jobs.conftest import all_rows, balance, bulk_body, job, recipients
 
@@ -117,6 +128,88 @@ def test_a_big_file_is_answered_at_once_and_its_rows_get_the_verdicts_a_small_on
     assert by_row[6]["errorCode"] == "duplicate_row" and "row 1" in by_row[6]["errorMessage"]
     assert by_row[7]["errorCode"] == "invalid_email"  # so row 8's email is its own
     assert (by_row[9]["status"], by_row[9]["errorCode"]) == ("skipped", "already_issued")
+
+
+def test_a_worker_process_gives_every_row_the_verdict_this_process_gives(
+    client: httpx.Client, make_account, settings: Settings, db: sessionmaker[Session]
+) -> None:
+    # A checking step's parts go to the delivery worker's processes: what a real child
+    # process makes of the rows must be exactly what this process makes of them.
+    issuer = make_issuer(client, make_account(credits=20))
+    fields = {"organizationId": issuer.organization_id, "templateId": issuer.template_id}
+    submission = jobs_service.from_file(
+        {**fields, "mapping": json.loads(MAPPING)}, CLASS_CSV, "class.csv", "test"
+    )
+    with db() as session:
+        organization = session.get(Organization, issuer.organization_id)
+        template = session.get(Template, issuer.template_id)
+    assert organization is not None and template is not None
+    database = Database(settings)
+    with database.read_connection() as reader:
+        design = design_of(
+            reader, template=template, organization=organization, store=make_store(settings)
+        )
+    database.dispose()
+    task = jobs_service.CheckTask(
+        settings=submission.settings,
+        plan=submission.plan,
+        fields=tuple(template.fields),
+        design=design,
+        issued_at=utcnow(),
+    )
+    delivery = DeliveryWorker(settings.model_copy(update={"worker_processes": 1}))
+    assert delivery.worker_processes is not None
+    try:
+        in_child = delivery.worker_processes._using(
+            lambda pool: pool.submit(processes._check_rows, task, submission.inputs)
+        ).result(timeout=60)
+    finally:
+        delivery.close()
+    here = jobs_service.check_task(task, submission.inputs)
+    assert in_child == here
+    codes = {row["error_code"] for row in here}
+    assert codes >= {"missing_name", "invalid_email", "unrenderable_text", None}, codes
+
+
+def test_a_big_file_checked_with_worker_processes_gets_the_verdicts_of_one_checked_without(
+    client: httpx.Client,
+    make_account,
+    settings: Settings,
+    worker: JobWorker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `akowe serve` and `akowe worker` split a big file's checking steps between the
+    # delivery worker's processes and the job thread (which takes back a part no process
+    # has started yet, so which process checks which row varies): the outcome may not.
+    monkeypatch.setattr(jobs_service, "SYNC_ROWS", 3)
+    monkeypatch.setattr(jobs_service, "PARALLEL_CHECK_ROWS", 2)
+    worker.drain()  # jobs other tests left queued would take turns too
+    delivery = DeliveryWorker(settings.model_copy(update={"worker_processes": 2}))
+    assert delivery.worker_processes is not None
+    in_processes = JobWorker(
+        settings.model_copy(update={"job_chunk_size": 50}),
+        processes=delivery.worker_processes,
+    )
+    outcomes = {}
+    try:
+        for path, runner in (("thread", worker), ("processes", in_processes)):
+            issuer = make_issuer(client, make_account(credits=20))
+            _hold(client, issuer, "held@example.com")
+            response = _upload(client, issuer, CLASS_CSV, options='{"duplicates": "skip"}')
+            assert response.status_code == 202, response.text
+            job_id = response.json()["data"]["jobId"]
+            assert response.json()["data"]["status"] == "validating"
+            runner.drain()
+            done = job(client, issuer.headers, job_id)
+            assert done["status"] == "completed", done
+            outcomes[path] = (done["counts"], _verdicts(client, issuer, job_id))
+        assert delivery.worker_processes._executor is not None  # parts were handed out
+    finally:
+        in_processes.close()
+        delivery.close()
+    assert outcomes["processes"] == outcomes["thread"]
+    counts = outcomes["processes"][0]
+    assert (counts["issued"], counts["failed"], counts["skipped"]) == (3, 6, 1)
 
 
 def test_deny_found_by_the_workers_fails_the_job_and_charges_nothing(

@@ -8,6 +8,7 @@ for its box, is refused with 422 `unrenderable_text` and nothing is recorded or 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from akowe.certificates.schemas import IssueRequest
@@ -15,7 +16,7 @@ from akowe.db.statements import DriverReader
 from akowe.errors import FieldError
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
-from akowe.rendering import CertificateData, FieldSpec, check
+from akowe.rendering import CertificateData, FieldSpec, TemplateSpec, check
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
 from akowe.templates.exceptions import UnrenderableValues
@@ -47,12 +48,39 @@ def check_drawable(
     """Refuse (UnrenderableValues, 422) values this template version cannot draw as designed:
     characters no available font has, text that does not fit its box, or a logo field for an
     organization without a PNG, JPEG or WebP logo. Blocking (reads the store on a miss)."""
+    check_values(
+        design_of(reader, template=template, organization=organization, store=store),
+        data=data,
+        issued_at=issued_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Design:
+    """What the drawability check needs of a template version and its organization: plain
+    data, so that worker processes can check values too (akowe.processes)."""
+
+    spec: TemplateSpec
+    logo_missing: bool  # the design draws a logo the organization does not have
+
+
+def design_of(
+    reader: DriverReader, *, template: Template, organization: Organization, store: FileStore
+) -> Design:
+    """The template version's render inputs (built once per process and version) and whether
+    its logo field can be drawn. Blocking (reads the store on a miss)."""
     spec = templates_service.spec_for(
         reader, template_id=template.id, version=template.version, store=store
     )
-    if templates_service.has_logo(spec) and not organizations_service.can_draw_logo(
+    logo_missing = templates_service.has_logo(spec) and not organizations_service.can_draw_logo(
         organization.logo_key
-    ):
+    )
+    return Design(spec, logo_missing)
+
+
+def check_values(design: Design, *, data: IssueRequest, issued_at: datetime) -> None:
+    """`check_drawable` on a design already read: no database or store (any process)."""
+    if design.logo_missing:
         raise UnrenderableValues(
             [
                 FieldError(
@@ -69,6 +97,6 @@ def check_drawable(
         attributes=data.recipient_data.attributes,
         verification_url="",
     )
-    problems = check(spec, values)
+    problems = check(design.spec, values)
     if problems:
-        raise templates_service.unrenderable(spec, problems, value_name)
+        raise templates_service.unrenderable(design.spec, problems, value_name)

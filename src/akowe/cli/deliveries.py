@@ -151,7 +151,9 @@ def worker(
     except ServiceError as exc:  # no secret key: nothing could be signed
         err_console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
-    jobs = JobWorker(config, store=runner.store, on_chunk=runner.wake)
+    jobs = JobWorker(
+        config, store=runner.store, on_chunk=runner.wake, processes=runner.worker_processes
+    )
     if once:
         rows = jobs.drain()
         count = runner.drain()

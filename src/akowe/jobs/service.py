@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, func, select, update
@@ -32,7 +32,7 @@ from akowe.accounts.service import Principal
 from akowe.certificates import idempotency
 from akowe.certificates import service as certificates_service
 from akowe.certificates.checks import check_against_template
-from akowe.certificates.drawable import check_drawable
+from akowe.certificates.drawable import Design, check_values, design_of
 from akowe.certificates.models import Certificate
 from akowe.certificates.schemas import IssueRequest, MailData, RecipientData
 from akowe.credits import service as credits_service
@@ -57,6 +57,9 @@ from akowe.schemas import format_timestamp, timestamp_or_none
 from akowe.storage.store import FileStore
 from akowe.templates.exceptions import TemplateNotFound
 from akowe.templates.models import Template
+
+if TYPE_CHECKING:
+    from akowe.processes import WorkProcesses
 
 ACCEPTED = "Bulk issuance accepted"
 CHECKED = "Dry run: nothing was created"
@@ -131,14 +134,12 @@ _FIELD_CODES = {"name": "invalid_name", "email": "invalid_email", "attributes": 
 
 
 def _check_row(
-    reader: DriverReader,
     item: Input,
     *,
     settings: BulkSettings,
     plan: Columns,
-    organization: Organization,
-    template: Template,
-    store: FileStore,
+    fields: Sequence[Mapping[str, Any]],
+    design: Design,
     issued_at: datetime,
 ) -> RowError | RecipientData:
     if not (item.name or "").strip():
@@ -165,15 +166,8 @@ def _check_row(
         expires_at=settings.expires_at,
     )
     try:
-        check_against_template(data, template.fields)
-        check_drawable(
-            reader,
-            template=template,
-            organization=organization,
-            data=data,
-            store=store,
-            issued_at=issued_at,
-        )
+        check_against_template(data, fields)
+        check_values(design, data=data, issued_at=issued_at)
     except ServiceError as exc:
         errors: list[FieldError] = getattr(exc, "errors", None) or []
         first = errors[0] if errors else FieldError("", exc.message)
@@ -278,21 +272,52 @@ def _check_inputs(
     template: Template,
     store: FileStore,
     issued_at: datetime,
+    processes: WorkProcesses | None = None,
 ) -> list[dict[str, Any]]:
     """Each input's row with its verdict (`pending`, or `failed` with the reason); duplicates
-    are not looked for here (`_mark_duplicate_rows`, once every row is checked)."""
+    are not looked for here (`_mark_duplicate_rows`, once every row is checked). With worker
+    `processes`, enough inputs are split between them (checking is mostly shaping each name:
+    CPU work that one thread cannot spread over the cores)."""
+    task = CheckTask(
+        settings=settings,
+        plan=plan,
+        fields=tuple(template.fields),
+        design=design_of(reader, template=template, organization=organization, store=store),
+        issued_at=issued_at,
+    )
+    if processes is None or len(inputs) < PARALLEL_CHECK_ROWS:
+        return check_task(task, inputs)
+    return processes.check(task, inputs)
+
+
+# From this many rows a checking step is split between the worker processes: below it,
+# sending the design to each costs more than the shaping saved.
+PARALLEL_CHECK_ROWS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CheckTask:
+    """What checking a job's rows needs besides the rows: plain data, for any process."""
+
+    settings: BulkSettings
+    plan: Columns
+    fields: tuple[Mapping[str, Any], ...]
+    design: Design
+    issued_at: datetime
+
+
+def check_task(task: CheckTask, inputs: Sequence[Input]) -> list[dict[str, Any]]:
+    """The rows of `inputs` with their verdicts (in whichever process)."""
     return [
         _new_row(
             item,
             _check_row(
-                reader,
                 item,
-                settings=settings,
-                plan=plan,
-                organization=organization,
-                template=template,
-                store=store,
-                issued_at=issued_at,
+                settings=task.settings,
+                plan=task.plan,
+                fields=task.fields,
+                design=task.design,
+                issued_at=task.issued_at,
             ),
         )
         for item in inputs
@@ -913,16 +938,24 @@ def run_chunk(
     chunk_size: int,
     store: FileStore,
     job_id: str | None = None,
+    processes: WorkProcesses | None = None,
 ) -> ChunkResult | None:
     """Issue the next chunk of the job whose turn it is (or of `job_id`); None when no job
-    has rows to run. Blocking: one transaction."""
+    has rows to run. Blocking: one transaction. `processes` check a big file's rows."""
     return db.run_transaction(
-        lambda session: _chunk(session, chunk_size=chunk_size, store=store, job_id=job_id)
+        lambda session: _chunk(
+            session, chunk_size=chunk_size, store=store, job_id=job_id, processes=processes
+        )
     )
 
 
 def _chunk(
-    session: Session, *, chunk_size: int, store: FileStore, job_id: str | None
+    session: Session,
+    *,
+    chunk_size: int,
+    store: FileStore,
+    job_id: str | None,
+    processes: WorkProcesses | None,
 ) -> ChunkResult | None:
     postgres = session.get_bind().dialect.name == "postgresql"
     candidates = (
@@ -933,7 +966,12 @@ def _chunk(
     for job in session.scalars(candidates.limit(16)).all():
         if job.status == VALIDATING:
             checked = _validate_step(
-                session, job=job, rows=chunk_size * VALIDATE_CHUNKS, store=store, postgres=postgres
+                session,
+                job=job,
+                rows=chunk_size * VALIDATE_CHUNKS,
+                store=store,
+                postgres=postgres,
+                processes=processes,
             )
             if checked is not None:
                 return checked
@@ -996,7 +1034,13 @@ _ROW_OUTCOME: Query[Any] = Query(
 
 
 def _validate_step(
-    session: Session, *, job: Job, rows: int, store: FileStore, postgres: bool
+    session: Session,
+    *,
+    job: Job,
+    rows: int,
+    store: FileStore,
+    postgres: bool,
+    processes: WorkProcesses | None,
 ) -> ChunkResult | None:
     """Check the next `rows` rows of a `validating` job, with the same checks as a submission
     checked before its answer; once none is left, look for duplicates and queue the job.
@@ -1043,6 +1087,7 @@ def _validate_step(
             template=template,
             store=store,
             issued_at=now,
+            processes=processes,
         )
     invalid = sum(1 for row in verdicts if row["status"] == FAILED)
     # A valid row whose values were already as checked (the usual case) only changes state:

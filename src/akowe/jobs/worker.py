@@ -14,6 +14,7 @@ from collections.abc import Callable
 from akowe.config import Settings
 from akowe.db.database import Database
 from akowe.jobs import service as jobs_service
+from akowe.processes import WorkProcesses
 from akowe.storage.store import FileStore, make_store
 
 log = logging.getLogger("akowe.jobs")
@@ -29,12 +30,15 @@ class JobWorker:
         db: Database | None = None,
         store: FileStore | None = None,
         on_chunk: Callable[[], None] | None = None,
+        processes: WorkProcesses | None = None,
     ) -> None:
         self.settings = settings
         self._own_db = db is None
         self.db = db or Database(settings)
         self.store = store or make_store(settings)
         self.on_chunk = on_chunk
+        # The delivery worker's processes (not owned here): they check big files' rows.
+        self.processes = processes
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -46,6 +50,7 @@ class JobWorker:
             chunk_size=self.settings.job_chunk_size,
             store=self.store,
             job_id=job_id,
+            processes=self.processes,
         )
         if result is not None and result.issued and self.on_chunk is not None:
             self.on_chunk()  # the delivery worker signs and sends what was just recorded
