@@ -69,15 +69,13 @@ def test_akowe_issue_follows_a_big_file_through_its_checking_to_the_end(
     lines = [f"Student {n},student{n}@example.com,Physics,A" for n in range(1200)]
     lines[600] = "Student 600,not-an-email,Physics,A"
     source.write_text("name,email,Course Name,Grade\n" + "\n".join(lines) + "\n")
-    done = akowe(
-        settings,
+    issue = [
         "issue",
         *("--account", account.account_id),
         *("--organization", issuer.organization_id),
         *("--template", issuer.template_id),
-        *("--csv", str(source)),
-        "--json",
-    )
+    ]
+    done = akowe(settings, *issue, "--csv", str(source), "--json")
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
     assert job["status"] == "completed", job
@@ -92,14 +90,7 @@ def test_akowe_issue_follows_a_big_file_through_its_checking_to_the_end(
     # checked (the invalid one too), then the 1,199 valid ones issued.
     again = source.with_name("again.csv")
     again.write_text(source.read_text().replace("@example.com", "@example.org"))
-    shown = akowe(
-        settings,
-        "issue",
-        *("--account", account.account_id),
-        *("--organization", issuer.organization_id),
-        *("--template", issuer.template_id),
-        *("--csv", str(again)),
-    )
+    shown = akowe(settings, *issue, "--csv", str(again))
     assert shown.returncode == 0, shown.stderr
     assert re.search(r"checking .* 1200/1200", shown.stdout), shown.stdout
     assert re.search(r"issuing .* 1199/1199", shown.stdout), shown.stdout
