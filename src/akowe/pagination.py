@@ -46,9 +46,15 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+# json.dumps with any option builds a new encoder per call; a list page makes a cursor each time.
+_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_cursor(created_at: datetime, id_: str) -> str:
     """Opaque cursor for the row `(created_at, id)`."""
-    raw = json.dumps([created_at.astimezone(UTC).isoformat(), id_], separators=(",", ":"))
+    if created_at.tzinfo is not UTC:
+        created_at = created_at.astimezone(UTC)
+    raw = _CURSOR_JSON.encode([created_at.isoformat(), id_])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

@@ -308,8 +308,13 @@ def csv_line(cells: Sequence[str]) -> bytes:
     return out.getvalue().encode()
 
 
+NO_FILTERS = CertificateFilters()
+
+
 def parse_filters(params: dict[str, str | None]) -> CertificateFilters:
     """The list filters, or a 400 naming each bad query parameter and what it must be."""
+    if all(value is None for value in params.values()):
+        return NO_FILTERS  # most lists are unfiltered: nothing to validate
     try:
         return CertificateFilters.model_validate(params)
     except ValidationError as exc:

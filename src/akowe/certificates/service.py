@@ -321,7 +321,7 @@ async def list_certificates(
         params["issued_after"] = _aware(filters.issued_after)
     if filters.issued_before:
         params["issued_before"] = _aware(filters.issued_before)
-    words = search.words(filters.q or "")[: search.MAX_QUERY_WORDS]
+    words = search.words(filters.q)[: search.MAX_QUERY_WORDS] if filters.q else []
     for index, word in enumerate(words):
         params[f"q{index}_low"], params[f"q{index}_high"] = search.prefix_range(word)
     driving = await _driving_word(db, len(words), params)
@@ -359,6 +359,10 @@ def status_of(certificate: Certificate) -> str:
     return "issued"
 
 
+# Read once: an enum member looked up on its class costs a third of a microsecond per row.
+_TEST = Mode.TEST
+
+
 def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
     """A certificate row (with its delivery columns) as answered: the shape CertificateRead
     documents."""
@@ -377,7 +381,7 @@ def to_wire(certificate: Certificate, links: Links) -> dict[str, Any]:
         "emailStatus": certificate.email_status,
         "templateVersion": certificate.template_version,
         "subAccountEmail": certificate.subaccount_email,
-        "test": certificate.mode == Mode.TEST,
+        "test": certificate.mode == _TEST,
         "expiresAt": timestamp_or_none(certificate.expires_at),
         "revokedAt": timestamp_or_none(certificate.revoked_at),
         "revocationReason": certificate.revoked_reason,
