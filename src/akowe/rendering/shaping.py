@@ -18,7 +18,7 @@ from typing import NamedTuple
 import uharfbuzz as hb  # type: ignore[import-untyped]
 from bidi import get_display  # type: ignore[import-untyped]
 
-from akowe.rendering.fonts import FontChoice, is_ignorable, system_font
+from akowe.rendering.fonts import Font, FontChoice, is_ignorable, system_font
 
 # Characters that belong to whichever script surrounds them (spaces, punctuation, marks).
 _STICKY = frozenset(("Mn", "Mc", "Me", "Cf", "Zs", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"))
@@ -49,15 +49,49 @@ class Glyph(NamedTuple):
     span: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
-    """Glyphs of one font, drawn in logical order at visual positions; units are the font's."""
+class _Shaped(NamedTuple):
+    """HarfBuzz's output for one run, read once: glyph ids, cluster indexes, (x, y) offsets
+    and pen positions (one more than glyphs), in visual left-to-right order."""
 
-    choice: FontChoice
-    glyphs: tuple[Glyph, ...]
-    width: int
+    text: str
+    font: Font
     rtl: bool
-    start: int = 0  # index in the line's text of the run's first character
+    gids: list[int]
+    clusters: list[int]
+    offsets: list[tuple[int, int]]
+    pens: list[int]
+
+
+class Run:
+    """Glyphs of one font, drawn in logical order at visual positions; units are the font's.
+
+    The width is known once HarfBuzz has shaped the run; the glyphs (which characters each one
+    copies as, in which drawing order) are worked out when first read. Checking that a value
+    fits needs the width alone, and that is most of what a bulk job's check does per row.
+    """
+
+    __slots__ = ("_glyphs", "_shaped", "choice", "rtl", "start", "width")
+
+    def __init__(
+        self, choice: FontChoice, shaped: _Shaped, width: int, rtl: bool, start: int = 0
+    ) -> None:
+        self.choice = choice
+        self.width = width
+        self.rtl = rtl
+        self.start = start  # index in the line's text of the run's first character
+        self._shaped = shaped
+        self._glyphs: tuple[Glyph, ...] | None = None
+
+    @property
+    def glyphs(self) -> tuple[Glyph, ...]:
+        """The run's glyphs in drawing order (computed once; the same from any thread)."""
+        glyphs = self._glyphs
+        if glyphs is None:
+            glyphs = self._glyphs = _glyphs(self._shaped)[0]
+        return glyphs
+
+    def __repr__(self) -> str:
+        return f"Run({self.choice!r}, width={self.width}, rtl={self.rtl}, start={self.start})"
 
 
 @dataclass(slots=True)
@@ -213,15 +247,33 @@ def _shape(
         buf.language = language
     font = choice.font
     hb.shape(font.hb_font, buf, {})
-    # HarfBuzz's glyph records read once into lists: every pass below indexes them, and
+    # HarfBuzz's glyph records read once into lists: every pass over them indexes them, and
     # each attribute read on the records is a call into the extension.
     infos = buf.glyph_infos
     positions = buf.glyph_positions
     gids = [info.codepoint for info in infos]
-    clusters = [info.cluster for info in infos]
-    offsets = [(pos.x_offset, pos.y_offset) for pos in positions]
-    pens = [0, *itertools.accumulate(pos.x_advance for pos in positions)]
-    pen = pens[-1]
+    shaped = _Shaped(
+        text,
+        font,
+        rtl,
+        gids,
+        [info.cluster for info in infos],
+        [(pos.x_offset, pos.y_offset) for pos in positions],
+        [0, *itertools.accumulate(pos.x_advance for pos in positions)],
+    )
+    run = Run(choice, shaped, shaped.pens[-1], rtl, start)
+    if 0 not in gids:
+        return run, []  # every character has a glyph: nothing is missing
+    # Glyph 0 (.notdef): the characters it stands for come from the glyph grouping.
+    glyphs, missing = _glyphs(shaped)
+    run._glyphs = glyphs
+    return run, missing
+
+
+def _glyphs(shaped: _Shaped) -> tuple[tuple[Glyph, ...], list[str]]:
+    """A shaped run's glyphs in drawing order, each with the text it copies as, and the
+    characters drawn with glyph 0 (none unless some glyph is 0)."""
+    text, font, rtl, gids, clusters, offsets, pens = shaped
     # Visual x of every glyph, and where its ink reaches, in HarfBuzz's (visual,
     # left-to-right) order.
     xs = [at + x_offset for at, (x_offset, _) in zip(pens, offsets, strict=False)]
@@ -290,7 +342,7 @@ def _shape(
                 actual, span = _visual(text), len(gids)
             glyphs.append(Glyph(gid, texts[at], xs[index], offsets[index][1], actual, span))
             at += 1
-    return Run(choice, tuple(glyphs), pen, rtl, start), list(dict.fromkeys(missing))
+    return tuple(glyphs), list(dict.fromkeys(missing))
 
 
 def layout(text: str, chain: tuple[FontChoice, ...], language: str | None = None) -> Line:
