@@ -1,13 +1,19 @@
-"""Timestamps and cursors as answered: the fast formatters give the text the documented
-formula gives, for every kind of value a row can hold."""
+"""Timestamps and cursors as answered, and email addresses as checked: the fast paths give
+what the documented formula or the library alone gives, for every kind of value."""
 
 from __future__ import annotations
 
 import base64
 import json
 import random
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
+import email_validator
+import pytest
+from pydantic import ValidationError
+
+from akowe.certificates.schemas import RecipientData
 from akowe.pagination import decode_cursor, encode_cursor
 from akowe.schemas import format_timestamp
 
@@ -62,3 +68,49 @@ def test_cursors_keep_their_text_and_come_back_to_their_position() -> None:
         assert cursor == base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
         position = decode_cursor(cursor)
         assert position.created_at == value and position.id.startswith("0b7d5e0c")
+
+
+ADDRESSES = [
+    "ada@example.com",
+    "Ada.Lovelace@Example.COM",
+    "grace@bücher.example",
+    "kwame@xn--bcher-kva.example",
+    "ngozi@sub.domain.example.org",
+    "x@localhost",  # special-use: refused
+    "x@example.test",  # special-use: refused
+    "x@-bad-.example.com",
+    "x@exa_mple.com",
+    "x@" + "a" * 64 + ".com",  # a label over 63 characters
+    "x@example..com",
+    "x@com",
+    "no-at-sign.example.com",
+]
+
+
+def _outcome(address: str) -> tuple[str, str]:
+    try:
+        info = email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        return ("refused", str(exc))
+    return (info.normalized, info.ascii_email or "")
+
+
+def test_remembered_email_domains_give_the_librarys_verdicts() -> None:
+    module = sys.modules["email_validator.validate_email"]
+    remembered = module.validate_email_domain_name
+    assert hasattr(remembered, "cache_info"), "akowe.schemas remembers domain verdicts"
+    try:
+        module.validate_email_domain_name = remembered.__wrapped__
+        expected = [_outcome(address) for address in ADDRESSES]
+    finally:
+        module.validate_email_domain_name = remembered
+    before = remembered.cache_info().hits
+    for _ in range(3):  # the second and third rounds come from the memory (or raise again)
+        assert [_outcome(address) for address in ADDRESSES] == expected
+    assert remembered.cache_info().hits > before
+    assert sum(outcome[0] == "refused" for outcome in expected) == 8
+    # What a request sees: pydantic's EmailStr goes through the same function.
+    with pytest.raises(ValidationError, match="special-use or reserved name"):
+        RecipientData.model_validate({"name": "Ada", "email": "x@example.test"})
+    ok = RecipientData.model_validate({"name": "Ada", "email": "grace@bücher.example"})
+    assert ok.email == "grace@bücher.example"
