@@ -105,7 +105,7 @@ def _remember_email_domains() -> None:
     function, its result (two strings, never changed by the caller) reused; a refused domain
     raises again every time (exceptions are not cached). Checked against the pinned version
     by tests/test_wire_formats.py."""
-    module = sys.modules["email_validator.validate_email"]
+    module: Any = sys.modules["email_validator.validate_email"]
     check = module.validate_email_domain_name
     if not hasattr(check, "cache_info"):
         module.validate_email_domain_name = functools.lru_cache(maxsize=4096)(check)
