@@ -187,6 +187,11 @@ class AccountFixture:
 @pytest.fixture
 def make_account(db: sessionmaker[Session]):  # type: ignore[no-untyped-def]
     """Factory: a fresh account with `credits` live and `test_credits` sandbox credits."""
+    return account_factory(db)
+
+
+def account_factory(db: sessionmaker[Session]):  # type: ignore[no-untyped-def]
+    """`make_account` on the database `db` writes to."""
 
     def factory(credits: int = 0, test_credits: int = 0) -> AccountFixture:
         email = f"{uuid.uuid4().hex[:10]}@example.com"
@@ -225,6 +230,29 @@ def revoked_and_expired_keys(
 @pytest.fixture
 def account(make_account) -> AccountFixture:  # type: ignore[no-untyped-def]
     return make_account(credits=10, test_credits=5)  # type: ignore[no-any-return]
+
+
+@dataclass
+class OwnDatabase:
+    """A migrated database of the suite's kind for one test alone."""
+
+    settings: Settings
+    db: sessionmaker[Session]
+    make_account: Any
+
+
+@pytest.fixture
+def own_database(fresh_database: Settings) -> Iterator[OwnDatabase]:
+    """For tests whose workers must find only what the test queued: the session's database
+    holds every earlier test's unsent emails and unsigned credentials, which a worker started
+    there sends first (minutes of them late in a PostgreSQL run on a slow machine)."""
+    migrate.upgrade(fresh_database)
+    engine = make_engine(fresh_database)
+    db = make_sessionmaker(engine, write=True)
+    try:
+        yield OwnDatabase(fresh_database, db, account_factory(db))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

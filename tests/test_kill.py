@@ -28,10 +28,10 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from akowe.config import Settings
 from tests.certificates.conftest import ATTRIBUTES, FIELDS, png_data_uri
+from tests.conftest import OwnDatabase
 from tests.delivery.conftest import SmtpServer
 from tests.processes import server_process, worker_process
 from tests.s3server import S3Server
@@ -156,8 +156,9 @@ class Stream:
 
 
 def test_sigkilled_processes_break_no_promise(
-    settings: Settings, s3: S3Server, tmp_path: Path, make_account, db: sessionmaker[Session]
-) -> None:  # type: ignore[no-untyped-def]
+    own_database: OwnDatabase, s3: S3Server, tmp_path: Path
+) -> None:
+    settings, db, make_account = own_database.settings, own_database.db, own_database.make_account
     env = {**s3.env(s3.new_bucket()), "AKOWE_BASE_URL": PUBLIC}
     account = make_account(credits=CREDITS)
     headers = account.headers()
@@ -235,9 +236,8 @@ def test_sigkilled_processes_break_no_promise(
                         pdf = client.get(f"/api/certificates/{certificate_id}/pdf")
                         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
-            # Every email delivered by a worker; the killed one may have sent one twice. (The
-            # workers also send what other tests left queued in the session's database: only
-            # this stream's recipients are counted.)
+            # Every email delivered by a worker; the killed one may have sent one twice (the
+            # test has a database of its own: nothing else is queued).
             recipients = set(stream.recipients)
             assert len(recipients) == ISSUES
 

@@ -43,11 +43,10 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.orm import Session, sessionmaker
 
-from akowe.config import Settings
 from akowe.delivery.schemas import WEBHOOK_EVENTS
 from akowe.delivery.webhooks import verify
+from tests.conftest import OwnDatabase
 from tests.delivery.conftest import Receiver, SmtpServer
 from tests.jobs.conftest import recipients
 from tests.processes import server_process, worker_process
@@ -168,8 +167,9 @@ class Traffic:
 
 
 def test_mixed_traffic_survives_sigkilled_api_and_worker(
-    settings: Settings, s3: S3Server, tmp_path: Path, make_account, db: sessionmaker[Session]
-) -> None:  # type: ignore[no-untyped-def]
+    own_database: OwnDatabase, s3: S3Server, tmp_path: Path
+) -> None:
+    settings, db, make_account = own_database.settings, own_database.db, own_database.make_account
     env = {
         **s3.env(s3.new_bucket()),
         "AKOWE_BASE_URL": PUBLIC,
@@ -374,8 +374,8 @@ def test_mixed_traffic_survives_sigkilled_api_and_worker(
                         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
             figures["pdf_check_seconds"] = round(time.monotonic() - downloads, 1)
 
-            # Every email delivered, every event received (the workers also send what other
-            # tests left queued in the session's database: only this test's are counted).
+            # Every email delivered, every event received (the test has a database of its own:
+            # nothing else is queued).
             addresses = set(stream.recipients) | {row["email"] for row in bulk_rows}
             assert len(addresses) == issued
 
