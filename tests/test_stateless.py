@@ -14,8 +14,8 @@ import httpx
 from pydantic import SecretStr
 from pypdf import PdfReader
 
-from akowe.config import Settings
 from tests.certificates.conftest import ATTRIBUTES, FIELDS, png_data_uri
+from tests.conftest import OwnDatabase
 from tests.delivery.conftest import SmtpServer
 from tests.processes import server_process, worker_process
 from tests.s3server import S3Server
@@ -24,8 +24,11 @@ PUBLIC = "https://certs.example"
 
 
 def test_any_process_answers_any_request_with_empty_data_directories(
-    settings: Settings, s3: S3Server, tmp_path: Path, make_account
-) -> None:  # type: ignore[no-untyped-def]
+    own_database: OwnDatabase, s3: S3Server, tmp_path: Path
+) -> None:
+    # A database of its own: the worker finds only this test's email queued (in the session's
+    # database it would send every earlier test's unsent emails first).
+    settings, make_account = own_database.settings, own_database.make_account
     bucket = s3.new_bucket()
     # One public address for all, as behind a proxy: links, DIDs and status lists name it
     # whichever process made them.
