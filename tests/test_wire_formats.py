@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -16,31 +15,19 @@ from pydantic import ValidationError
 from akowe.certificates.schemas import RecipientData
 from akowe.pagination import decode_cursor, encode_cursor
 from akowe.schemas import format_timestamp
+from tests.datetimes import random_datetimes
 
 
 def _values(count: int) -> list[datetime]:
-    rng = random.Random(2611)
     edges = [
         datetime(1, 1, 1, tzinfo=UTC),
         datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
         datetime(2026, 11, 26, 0, 0, 0, 999, tzinfo=UTC),  # under a millisecond: ".000"
         datetime(2026, 11, 26, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-3))),
     ]
-    values = []
-    for n in range(count):
-        zone = (UTC, None, timezone(timedelta(minutes=rng.randint(-14 * 60, 14 * 60))))[n % 3]
-        value = datetime(
-            rng.randint(2, 9998),
-            rng.randint(1, 12),
-            rng.randint(1, 28),
-            rng.randint(0, 23),
-            rng.randint(0, 59),
-            rng.randint(0, 59),
-            0 if n % 7 == 0 else rng.randint(0, 999_999),
-            tzinfo=zone,
-        )
-        values.append(value)
-    return edges + values
+    values = random_datetimes(2611, count)
+    # Every fourth naive (taken as UTC), as a value built in code rather than read can be.
+    return edges + [v.replace(tzinfo=None) if n % 4 == 0 else v for n, v in enumerate(values)]
 
 
 def test_timestamps_read_as_iso_8601_utc_with_milliseconds_and_z() -> None:
