@@ -130,11 +130,10 @@ def test_a_big_file_is_answered_at_once_and_its_rows_get_the_verdicts_a_small_on
     assert (by_row[9]["status"], by_row[9]["errorCode"]) == ("skipped", "already_issued")
 
 
-def test_a_worker_process_gives_every_row_the_verdict_this_process_gives(
+def _class_task(
     client: httpx.Client, make_account, settings: Settings, db: sessionmaker[Session]
-) -> None:
-    # A checking step's parts go to the delivery worker's processes: what a real child
-    # process makes of the rows must be exactly what this process makes of them.
+) -> tuple[jobs_service.CheckTask, list[Any]]:
+    """The class file's checking task and rows, as a job's checking step makes them."""
     issuer = make_issuer(client, make_account(credits=20))
     fields = {"organizationId": issuer.organization_id, "templateId": issuer.template_id}
     submission = jobs_service.from_file(
@@ -157,18 +156,66 @@ def test_a_worker_process_gives_every_row_the_verdict_this_process_gives(
         design=design,
         issued_at=utcnow(),
     )
+    return task, list(submission.inputs)
+
+
+def test_a_worker_process_gives_every_row_the_verdict_this_process_gives(
+    client: httpx.Client, make_account, settings: Settings, db: sessionmaker[Session]
+) -> None:
+    # A checking step's parts go to the delivery worker's processes: what a real child
+    # process makes of the rows must be exactly what this process makes of them.
+    task, inputs = _class_task(client, make_account, settings, db)
     delivery = DeliveryWorker(settings.model_copy(update={"worker_processes": 1}))
     assert delivery.worker_processes is not None
     try:
         in_child = delivery.worker_processes._using(
-            lambda pool: pool.submit(processes._check_rows, task, submission.inputs)
+            lambda pool: pool.submit(processes._check_rows, task, inputs)
         ).result(timeout=60)
     finally:
         delivery.close()
-    here = jobs_service.check_task(task, submission.inputs)
+    here = jobs_service.check_task(task, inputs)
     assert in_child == here
     codes = {row["error_code"] for row in here}
     assert codes >= {"missing_name", "invalid_email", "unrenderable_text", None}, codes
+
+
+def _handed_out(work: processes.WorkProcesses, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The functions `work`'s pool is given from now on."""
+    pool = work._pool()
+    given: list[Any] = []
+    submit = pool.submit
+
+    def spy(function: Any, *args: Any, **kwargs: Any) -> Any:
+        given.append(function)
+        return submit(function, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", spy)
+    return given
+
+
+def test_processes_get_rows_to_check_only_once_they_have_imported_the_checking_code(
+    client: httpx.Client,
+    make_account,
+    settings: Settings,
+    db: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A part sent to a process still importing the checking code (a second or two) made the
+    # whole step wait for it: until the processes are ready, this thread checks every row.
+    task, inputs = _class_task(client, make_account, settings, db)
+    here = jobs_service.check_task(task, inputs)
+    work = processes.WorkProcesses(processes.Signer(base_url="http://x", secret="s" * 32), 2)
+    try:
+        given = _handed_out(work, monkeypatch)
+        assert work.check(task, inputs) == here
+        assert processes._check_rows not in given
+        assert given == [processes._prepare_checking] * 2  # asked to get ready, once
+        assert work.ready_to_check(wait=True)
+        assert work.check(task, inputs) == here
+        assert given.count(processes._check_rows) == 2  # a part for each process
+        assert given.count(processes._prepare_checking) == 2
+    finally:
+        work.close()
 
 
 def test_a_big_file_checked_with_worker_processes_gets_the_verdicts_of_one_checked_without(
@@ -186,6 +233,9 @@ def test_a_big_file_checked_with_worker_processes_gets_the_verdicts_of_one_check
     worker.drain()  # jobs other tests left queued would take turns too
     delivery = DeliveryWorker(settings.model_copy(update={"worker_processes": 2}))
     assert delivery.worker_processes is not None
+    # Until the processes have imported the checking code, the job thread checks alone.
+    assert delivery.worker_processes.ready_to_check(wait=True)
+    given = _handed_out(delivery.worker_processes, monkeypatch)
     in_processes = JobWorker(
         settings.model_copy(update={"job_chunk_size": 50}),
         processes=delivery.worker_processes,
@@ -203,7 +253,7 @@ def test_a_big_file_checked_with_worker_processes_gets_the_verdicts_of_one_check
             done = job(client, issuer.headers, job_id)
             assert done["status"] == "completed", done
             outcomes[path] = (done["counts"], _verdicts(client, issuer, job_id))
-        assert delivery.worker_processes._executor is not None  # parts were handed out
+        assert processes._check_rows in given  # parts were handed out
     finally:
         in_processes.close()
         delivery.close()
