@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final
@@ -10,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.config import Settings
+from akowe.db.checkpoint import BACKSTOP_PAGES, checkpointer
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -21,6 +23,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Writers queue for up to 30 s instead of failing with "database is locked".
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A thread checkpoints the log after commits (akowe.db.checkpoint); writers only past this.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     cursor.close()
 
 
@@ -54,6 +58,10 @@ def make_engine(settings: Settings, *, pool_size: int = 4, max_overflow: int = 4
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        path = engine.url.database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            keeper = checkpointer(os.path.abspath(path))
+            event.listen(engine, "commit", lambda _connection: keeper.committed())
         return engine
     return create_engine(
         url,
