@@ -100,11 +100,12 @@ class Stream:
         attempt = n
         while time.monotonic() < deadline and not self.stopping.is_set():
             with self.lock:
+                # Timed when the process is chosen, under the lock `replace` takes: a call that
+                # picked the process about to be killed started before its replacement.
                 url = self.urls[attempt % len(self.urls)]
-            attempt += 1
-            started = time.monotonic()
-            with self.lock:
+                started = time.monotonic()
                 self.under_way[key] = (url, started)
+            attempt += 1
             try:
                 response = httpx.post(
                     f"{url}/api/certificates/issue",

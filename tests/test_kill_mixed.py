@@ -93,12 +93,11 @@ class Traffic:
         attempt = n
         deadline = time.monotonic() + 150  # a dead process's idempotency claim lasts 60 s
         while not self.stream.stopping.is_set():
-            with self.stream.lock:
+            with self.stream.lock:  # timed when chosen, as in Stream.issue
                 url = self.stream.urls[attempt % len(self.stream.urls)]
-            attempt += 1
-            started = time.monotonic()
-            with self.stream.lock:
+                started = time.monotonic()
                 self.in_flight[url] += 1
+            attempt += 1
             try:
                 response = self.client.request(method, url + path, headers=headers, **kwargs)
             except httpx.TransportError as exc:
