@@ -4,8 +4,6 @@ embedded database is what they are about."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from sqlalchemy import Engine
 from akowe.config import Settings
 from akowe.db import checkpoint
 from akowe.db.engine import make_engine
+from tests.delivery.conftest import wait_for
 
 BLOB = b"x" * 100_000
 
@@ -32,17 +31,8 @@ def _write(engine: Engine, transactions: int) -> None:
             connection.exec_driver_sql("INSERT INTO blob (data) VALUES (?)", (BLOB,))
 
 
-def _eventually(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _grows_to(path: Path, size: int) -> bool:
-    return _eventually(lambda: path.stat().st_size >= size)
+    return bool(wait_for(lambda: path.stat().st_size >= size))
 
 
 def test_the_log_reaches_the_database_file_without_a_writer_checkpointing(
@@ -58,7 +48,7 @@ def test_the_log_reaches_the_database_file_without_a_writer_checkpointing(
         wal = Path(f"{path}-wal")
         assert wal.stat().st_size >= 30 * len(BLOB)
         assert _grows_to(path, before + 30 * len(BLOB)), "the log was never checkpointed"
-        assert _eventually(lambda: keeper.checkpoints >= 1)  # counted once it has returned
+        assert wait_for(lambda: keeper.checkpoints >= 1)  # counted once it has returned
         with engine.connect() as connection:
             count = connection.exec_driver_sql("SELECT count(*) FROM blob").scalar_one()
         assert count == 30
@@ -74,7 +64,7 @@ def test_the_thread_ends_when_idle_and_the_next_commit_starts_another(
     engine, path = _engine(tmp_path)
     try:
         keeper = checkpoint.checkpointer(str(path))
-        assert _eventually(lambda: keeper._thread is None), "an idle checkpoint thread stayed"
+        assert wait_for(lambda: keeper._thread is None)  # an idle thread ends
         size = path.stat().st_size
         _write(engine, 10)
         assert keeper._thread is not None
