@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from akowe.certificates.models import Certificate
 from akowe.config import Settings
 from akowe.db.database import Database
 from akowe.signing import service as signing_service
@@ -119,6 +120,54 @@ def test_concurrent_signers_store_one_credential(
         )
     assert count == 1
     assert used == taken  # the losers' indexes were not counted
+
+
+def test_a_batch_signer_waits_for_another_signer_without_deadlocking(
+    client: httpx.Client, issuer: Issuer, settings: Settings, db: sessionmaker[Session]
+) -> None:
+    """Two workers sign batches of one organization at once: each locks its certificates and
+    then takes an index from the organization's status list. A batch that had taken the list
+    and then waited for a certificate the other holds, while the other waited for the list,
+    was a deadlock: PostgreSQL aborted one (seen in the kill test's worker log)."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's: SQLite has one writer at a time, no cycle")
+    database = Database(settings)
+    signer = _signer(settings)
+    try:
+        warm = issue(client, issuer)["certificateId"]  # the organization's key and list exist
+        first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
+        assert first is not None
+        mine, held = (issue(client, issuer)["certificateId"] for _ in range(2))
+        with db() as other, ThreadPoolExecutor(1) as pool:
+            # The other signer holds `held`'s row, as its own batch does ...
+            other.execute(select(Certificate.id).where(Certificate.id == held).with_for_update())
+            batch = pool.submit(
+                signing_service.sign_batch,
+                database,
+                signer=signer,
+                certificate_ids=[mine, held],
+            )
+            waited = time.monotonic() + 30
+            while not other.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            ):
+                assert not batch.done(), batch.result()  # it must wait for `held`
+                assert time.monotonic() < waited
+                time.sleep(0.01)
+            # ... and then takes an index from the list: the batch must not hold the list.
+            other.execute(
+                update(StatusList)
+                .where(StatusList.id == first.status_list_id)
+                .values(used=StatusList.used)
+            )
+            other.commit()
+            signed = batch.result(timeout=30)
+    finally:
+        database.dispose()
+    assert set(signed) == {mine, held} and all(signed.values()), signed
 
 
 def test_a_certificate_revoked_before_it_was_signed_is_signed_revoked(

@@ -195,6 +195,15 @@ _CERTIFICATE_STATUS_FOR_UPDATE = (
     .where(_CERTIFICATES.c.id == bindparam("certificate_id"))
     .with_for_update()
 )
+# A batch's certificate rows, locked in one order before any status list row: two batches
+# of one organization (two workers) then never each hold a certificate and the list while
+# waiting for a certificate the other holds (PostgreSQL aborts one such pair as a deadlock).
+_LOCK_CERTIFICATES = (
+    select(_CERTIFICATES.c.id)
+    .where(_CERTIFICATES.c.id.in_(bindparam("certificate_ids", expanding=True)))
+    .order_by(_CERTIFICATES.c.id)
+    .with_for_update()
+)
 _TAKE_INDEX = (
     update(_LISTS)
     .where(_LISTS.c.id == bindparam("list_id"), _LISTS.c.used < LIST_CAPACITY)
@@ -569,6 +578,9 @@ def sign_batch(
 
     def store(session: Session) -> Signed:
         out = dict(settled)
+        if drafts:
+            ids = sorted(draft.certificate_id for draft in drafts)
+            session.execute(_LOCK_CERTIFICATES, {"certificate_ids": ids}).all()
         for draft in drafts:
             try:
                 out[draft.certificate_id] = _store(session, draft=draft, signer=signer)
