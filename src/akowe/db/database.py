@@ -54,6 +54,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+# SQLSTATEs of a transaction PostgreSQL aborted for another one's sake: deadlock_detected,
+# serialization_failure.
+_CONFLICTS = frozenset({"40P01", "40001"})
+
+
 class ServiceBusy(ServiceError):
     """No database capacity became free in time: the client should retry shortly."""
 
@@ -376,6 +381,10 @@ class Database:
                     raise DatabaseUnavailable() from exc
                 if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
                     # Another process held SQLite's write lock past the busy timeout.
+                    raise ServiceBusy() from exc
+                if getattr(exc.orig, "sqlstate", None) in _CONFLICTS:
+                    # PostgreSQL broke a lock cycle (or a serialization conflict) by aborting
+                    # this transaction: nothing was written and a retry may well succeed.
                     raise ServiceBusy() from exc
                 raise
             return result
