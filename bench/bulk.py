@@ -175,8 +175,8 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         default="",
-        help="py-spy the server for --profile-seconds from each job's submission; raw stacks "
-        "to this file (the last round's), top frames printed",
+        help="py-spy the server and its worker processes for --profile-seconds from each "
+        "job's submission; raw stacks to this file (the last round's), top frames printed",
     )
     parser.add_argument("--profile-seconds", type=int, default=8)
     parser.add_argument(
@@ -230,7 +230,9 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
     results: list[dict[str, float]] = []
 
     def profile_later(spies: list[subprocess.Popen[bytes]]) -> None:
-        spies.append(py_spy(server.pid, args.profile_seconds, Path(args.profile)))
+        spies.append(
+            py_spy(server.pid, args.profile_seconds, Path(args.profile), subprocesses=True)
+        )
 
     try:
         wait_ready(f"http://127.0.0.1:{port}/api/users/balance", {"x-api-key": key})

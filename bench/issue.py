@@ -331,11 +331,16 @@ def top_frames(raw: Path, limit: int = 25) -> None:
         print(f"    {100 * count / total:5.1f}%  {frame}")
 
 
-def py_spy(server_pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
+def py_spy(
+    server_pid: int, seconds: int, out: Path, *, subprocesses: bool = False
+) -> subprocess.Popen[bytes]:
+    """py-spy the server: the thread holding the GIL, or (`subprocesses`) every busy thread
+    of the server and of its worker processes (where bulk jobs sign and render)."""
+    scope = ("--subprocesses",) if subprocesses else ("--gil",)
     return subprocess.Popen(
         [
             *(str(BIN / "py-spy"), "record", "-p", str(server_pid), "-d", str(seconds)),
-            *("-r", "500", "-f", "raw", "-o", str(out), "--nonblocking", "--gil"),
+            *("-r", "500", "-f", "raw", "-o", str(out), "--nonblocking", *scope),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
