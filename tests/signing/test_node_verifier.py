@@ -60,6 +60,27 @@ def test_npm_verifier_agrees_on_valid_tampered_revoked_and_status_list(
         issuer.credential(), other.key, verification_method=other.method(), created=NOW
     )
 
+    # Signed as certificates are (`built`): after the first of a shape, from the learned
+    # dataset (akowe.signing.canon.canonicalize_built), never expanded by pyld again.
+    built = [
+        sign(
+            issuer.credential(name=name, index=index, attributes={"Course Name": course}),
+            issuer.key,
+            verification_method=issuer.method(),
+            created=NOW,
+            built=True,
+        )
+        for index, (name, course) in enumerate(
+            [
+                ("Adéwálé Ògúnlẹ̀", "Machine Learning"),
+                ("李小龙", "Dr: Foo"),
+                ("أحمد الفارسي", "Machine Learning"),
+                ('say "hi" \\ there', "urn:uuid:3f1c2f39-2a64-4c5c-9d57-5d1f0bdb1f10"),
+            ],
+            start=10,
+        )
+    ]
+
     documents = {url: read_pinned_context(url) for url in DEFAULT_CONTEXTS}
     documents[issuer.did] = issuer.did_document()
     documents[other.did] = other.did_document()
@@ -72,6 +93,7 @@ def test_npm_verifier_agrees_on_valid_tampered_revoked_and_status_list(
         {"name": "key of another issuer", "credential": wrong_key},
         {"name": "revoked", "credential": revoked},
         {"name": "status list", "credential": status_list},
+        *({"name": f"built {i}", "credential": c} for i, c in enumerate(built)),
     ]
 
     output = _run(tmp_path, documents, cases)
@@ -89,3 +111,5 @@ def test_npm_verifier_agrees_on_valid_tampered_revoked_and_status_list(
     assert results["revoked"]["signature"]
     assert results["revoked"]["status"] == {"verified": True, "revoked": True}
     assert results["status list"]["verified"], results["status list"]["errors"]
+    for i in range(len(built)):
+        assert results[f"built {i}"]["verified"], results[f"built {i}"]["errors"]

@@ -31,8 +31,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
+import threading
 import time
-from collections.abc import Mapping, MutableMapping
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -417,3 +420,247 @@ def _unwrap(error: BaseException) -> ServiceError:
         cause = cause.__cause__ or cause.__context__
     message = error.args[0] if error.args else str(error)
     return UnsafeDocument(f"The document is not valid JSON-LD: {message}")
+
+
+# ---------------------------------------------------------------- documents of one shape
+#
+# A bulk job signs thousands of credentials that differ only in their text: names, ids,
+# dates, attribute values. Expanding each through pyld and turning it into RDF was three
+# quarters of a signature; canonicalising the resulting quads is the rest. So for documents
+# we build ourselves (`canonicalize_built`), the dataset of a *shape* is learned once, from a
+# twin of the document whose strings are replaced by unique placeholders, and each later
+# document of that shape gets its dataset by putting its own strings back in place of the
+# placeholders; RDFC-1.0 then runs on it as always.
+#
+# Why that is the dataset pyld would make: JSON-LD turns a string into an RDF term by where
+# it stands (the property's term definition), never by what it says, with three exceptions,
+# each part of the shape or checked: an IRI position expands a compact IRI by its prefix (so
+# the placeholder keeps the value's scheme, which is part of the shape); a `@vocab` position
+# or a `@json` literal transforms the string (the placeholder then shows up inside a longer
+# term, and that string is pinned: its real value becomes part of the shape); and equal
+# identifiers merge nodes (so which strings are equal is part of the shape, and equal strings
+# share one placeholder; no identifier comes from the fixed part). Values the full path would
+# refuse (control characters, characters not allowed in an IRI) go the full way, to be refused.
+# tests/signing/test_canon_shapes.py compares both paths on many documents.
+
+_FIXED_KEYS: Final = frozenset({"@context", "@type", "type", "@language", "@direction"})
+_SHAPES_KEPT: Final = 256
+_shapes: OrderedDict[Any, _Shape | None] = OrderedDict()
+_pinned: OrderedDict[Any, frozenset[int] | None] = OrderedDict()
+_shapes_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The dataset of a shape, and where each string goes back in."""
+
+    dataset: dict[str, list[dict[str, Any]]]
+    # (graph, quad index, component, class): a component whose value is a placeholder.
+    places: tuple[tuple[str, int, str, int], ...]
+    iri_classes: frozenset[int]  # classes that stand as an IRI somewhere
+
+
+def canonicalize_built(
+    document: Mapping[str, Any],
+    *,
+    loader: StaticDocumentLoader | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> str:
+    """`canonicalize`, for documents akowe builds (the credentials it signs): the same
+    result, with the JSON-LD expansion done once per shape of document instead of once per
+    document (see above)."""
+    loader = loader or default_loader()
+    strings: list[str] = []
+    shape = _shape_of(document, "", strings)
+    firsts: dict[str, int] = {}
+    classes = tuple(firsts.setdefault(value, i) for i, value in enumerate(strings))
+    base = (shape, classes, loader, limits)
+    with _shapes_lock:
+        known = base in _pinned
+        pinned = _pinned.get(base)
+    if not known:
+        pinned = _learn_pinned(document, strings, classes, loader, limits)
+        _remember(_pinned, base, pinned)
+    if pinned is None:
+        return canonicalize(document, loader=loader, limits=limits)
+    key = (base, tuple(strings[c] for c in sorted(pinned)))
+    with _shapes_lock:
+        known = key in _shapes
+        learned = _shapes.get(key)
+    if not known:
+        learned = _learn(document, strings, classes, pinned, loader, limits)
+        _remember(_shapes, key, learned)
+    if learned is None or not _fits(learned, strings):
+        return canonicalize(document, loader=loader, limits=limits)
+    check_size(document, limits)
+    return canonicalize_dataset(_fill(learned, strings), limits=limits)[0]
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    with _shapes_lock:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > _SHAPES_KEPT:
+            cache.popitem(last=False)
+
+
+def _shape_of(value: Any, key: str, strings: list[str]) -> Any:
+    """A hashable shape of JSON `value`, its free strings appended to `strings` in order."""
+    if isinstance(value, str):
+        if key in _FIXED_KEYS or not value or value[0] == "@":
+            return ("s", value)
+        strings.append(value)
+        return ("?", _prefix(value))
+    if isinstance(value, Mapping):
+        return ("o", tuple((k, _shape_of(v, k, strings)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return ("a", tuple(_shape_of(item, key, strings) for item in value))
+    return ("v", type(value).__name__, value)
+
+
+def _prefix(value: str) -> str:
+    """What an IRI expansion looks at: the scheme (or compact IRI prefix) and a `//`."""
+    match = _ABSOLUTE_IRI.match(value)
+    if match is None:
+        return ""
+    end = match.end()
+    return value[:end] + ("//" if value.startswith("//", end) else "")
+
+
+def _placeholders(
+    strings: list[str], classes: tuple[int, ...], pinned: frozenset[int]
+) -> tuple[str, list[str], dict[str, int]]:
+    """A placeholder per class (the real string where pinned), keeping each one's prefix:
+    the nonce, the replacements in order, and each placeholder's class."""
+    nonce = secrets.token_hex(6)
+    replacements = [
+        strings[i] if c in pinned else f"{_prefix(strings[i])}akowe{nonce}s{c}z"
+        for i, c in enumerate(classes)
+    ]
+    owners = {
+        replacement: c
+        for replacement, c in zip(replacements, classes, strict=True)
+        if c not in pinned
+    }
+    return nonce, replacements, owners
+
+
+def _twin(document: Any, key: str, replacements: Iterator[str]) -> Any:
+    """`document` with its free strings replaced, in `_shape_of`'s order."""
+    if isinstance(document, str):
+        if key in _FIXED_KEYS or not document or document[0] == "@":
+            return document
+        return next(replacements)
+    if isinstance(document, Mapping):
+        return {k: _twin(v, k, replacements) for k, v in document.items()}
+    if isinstance(document, list | tuple):
+        return [_twin(item, key, replacements) for item in document]
+    return document
+
+
+def _dataset_of_twin(
+    document: Any, replacements: list[str], loader: StaticDocumentLoader, limits: Limits
+) -> dict[str, list[dict[str, Any]]] | None:
+    try:
+        return to_dataset(_twin(document, "", iter(replacements)), loader=loader, limits=limits)
+    except ServiceError:
+        return None  # the full path says why, for the real document
+
+
+def _scan(
+    dataset: dict[str, list[dict[str, Any]]], nonce: str, owners: dict[str, int]
+) -> tuple[dict[int, list[tuple[str, int, str]]], set[int]]:
+    """Where each class's placeholder stands whole, exactly as written; the classes found
+    anywhere else (inside a longer term, rewritten, naming a graph)."""
+    anywhere = re.compile(f"akowe{nonce}s([0-9]+)z")
+    places: dict[int, list[tuple[str, int, str]]] = {}
+    broken: set[int] = set()
+    for graph, quads in dataset.items():
+        broken.update(int(c) for c in anywhere.findall(graph))
+        for index, quad in enumerate(quads):
+            for component, term in quad.items():
+                for field in ("value", "datatype", "language"):
+                    text = term.get(field)
+                    if not isinstance(text, str):
+                        continue
+                    found = anywhere.findall(text)
+                    if not found:
+                        continue
+                    owner = owners.get(text) if field == "value" else None
+                    if owner is not None and len(found) == 1:
+                        places.setdefault(owner, []).append((graph, index, component))
+                    else:
+                        broken.update(int(c) for c in found)
+    return places, broken
+
+
+def _learn_pinned(
+    document: Any,
+    strings: list[str],
+    classes: tuple[int, ...],
+    loader: StaticDocumentLoader,
+    limits: Limits,
+) -> frozenset[int] | None:
+    """The classes whose strings JSON-LD transforms (their real values join the shape), or
+    None when the document's shape cannot be reused."""
+    nonce, replacements, owners = _placeholders(strings, classes, frozenset())
+    dataset = _dataset_of_twin(document, replacements, loader, limits)
+    if dataset is None:
+        return None
+    places, broken = _scan(dataset, nonce, owners)
+    return frozenset(broken | (set(classes) - set(places)))
+
+
+def _learn(
+    document: Any,
+    strings: list[str],
+    classes: tuple[int, ...],
+    pinned: frozenset[int],
+    loader: StaticDocumentLoader,
+    limits: Limits,
+) -> _Shape | None:
+    """The shape's dataset with the pinned strings real and the others placeholders."""
+    nonce, replacements, owners = _placeholders(strings, classes, pinned)
+    dataset = _dataset_of_twin(document, replacements, loader, limits)
+    if dataset is None:
+        return None
+    places, broken = _scan(dataset, nonce, owners)
+    free = set(classes) - pinned
+    if broken or set(places) != free:
+        return None
+    flat = tuple(
+        (graph, index, component, c)
+        for c, where in places.items()
+        for graph, index, component in where
+    )
+    iri_classes = frozenset(
+        c
+        for graph, index, component, c in flat
+        if dataset[graph][index][component]["type"] != "literal"
+    )
+    return _Shape(dataset, flat, iri_classes)
+
+
+def _fits(shape: _Shape, strings: list[str]) -> bool:
+    """Whether the real strings go in as they are: no text the full path refuses (control
+    characters, an IRI it would not accept), no IRI that could turn into a blank node."""
+    for value in strings:
+        if _UNESCAPED_CONTROLS.search(value):
+            return False
+    for c in shape.iri_classes:
+        value = strings[c]
+        if value.startswith("_:") or _BAD_IRI_CHARACTERS.search(value):
+            return False
+    return True
+
+
+def _fill(shape: _Shape, strings: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """A fresh copy of the shape's dataset with the real strings in place (the canonicaliser
+    rewrites blank node labels in the quads it is given)."""
+    dataset = {
+        graph: [{part: dict(term) for part, term in quad.items()} for quad in quads]
+        for graph, quads in shape.dataset.items()
+    }
+    for graph, index, component, c in shape.places:
+        dataset[graph][index][component]["value"] = strings[c]
+    return dataset

@@ -24,7 +24,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from akowe.signing.canon import DEFAULT_LIMITS, Limits, canonicalize
+from akowe.signing.canon import DEFAULT_LIMITS, Limits, canonicalize, canonicalize_built
 from akowe.signing.credentials import format_datetime
 from akowe.signing.exceptions import InvalidKey, InvalidProof
 from akowe.signing.keys import multibase_decode, multibase_encode
@@ -75,13 +75,19 @@ def hash_data(
     *,
     loader: StaticDocumentLoader | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    built: bool = False,
 ) -> HashData:
-    """Canonicalise and hash the unsecured document and the proof options (spec 3.3.4-3.3.5)."""
+    """Canonicalise and hash the unsecured document and the proof options (spec 3.3.4-3.3.5).
+
+    `built`: the document is one akowe built (it is signing it), so its shape's expansion
+    is reused (`canon.canonicalize_built`); a document to verify always goes the full way.
+    """
     unsecured = {key: value for key, value in document.items() if key != "proof"}
     config = {key: value for key, value in options.items() if key != "proofValue"}
     config["@context"] = unsecured["@context"]
     canonical_config = _canonical_config(config, loader=loader, limits=limits)
-    canonical_document = canonicalize(unsecured, loader=loader, limits=limits)
+    canonical = canonicalize_built if built else canonicalize
+    canonical_document = canonical(unsecured, loader=loader, limits=limits)
     return HashData(
         canonical_document=canonical_document,
         canonical_proof_config=canonical_config,
@@ -123,8 +129,13 @@ def sign(
     created: datetime | str | None = None,
     loader: StaticDocumentLoader | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    built: bool = False,
 ) -> dict[str, Any]:
-    """The document with a new `eddsa-rdfc-2022` DataIntegrityProof (the input is not changed)."""
+    """The document with a new `eddsa-rdfc-2022` DataIntegrityProof (the input is not changed).
+
+    `built`: akowe built the document (a certificate's credential), so documents of its shape
+    are many and `hash_data` reuses the shape's expansion; not for a caller's document.
+    """
     if "proof" in document:
         raise InvalidProof("The document already has a proof; sign the unsecured document.")
     options = proof_config(
@@ -132,7 +143,7 @@ def sign(
         verification_method=verification_method,
         created=created if created is not None else datetime.now(UTC),
     )
-    data = hash_data(document, options, loader=loader, limits=limits)
+    data = hash_data(document, options, loader=loader, limits=limits, built=built)
     proof = dict(options, proofValue=multibase_encode(key.sign(data.combined)))
     return {**document, "proof": proof}
 

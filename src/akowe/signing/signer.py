@@ -214,6 +214,7 @@ def sign_certificate(
         verification_method=verification_method_id(issuer_did, key.public_key),
         created=datetime.now(UTC),
         loader=signer.loader(),
+        built=True,
     )
 
 
