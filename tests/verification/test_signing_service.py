@@ -170,6 +170,47 @@ def test_a_batch_signer_waits_for_another_signer_without_deadlocking(
     assert set(signed) == {mine, held} and all(signed.values()), signed
 
 
+def test_a_batch_draws_each_certificate_a_free_index_of_its_own(
+    client: httpx.Client,
+    issuer: Issuer,
+    settings: Settings,
+    db: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch draws its indexes together and checks them in one statement: a drawn index
+    that a credential holds, or that was drawn twice, is drawn again."""
+    database = Database(settings)
+    signer = _signer(settings)
+    try:
+        warm = issue(client, issuer)["certificateId"]
+        first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
+        assert first is not None
+        with db() as session:
+            held = set(
+                session.scalars(
+                    select(Credential.status_index).where(
+                        Credential.status_list_id == first.status_list_id
+                    )
+                )
+            )
+        free = [index for index in range(1000) if index not in held][:3]
+        batch = [issue(client, issuer)["certificateId"] for _ in range(3)]
+        # Taken, then a repeat, then free ones: only the free ones are given out.
+        draws = iter([first.status_index, free[0], free[0], first.status_index, free[1], free[2]])
+        monkeypatch.setattr(signing_service.secrets, "randbelow", lambda _: next(draws))
+        signed = signing_service.sign_batch(database, signer=signer, certificate_ids=batch)
+    finally:
+        database.dispose()
+    assert set(signed) == set(batch) and all(signed.values())
+    with db() as session:
+        given = set(
+            session.scalars(
+                select(Credential.status_index).where(Credential.certificate_id.in_(batch))
+            )
+        )
+    assert given == set(free)
+
+
 def test_a_certificate_revoked_before_it_was_signed_is_signed_revoked(
     client: httpx.Client, issuer: Issuer, db: sessionmaker[Session]
 ) -> None:

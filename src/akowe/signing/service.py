@@ -169,26 +169,44 @@ CREDENTIAL_OF: Query[Credential] = Query(
     select(_CREDENTIALS).where(_CREDENTIALS.c.certificate_id == bindparam("certificate_id")),
     name="credential of certificate",
 )
+_CREDENTIALS_OF_MANY = select(_CREDENTIALS).where(
+    _CREDENTIALS.c.certificate_id.in_(bindparam("certificate_ids", expanding=True))
+)
+_INDEXES_TAKEN = (
+    select(_CREDENTIALS.c.status_index)
+    .where(
+        _CREDENTIALS.c.status_list_id == bindparam("list_id"),
+        _CREDENTIALS.c.status_index.in_(bindparam("indexes", expanding=True)),
+    )
+    .union_all(
+        select(_SUPERSEDED.c.status_index).where(
+            _SUPERSEDED.c.status_list_id == bindparam("list_id"),
+            _SUPERSEDED.c.status_index.in_(bindparam("indexes", expanding=True)),
+        )
+    )
+)
+_TO_SIGN = select(
+    _CERTIFICATES.c.id,
+    _CERTIFICATES.c.mode,
+    _CERTIFICATES.c.organization_id,
+    _CERTIFICATES.c.organization,
+    _CERTIFICATES.c.template_id,
+    _CERTIFICATES.c.recipient_name,
+    _CERTIFICATES.c.recipient_email,
+    _CERTIFICATES.c.attributes,
+    _CERTIFICATES.c.issued_at,
+    _CERTIFICATES.c.expires_at,
+    _TEMPLATES.c.name.label("template_name"),
+).select_from(_CERTIFICATES.outerjoin(_TEMPLATES, _TEMPLATES.c.id == _CERTIFICATES.c.template_id))
+# An erased certificate is never signed again (its recipient's data is gone).
+_NOT_ERASED = _CERTIFICATES.c.status != "erased"
 CERTIFICATE_TO_SIGN: Query[Certificate] = Query(
-    select(
-        _CERTIFICATES.c.id,
-        _CERTIFICATES.c.mode,
-        _CERTIFICATES.c.organization_id,
-        _CERTIFICATES.c.organization,
-        _CERTIFICATES.c.template_id,
-        _CERTIFICATES.c.recipient_name,
-        _CERTIFICATES.c.recipient_email,
-        _CERTIFICATES.c.attributes,
-        _CERTIFICATES.c.issued_at,
-        _CERTIFICATES.c.expires_at,
-        _TEMPLATES.c.name.label("template_name"),
-    )
-    .select_from(
-        _CERTIFICATES.outerjoin(_TEMPLATES, _TEMPLATES.c.id == _CERTIFICATES.c.template_id)
-    )
-    # An erased certificate is never signed again (its recipient's data is gone).
-    .where(_CERTIFICATES.c.id == bindparam("certificate_id"), _CERTIFICATES.c.status != "erased"),
+    _TO_SIGN.where(_CERTIFICATES.c.id == bindparam("certificate_id"), _NOT_ERASED),
     name="certificate to sign",
+)
+# The same for a batch, run through SQLAlchemy (a `Query` has no expanding IN).
+_CERTIFICATES_TO_SIGN_MANY = _TO_SIGN.where(
+    _CERTIFICATES.c.id.in_(bindparam("certificate_ids", expanding=True)), _NOT_ERASED
 )
 _CERTIFICATE_STATUS_FOR_UPDATE = (
     select(_CERTIFICATES.c.status)
@@ -600,23 +618,37 @@ def _plan_batch(
     db: Sessions, certificate_ids: list[str]
 ) -> tuple[Signed, list[tuple[Any, Any, str, int]], set[str]]:
     """Read what a batch needs: already settled ones, the rest with their key, list and a
-    free random index each, and the organizations that have no key or list yet."""
+    free random index each, and the organizations that have no key or list yet.
+
+    A few statements for the whole batch (its credentials, its certificates, the indexes
+    drawn for each list), not three per certificate: on PostgreSQL each is a round trip."""
     settled: Signed = {}
     certificates: list[tuple[Any, Any, str, int]] = []
     unprepared: set[str] = set()
+    ids = list(dict.fromkeys(certificate_ids))
     with db.session() as session:
         reader = session_reader(session)
+        stored: dict[str, Credential] = {
+            row.certificate_id: cast(Credential, row)  # its columns, as `Query` rows are
+            for row in session.execute(_CREDENTIALS_OF_MANY, {"certificate_ids": ids})
+        }
+        unsigned = [certificate_id for certificate_id in ids if certificate_id not in stored]
+        found = (
+            {
+                row.id: row
+                for row in session.execute(
+                    _CERTIFICATES_TO_SIGN_MANY, {"certificate_ids": unsigned}
+                )
+            }
+            if unsigned
+            else {}
+        )
         plans: dict[str, tuple[Any, Any]] = {}
-        picked: dict[str, set[int]] = {}
-        for certificate_id in dict.fromkeys(certificate_ids):
-            stored = reader.one(CREDENTIAL_OF, certificate_id=certificate_id)
-            certificate = (
-                reader.one(CERTIFICATE_TO_SIGN, certificate_id=certificate_id)
-                if stored is None
-                else None
-            )
-            if stored is not None or certificate is None:
-                settled[certificate_id] = stored
+        wanted: dict[str, list[tuple[Any, Any]]] = {}  # list id -> (certificate, key)
+        for certificate_id in ids:
+            certificate = found.get(certificate_id)
+            if certificate is None:
+                settled[certificate_id] = stored.get(certificate_id)
                 continue
             organization_id = certificate.organization_id
             if organization_id not in plans:
@@ -630,24 +662,35 @@ def _plan_batch(
             if key is None or status_list is None:
                 unprepared.add(organization_id)
                 continue
-            chosen = picked.setdefault(status_list.id, set())
-            if status_list.used + len(chosen) >= LIST_CAPACITY:
+            waiting = wanted.setdefault(status_list.id, [])
+            if status_list.used + len(waiting) >= LIST_CAPACITY:
                 continue  # the list fills up: the rest go one by one (a new list)
-            index = _free_index(reader, status_list.id, exclude=chosen)
-            if index is None:
-                continue
-            chosen.add(index)
-            certificates.append((certificate, key, status_list.id, index))
+            waiting.append((certificate, key))
+        for list_id, waiting in wanted.items():
+            indexes = _free_indexes(session, list_id, len(waiting))
+            # Short of free indexes (a nearly full list): the rest go one by one.
+            for (certificate, key), index in zip(waiting, indexes, strict=False):
+                certificates.append((certificate, key, list_id, index))
     return settled, certificates, unprepared
 
 
-def _free_index(
-    reader: DriverReader, list_id: str, *, exclude: set[int] | None = None
-) -> int | None:
+def _free_indexes(session: Session, list_id: str, count: int) -> list[int]:
+    """`count` distinct random indexes of the list that no credential holds (fewer if 64
+    draws do not find them): drawn together and checked in one statement per draw."""
+    chosen: list[int] = []
+    for _ in range(64):
+        short = count - len(chosen)
+        if short <= 0:
+            break
+        drawn = {secrets.randbelow(MIN_LIST_LENGTH) for _ in range(short)} - set(chosen)
+        taken = set(session.scalars(_INDEXES_TAKEN, {"list_id": list_id, "indexes": sorted(drawn)}))
+        chosen.extend(index for index in drawn if index not in taken)
+    return chosen[:count]
+
+
+def _free_index(reader: DriverReader, list_id: str) -> int | None:
     for _ in range(64):
         index = secrets.randbelow(MIN_LIST_LENGTH)
-        if exclude and index in exclude:
-            continue
         if reader.one(INDEX_TAKEN, list_id=list_id, index=index) is None:
             return index
     return None
