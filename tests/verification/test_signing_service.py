@@ -211,6 +211,37 @@ def test_a_batch_draws_each_certificate_a_free_index_of_its_own(
     assert given == set(free)
 
 
+def test_a_batch_signs_a_certificate_revoked_before_it_was_signed_revoked(
+    client: httpx.Client, issuer: Issuer, settings: Settings, db: sessionmaker[Session]
+) -> None:
+    kept, revoked = (issue(client, issuer)["certificateId"] for _ in range(2))
+    response = client.post(
+        f"/api/certificates/{revoked}/revoke", headers=issuer.headers, json={"reason": "x"}
+    )
+    assert response.status_code == 200
+    database = Database(settings)
+    try:
+        signed = signing_service.sign_batch(
+            database, signer=_signer(settings), certificate_ids=[kept, revoked, "no-such-id"]
+        )
+    finally:
+        database.dispose()
+    assert set(signed) == {kept, revoked, "no-such-id"} and signed["no-such-id"] is None
+    with db() as session:
+        bits = {}
+        for certificate_id in (kept, revoked):
+            stored = session.get(Credential, certificate_id)
+            assert stored is not None
+            status_list = session.get(StatusList, stored.status_list_id)
+            assert status_list is not None
+            bits[certificate_id] = StatusBitstring(status_list.length, status_list.bits).get(
+                stored.status_index
+            )
+    assert bits == {kept: False, revoked: True}
+    assert public_verdict(client, revoked)["status"] == "revoked"
+    assert public_verdict(client, kept)["status"] == "valid"
+
+
 def test_a_certificate_revoked_before_it_was_signed_is_signed_revoked(
     client: httpx.Client, issuer: Issuer, db: sessionmaker[Session]
 ) -> None:

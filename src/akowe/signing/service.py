@@ -217,7 +217,7 @@ _CERTIFICATE_STATUS_FOR_UPDATE = (
 # of one organization (two workers) then never each hold a certificate and the list while
 # waiting for a certificate the other holds (PostgreSQL aborts one such pair as a deadlock).
 _LOCK_CERTIFICATES = (
-    select(_CERTIFICATES.c.id)
+    select(_CERTIFICATES.c.id, _CERTIFICATES.c.status)
     .where(_CERTIFICATES.c.id.in_(bindparam("certificate_ids", expanding=True)))
     .order_by(_CERTIFICATES.c.id)
     .with_for_update()
@@ -226,6 +226,14 @@ _TAKE_INDEX = (
     update(_LISTS)
     .where(_LISTS.c.id == bindparam("list_id"), _LISTS.c.used < LIST_CAPACITY)
     .values(used=_LISTS.c.used + 1)
+)
+_TAKE_INDEXES = (
+    update(_LISTS)
+    .where(
+        _LISTS.c.id == bindparam("list_id"),
+        _LISTS.c.used + bindparam("count") <= LIST_CAPACITY,
+    )
+    .values(used=_LISTS.c.used + bindparam("count"))
 )
 _INSERT_CREDENTIAL = insert(_CREDENTIALS)
 _PENDING_SIGNING = exists().where(
@@ -597,13 +605,7 @@ def sign_batch(
     def store(session: Session) -> Signed:
         out = dict(settled)
         if drafts:
-            ids = sorted(draft.certificate_id for draft in drafts)
-            session.execute(_LOCK_CERTIFICATES, {"certificate_ids": ids}).all()
-        for draft in drafts:
-            try:
-                out[draft.certificate_id] = _store(session, draft=draft, signer=signer)
-            except _TryAgain:
-                continue  # nothing was written for it: it goes one by one
+            out.update(_store_many(session, drafts=drafts, signer=signer))
         if then is not None:
             then(session, out)
         return out
@@ -694,6 +696,59 @@ def _free_index(reader: DriverReader, list_id: str) -> int | None:
         if reader.one(INDEX_TAKEN, list_id=list_id, index=index) is None:
             return index
     return None
+
+
+def _store_many(session: Session, *, drafts: list[_Draft], signer: Signer) -> dict[str, Credential]:
+    """`_store` for a batch, in a few statements: the certificates locked and read, the
+    indexes counted per list, the credentials inserted and read back together. A draft whose
+    certificate was erased or deleted meanwhile, or whose list filled up, writes nothing and
+    is left out (it goes one by one)."""
+    ids = sorted(draft.certificate_id for draft in drafts)
+    # Every certificate row first, in one order (see _LOCK_CERTIFICATES).
+    statuses: dict[str, str] = {
+        row.id: row.status for row in session.execute(_LOCK_CERTIFICATES, {"certificate_ids": ids})
+    }
+    out: dict[str, Credential] = {
+        row.certificate_id: cast(Credential, row)
+        for row in session.execute(_CREDENTIALS_OF_MANY, {"certificate_ids": ids})
+    }
+    lists: dict[str, list[_Draft]] = {}
+    for draft in drafts:
+        status = statuses.get(draft.certificate_id)
+        # Deleted or erased meanwhile (the draft names the recipient): never stored.
+        if draft.certificate_id not in out and status is not None and status != "erased":
+            lists.setdefault(draft.list_id, []).append(draft)
+    written: list[_Draft] = []
+    for list_id, group in lists.items():
+        taken = session.execute(_TAKE_INDEXES, {"list_id": list_id, "count": len(group)})
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            written.extend(group)
+    if not written:
+        return out
+    now = utcnow()
+    session.execute(
+        _INSERT_CREDENTIAL,
+        [
+            {
+                "certificate_id": draft.certificate_id,
+                "signing_key_id": draft.key_id,
+                "status_list_id": draft.list_id,
+                "status_index": draft.index,
+                "document": draft.document,
+                "signed_at": now,
+            }
+            for draft in written
+        ],
+    )
+    for draft in written:
+        if statuses[draft.certificate_id] == "revoked":
+            set_status(session, signer=signer, list_id=draft.list_id, index=draft.index)
+    new = [draft.certificate_id for draft in written]
+    out.update(
+        (row.certificate_id, cast(Credential, row))
+        for row in session.execute(_CREDENTIALS_OF_MANY, {"certificate_ids": new})
+    )
+    return out
 
 
 def _store(session: Session, *, draft: _Draft, signer: Signer) -> Credential:
