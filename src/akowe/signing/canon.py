@@ -507,7 +507,7 @@ def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
 def _shape_of(value: Any, key: str, strings: list[str]) -> Any:
     """A hashable shape of JSON `value`, its free strings appended to `strings` in order."""
     if isinstance(value, str):
-        if key in _FIXED_KEYS or not value or value[0] == "@":
+        if not _is_free(key, value):
             return ("s", value)
         strings.append(value)
         return ("?", _prefix(value))
@@ -516,6 +516,11 @@ def _shape_of(value: Any, key: str, strings: list[str]) -> Any:
     if isinstance(value, list | tuple):
         return ("a", tuple(_shape_of(item, key, strings) for item in value))
     return ("v", type(value).__name__, value)
+
+
+def _is_free(key: str, value: str) -> bool:
+    """Whether a string may vary within its shape: not a keyword, a type or a context."""
+    return key not in _FIXED_KEYS and bool(value) and value[0] != "@"
 
 
 def _prefix(value: str) -> str:
@@ -548,9 +553,7 @@ def _placeholders(
 def _twin(document: Any, key: str, replacements: Iterator[str]) -> Any:
     """`document` with its free strings replaced, in `_shape_of`'s order."""
     if isinstance(document, str):
-        if key in _FIXED_KEYS or not document or document[0] == "@":
-            return document
-        return next(replacements)
+        return next(replacements) if _is_free(key, document) else document
     if isinstance(document, Mapping):
         return {k: _twin(v, k, replacements) for k, v in document.items()}
     if isinstance(document, list | tuple):
@@ -558,13 +561,24 @@ def _twin(document: Any, key: str, replacements: Iterator[str]) -> Any:
     return document
 
 
-def _dataset_of_twin(
-    document: Any, replacements: list[str], loader: StaticDocumentLoader, limits: Limits
-) -> dict[str, list[dict[str, Any]]] | None:
+def _trial(
+    document: Any,
+    strings: list[str],
+    classes: tuple[int, ...],
+    pinned: frozenset[int],
+    loader: StaticDocumentLoader,
+    limits: Limits,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[int, list[tuple[str, int, str]]], set[int]] | None:
+    """The dataset of the document's twin (placeholders for the free strings, the pinned
+    ones real), where each placeholder stands whole, and the classes found elsewhere; None
+    if the twin is refused (the full path then says why, for the real document)."""
+    nonce, replacements, owners = _placeholders(strings, classes, pinned)
+    twin = _twin(document, "", iter(replacements))
     try:
-        return to_dataset(_twin(document, "", iter(replacements)), loader=loader, limits=limits)
+        dataset = to_dataset(twin, loader=loader, limits=limits)
     except ServiceError:
-        return None  # the full path says why, for the real document
+        return None
+    return dataset, *_scan(dataset, nonce, owners)
 
 
 def _scan(
@@ -603,11 +617,10 @@ def _learn_pinned(
 ) -> frozenset[int] | None:
     """The classes whose strings JSON-LD transforms (their real values join the shape), or
     None when the document's shape cannot be reused."""
-    nonce, replacements, owners = _placeholders(strings, classes, frozenset())
-    dataset = _dataset_of_twin(document, replacements, loader, limits)
-    if dataset is None:
+    trial = _trial(document, strings, classes, frozenset(), loader, limits)
+    if trial is None:
         return None
-    places, broken = _scan(dataset, nonce, owners)
+    _, places, broken = trial
     return frozenset(broken | (set(classes) - set(places)))
 
 
@@ -620,11 +633,10 @@ def _learn(
     limits: Limits,
 ) -> _Shape | None:
     """The shape's dataset with the pinned strings real and the others placeholders."""
-    nonce, replacements, owners = _placeholders(strings, classes, pinned)
-    dataset = _dataset_of_twin(document, replacements, loader, limits)
-    if dataset is None:
+    trial = _trial(document, strings, classes, pinned, loader, limits)
+    if trial is None:
         return None
-    places, broken = _scan(dataset, nonce, owners)
+    dataset, places, broken = trial
     free = set(classes) - pinned
     if broken or set(places) != free:
         return None

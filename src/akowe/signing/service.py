@@ -208,11 +208,6 @@ CERTIFICATE_TO_SIGN: Query[Certificate] = Query(
 _CERTIFICATES_TO_SIGN_MANY = _TO_SIGN.where(
     _CERTIFICATES.c.id.in_(bindparam("certificate_ids", expanding=True)), _NOT_ERASED
 )
-_CERTIFICATE_STATUS_FOR_UPDATE = (
-    select(_CERTIFICATES.c.status)
-    .where(_CERTIFICATES.c.id == bindparam("certificate_id"))
-    .with_for_update()
-)
 # A batch's certificate rows, locked in one order before any status list row: two batches
 # of one organization (two workers) then never each hold a certificate and the list while
 # waiting for a certificate the other holds (PostgreSQL aborts one such pair as a deadlock).
@@ -221,11 +216,6 @@ _LOCK_CERTIFICATES = (
     .where(_CERTIFICATES.c.id.in_(bindparam("certificate_ids", expanding=True)))
     .order_by(_CERTIFICATES.c.id)
     .with_for_update()
-)
-_TAKE_INDEX = (
-    update(_LISTS)
-    .where(_LISTS.c.id == bindparam("list_id"), _LISTS.c.used < LIST_CAPACITY)
-    .values(used=_LISTS.c.used + 1)
 )
 _TAKE_INDEXES = (
     update(_LISTS)
@@ -545,7 +535,7 @@ def ensure_credential(db: Sessions, *, signer: Signer, certificate_id: str) -> C
             ),
         )
         try:
-            return db.run_transaction(partial(_store, draft=draft, signer=signer))
+            return db.run_transaction(partial(_store_one, draft=draft, signer=signer))
         except (IntegrityError, _TryAgain):
             continue  # another signer won (it is read next time) or took the index
     raise SigningFailed()
@@ -751,35 +741,13 @@ def _store_many(session: Session, *, drafts: list[_Draft], signer: Signer) -> di
     return out
 
 
-def _store(session: Session, *, draft: _Draft, signer: Signer) -> Credential:
-    status = session.execute(
-        _CERTIFICATE_STATUS_FOR_UPDATE, {"certificate_id": draft.certificate_id}
-    ).scalar()
-    reader = session_reader(session)
-    stored = reader.one(CREDENTIAL_OF, certificate_id=draft.certificate_id)
-    if stored is not None:
-        return stored
-    if status is None or status == "erased":
-        # Deleted or erased meanwhile (the draft names the recipient): never stored; the
-        # next look finds nothing to sign.
+def _store_one(session: Session, *, draft: _Draft, signer: Signer) -> Credential:
+    """`_store_many` for one draft; _TryAgain if it wrote nothing (nothing to sign any more,
+    or the list filled up)."""
+    stored = _store_many(session, drafts=[draft], signer=signer).get(draft.certificate_id)
+    if stored is None:
         raise _TryAgain()
-    taken = session.execute(_TAKE_INDEX, {"list_id": draft.list_id})
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        raise _TryAgain()
-    values = {
-        "certificate_id": draft.certificate_id,
-        "signing_key_id": draft.key_id,
-        "status_list_id": draft.list_id,
-        "status_index": draft.index,
-        "document": draft.document,
-        "signed_at": utcnow(),
-    }
-    session.execute(_INSERT_CREDENTIAL, values)
-    if status == "revoked":
-        set_status(session, signer=signer, list_id=draft.list_id, index=draft.index)
-    row = reader.one(CREDENTIAL_OF, certificate_id=draft.certificate_id)
-    assert row is not None
-    return row
+    return stored
 
 
 def enqueue_unsigned(session: Session, *, before: datetime, limit: int = 500) -> int:
