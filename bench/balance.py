@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# Both servers run on the event loop `akowe serve` uses (uvloop, accepting every waiting
+# connection at once: akowe.api.loop).
+LOOP = "akowe.api.loop:new_event_loop"
 
 
 def free_port() -> int:
@@ -45,7 +48,7 @@ def wait_ready(url: str, headers: dict[str, str]) -> None:
 
 def start(app: str, port: int, env: dict[str, str], factory: bool) -> subprocess.Popen[bytes]:
     cmd = [str(BIN / "uvicorn"), app, "--port", str(port), "--workers", "1"]
-    cmd += ["--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
+    cmd += ["--no-access-log", "--log-level", "warning", "--loop", LOOP, "--http", "httptools"]
     if factory:
         cmd.append("--factory")
     return subprocess.Popen(cmd, env=env, cwd=ROOT)

@@ -16,6 +16,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from akowe.api.edge import secure_headers
+from akowe.api.loop import LOOP
 from akowe.config import Settings
 
 PROTOCOL = "akowe.api.server:HttpProtocol"
@@ -86,6 +87,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """uvicorn settings for `akowe serve` and the tests' servers."""
     return {
         "http": PROTOCOL,
+        "loop": LOOP,
         "server_header": False,
         "timeout_keep_alive": settings.keep_alive_seconds,
     }
