@@ -8,11 +8,14 @@ would show: the same subject in an SMTPUTF8 message and then in a plain one.
 
 from __future__ import annotations
 
+import base64
 import email
 import os
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default
+
+import pytest
 
 from akowe.delivery.email import CertificateMail, outgoing
 
@@ -91,3 +94,48 @@ def test_an_smtputf8_message_then_a_plain_one_each_fold_their_own_way() -> None:
         assert _headers(plain.raw).isascii()
         assert b"=?utf-8?" in _headers(plain.raw)
         assert _read(plain.raw)["Subject"] == f"Ẹ kú oríire, {name}: your Typography certificate"
+
+
+def _pdf_of(raw: bytes) -> bytes:
+    (attachment,) = [p for p in _read(raw).walk() if p.get_content_type() == "application/pdf"]
+    payload = attachment.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload
+
+
+def _attachment_lines(raw: bytes) -> list[bytes]:
+    """The attachment's base64 lines as sent (between its headers and the closing boundary)."""
+    part = raw[raw.index(b"Content-Disposition: attachment") :]
+    body = part.split(b"\r\n\r\n", 1)[1]
+    return body[: body.index(b"\r\n--")].rstrip(b"\r\n").split(b"\r\n")
+
+
+def test_pdfs_sharing_their_start_are_encoded_exactly_whatever_came_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A design's PDFs begin with the same ~190 KB, whose base64 lines the composer keeps
+    (`_base64_lines`). Starts shared at every alignment to a 57-byte line, PDFs longer and
+    shorter than the kept start, one that differs in its last shared byte, and another
+    design's in between: each reads back as its exact bytes, in lines of 76 characters."""
+    encoded: list[int] = []
+    real = base64.b64encode
+    monkeypatch.setattr(
+        "akowe.delivery.email.base64.b64encode",
+        lambda data: encoded.append(len(data)) or real(data),
+    )
+    design = os.urandom(190_000)
+    other = os.urandom(120_000)
+    pdfs = []
+    for extra in (0, 1, 56, 57, 58, 5_000):
+        pdfs.append(design + os.urandom(extra))
+        pdfs.append(design[:-1] + bytes([design[-1] ^ 1]) + os.urandom(extra))
+        pdfs.append(design[: 190_000 - 57 * 3 - extra % 57])  # shorter than the kept start
+    pdfs[7:7] = [other + b"a", other + b"b", other + b"c"]  # another design, in between
+    for number, pdf in enumerate(pdfs):
+        raw = outgoing(_mail(number, "a@example.com", "Ada"), pdf=pdf, mail_from=FROM).raw
+        assert _pdf_of(raw) == pdf, number
+        lines = _attachment_lines(raw)
+        assert all(len(line) == 76 for line in lines[:-1]) and 0 < len(lines[-1]) <= 76
+        assert b"".join(lines) == real(pdf)
+    # The shared start is encoded when it is first seen twice, not for every PDF.
+    assert sum(encoded) < 8 * len(design), encoded
