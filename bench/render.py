@@ -4,7 +4,9 @@ Run: python bench/render.py  (one process, one core; prints medians and ratios)
 
 The certificate cases render with `strict=True`: every text field is fitted into its box and
 checked for characters no font can draw, as issuance does; "check + render" also runs the
-separate `check()` that issuance calls before charging.
+separate `check()` that issuance calls before charging. "email composed" is what the delivery
+worker does next: the MIME message around an already rendered PDF (one design, PDFs rotating),
+flattened to the bytes sent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from functools import partial
 from PIL import Image, ImageFilter
 from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
 
+from akowe.delivery.email import CertificateMail, outgoing
 from akowe.rendering import (
     CertificateData,
     FieldSpec,
@@ -103,6 +106,24 @@ def png(template: TemplateSpec, width: int, number: int) -> bytes:
     return render_png(template, data(NAMES[number % len(NAMES)], number), width)
 
 
+def composed(pdfs: list[bytes], number: int) -> bytes:
+    """The certificate email around the `number`th PDF, as sent."""
+    mail = CertificateMail(
+        outbox_id=f"outbox-{number}",
+        to=f"recipient-{number}@example.com",
+        subject="Your certificate, {{recipientName}}",
+        body="Dear {{recipientName}},\n\nyour certificate is attached.",
+        recipient_name=NAMES[number % len(NAMES)],
+        organization_name="Bench Academy",
+        organization_email="office@bench.example",
+        verification_url=f"https://verify.akowe.example/c/CERT-{number}",
+        attributes={"course": "Advanced Typography"},
+        certificate_id=f"CERT-2026-{number:06d}",
+        sent_at=datetime(2026, 11, 25, tzinfo=UTC),
+    )
+    return outgoing(mail, pdf=pdfs[number % len(pdfs)], mail_from="noreply@bench.example").raw
+
+
 def timed(render: Callable[[int], object], count: int) -> float:
     """Renders per second over `count` renders."""
     start = time.perf_counter()
@@ -134,6 +155,7 @@ def main() -> None:
         print(f"{fmt} background: {source:.0f} KB source, first render {first:.0f} ms")
 
     jpeg = templates["JPEG"]
+    pdfs = [render_pdf(jpeg, data(NAMES[i % len(NAMES)], i), strict=True) for i in range(20)]
     rates = interleaved(
         {
             "baseline: bare reportlab page, one string": baseline,
@@ -141,6 +163,7 @@ def main() -> None:
             "check + render_pdf, JPEG background": partial(checked_pdf, jpeg, NAMES),
             "render_pdf, PNG background": partial(pdf, templates["PNG"], NAMES),
             "render_pdf, JPEG, names in 5 scripts": partial(pdf, jpeg, WORLD_NAMES),
+            "email composed around a JPEG design's PDF": partial(composed, pdfs),
         },
         200,
     )
