@@ -438,6 +438,7 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="akowe-bench-issue-")
     env = {**os.environ, "AKOWE_DATA_DIR": data_dir, "AKOWE_LOG_LEVEL": "WARNING"}
     env.setdefault("AKOWE_SECRET_KEY", secrets.token_urlsafe(32))
+    env.setdefault("AKOWE_RATE_LIMIT", "1000000/second")  # measured, not throttled
     env.pop("AKOWE_DATABASE_URL", None)
 
     def cli(*argv: str) -> dict[str, Any]:

@@ -1,17 +1,26 @@
 """Writes batched in one `Batch` (akowe.db.statements): many rows of one insert go in by COPY
-on PostgreSQL. What is read back must be exactly what was written, whichever way it went."""
+on PostgreSQL. What is read back must be exactly what was written, whichever way it went.
+A batch that commits (issuance's) is one round trip on PostgreSQL, all or nothing."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+import pytest
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from akowe.db.database import session_reader
+from akowe.config import Settings
+from akowe.credits import service as credits_service
+from akowe.credits.exceptions import InsufficientCredits
+from akowe.credits.models import CreditBalance, LedgerEntry
+from akowe.db.database import final_batch, session_reader
+from akowe.db.engine import make_engine, make_sessionmaker
 from akowe.db.statements import COPY_ROWS, with_defaults
 from akowe.delivery import service as delivery_service
 from akowe.delivery.models import OutboxMessage
+from akowe.modes import Mode
 from tests.conftest import AccountFixture
 
 
@@ -56,3 +65,151 @@ def test_many_rows_of_one_insert_read_back_exactly_as_written(
     finally:
         with db.begin() as session:
             session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+
+
+def _debit_batch(session: Session, account: AccountFixture, amount: int, reference: str) -> Any:
+    """A transaction's last batch as issuance sends it: a ledger-checked debit, committing."""
+    with final_batch(session) as batch:
+        return credits_service.queue_debit(
+            batch,
+            account_id=account.account_id,
+            mode=Mode.LIVE,
+            amount=amount,
+            reason="batch test",
+            actor="test",
+            reference=reference,
+        )
+
+
+def test_a_batch_that_commits_is_one_round_trip_and_commits_everything(
+    settings: Settings, make_account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One pooled connection, so the test sees what the batch left on it for the next user.
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    sessions = make_sessionmaker(engine, write=True)
+    account = make_account(credits=5)
+    syncs = _count_syncs(monkeypatch)
+    try:
+        with sessions() as session:
+            debit = _debit_batch(session, account, 2, "first")
+            session.commit()  # what Database.run_transaction does after: nothing left to send
+        assert debit.confirm().balance_after == 3
+        # PostgreSQL: BEGIN, the debit and COMMIT in one pipeline, one Sync (a round trip);
+        # psycopg's own BEGIN and COMMIT would each add one, and a COMMIT after the answers
+        # held the balance row's lock while this process read them.
+        assert syncs == ([1] if engine.dialect.name == "postgresql" else [])
+        _assert_connection_clean(sessions, account, balance=3)
+    finally:
+        engine.dispose()
+
+
+def test_a_refused_debit_rolls_the_committing_batch_back(
+    settings: Settings, make_account: Any
+) -> None:
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    sessions = make_sessionmaker(engine, write=True)
+    account = make_account(credits=1)
+    try:
+        with sessions() as session, pytest.raises(InsufficientCredits):
+            # Another write first, in the same batch: it must not survive the refusal.
+            with final_batch(session) as batch:
+                batch.write(
+                    delivery_service.INSERT_MESSAGE,
+                    **with_defaults(
+                        OutboxMessage.__table__,  # type: ignore[arg-type]
+                        {
+                            "account_id": account.account_id,
+                            "mode": "live",
+                            "kind": "batch-test",
+                            "status": "sent",
+                            "certificate_id": None,
+                            "payload": {},
+                        },
+                    ),
+                )
+                debit = credits_service.queue_debit(
+                    batch,
+                    account_id=account.account_id,
+                    mode=Mode.LIVE,
+                    amount=2,
+                    reason="batch test",
+                    actor="test",
+                )
+            debit.confirm()  # SQLite: the conditional debit found no covering balance
+        with sessions() as session:
+            assert (
+                session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.account_id == account.account_id)
+                )
+                == 0
+            )
+        _assert_connection_clean(sessions, account, balance=1)
+    finally:
+        engine.dispose()
+
+
+def test_a_debit_with_no_balance_row_is_refused(settings: Settings, make_account: Any) -> None:
+    engine = make_engine(settings, pool_size=1, max_overflow=0)
+    sessions = make_sessionmaker(engine, write=True)
+    account = make_account(credits=3)
+    try:
+        with sessions.begin() as session:
+            session.execute(
+                delete(CreditBalance).where(
+                    CreditBalance.account_id == account.account_id, CreditBalance.mode == "live"
+                )
+            )
+        with sessions() as session, pytest.raises(InsufficientCredits):
+            _debit_batch(session, account, 1, "nothing to spend").confirm()
+        with sessions() as session:
+            assert (
+                session.scalar(
+                    select(func.count())
+                    .select_from(LedgerEntry)
+                    .where(LedgerEntry.account_id == account.account_id, LedgerEntry.mode == "live")
+                )
+                == 1  # the grant of the 3 credits only
+            )
+    finally:
+        engine.dispose()
+
+
+def _count_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times psycopg sends a pipeline Sync (each waits for the server's answer),
+    counted from now; a list holding the count once any was sent."""
+    counted: list[int] = []
+    try:
+        from psycopg._pipeline_base import BasePipeline
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return counted
+    enqueue = BasePipeline._enqueue_sync
+
+    def counting(self: Any) -> None:
+        if not counted:
+            counted.append(0)
+        counted[0] += 1
+        enqueue(self)
+
+    monkeypatch.setattr(BasePipeline, "_enqueue_sync", counting)
+    return counted
+
+
+def _assert_connection_clean(
+    sessions: sessionmaker[Session], account: AccountFixture, *, balance: int
+) -> None:
+    """The (only) pooled connection has no transaction open and is not left in autocommit:
+    a write rolled back is gone."""
+    with sessions() as session:
+        session.execute(
+            update(CreditBalance)
+            .where(CreditBalance.account_id == account.account_id, CreditBalance.mode == "live")
+            .values(balance=999)
+        )
+        session.rollback()
+    with sessions() as session:
+        assert (
+            credits_service.balance(session, account_id=account.account_id, mode=Mode.LIVE)
+            == balance
+        )

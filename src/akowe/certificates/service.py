@@ -37,7 +37,7 @@ from akowe.certificates.schemas import CertificateFilters, IssueRequest
 from akowe.credits import service as credits_service
 from akowe.credits.service import QueuedDebit
 from akowe.db.base import new_id, utcnow
-from akowe.db.database import Database, session_reader
+from akowe.db.database import Database, final_batch, session_reader
 from akowe.db.statements import (
     Batch,
     DriverReader,
@@ -435,20 +435,21 @@ def issue(
             return IssueResult(replay.status, replay.body, replayed=True)
 
     def transaction(session: Session, prepared: Prepared) -> dict[str, Any]:
-        # Every write in one batch (one round trip on PostgreSQL): the debit and its ledger
-        # entry, the certificate, its email and event, the stored response. A debit the
-        # balance cannot cover rolls all of it back.
+        # Every write in one batch that commits with them (one round trip on PostgreSQL):
+        # the certificate, its email and event, the stored response, and last the debit and
+        # its ledger entry, so the balance row is locked for as short a time as the server
+        # takes to finish. A debit the balance cannot cover rolls all of it back.
         credits_service.ensure_sandbox(
             session, account_id=principal.account_id, mode=principal.mode
         )
-        with session_reader(session).batch() as writes:
+        with final_batch(session) as writes:
             certificate = record(writes, principal=principal, prepared=prepared)
-            debit = queue_debit(writes, principal=principal, certificate=certificate)
             body = {"success": True, "message": ISSUED, "data": to_wire(certificate, links)}
             if key is not None:
                 idempotency.queue_complete(
                     writes, principal=principal, key=key, status=201, body=body
                 )
+            debit = queue_debit(writes, principal=principal, certificate=certificate)
         debit.confirm()
         return body
 

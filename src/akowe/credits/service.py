@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import CheckConstraint, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from akowe.accounts import service as accounts_service
@@ -60,6 +60,42 @@ DEBIT_ENTRY: Query[LedgerEntry] = Query(
         ).where(_IN_BALANCE),
     ),
     name="debit entry",
+)
+# The debit of a batch that commits with its statements (`Batch.commits`: on PostgreSQL the
+# COMMIT is sent before any answer is read, so the row lock is held for no round trip): the
+# database itself must refuse a debit the balance cannot cover. The UPDATE has no condition,
+# so an uncovered debit breaks the `balance >= 0` CHECK; the entry takes the balance the
+# UPDATE returns, so with no balance row at all its `balance_after` is NULL and breaks NOT
+# NULL. Either error aborts the transaction (the COMMIT then rolls back) and is translated
+# to InsufficientCredits (`_refused`), the answer the conditional debit gives.
+_SPENT = (
+    update(_BALANCES)
+    .where(_IN_BALANCE)
+    .values(balance=_BALANCES.c.balance - bindparam("amount"))
+    .returning(_BALANCES.c.balance)
+    .cte("spent")
+)
+DEBIT_BEFORE_COMMIT: Query[CreditBalance] = Query(
+    insert(_LEDGER)
+    .add_cte(_SPENT)
+    .values(
+        id=bindparam("id", type_=_LEDGER.c.id.type),
+        account_id=bindparam("account_id"),
+        mode=bindparam("mode"),
+        amount=-bindparam("amount", type_=_LEDGER.c.amount.type),
+        balance_after=select(_SPENT.c.balance).scalar_subquery(),
+        reason=bindparam("reason", type_=_LEDGER.c.reason.type),
+        reference=bindparam("reference", type_=_LEDGER.c.reference.type),
+        actor=bindparam("actor", type_=_LEDGER.c.actor.type),
+        created_at=bindparam("created_at", type_=_LEDGER.c.created_at.type),
+    )
+    .returning(_LEDGER.c.balance_after.label("balance")),
+    name="debit before commit",
+)
+_NOT_NEGATIVE = next(
+    str(constraint.name)
+    for constraint in _BALANCES.constraints
+    if isinstance(constraint, CheckConstraint)
 )
 _INSERT_ENTRY = insert(_LEDGER)
 INSERT_ENTRY: Query[LedgerEntry] = insert_query(_LEDGER)
@@ -204,17 +240,36 @@ def queue_debit(
         created_at=utcnow(),
     )
     scope = {"account_id": account_id, "mode": mode, "amount": amount}
+    details = {
+        "id": entry.id,
+        "reason": reason,
+        "reference": reference,
+        "actor": actor,
+        "created_at": entry.created_at,
+    }
+    if batch.commits:
+        batch.refuse_with(_refused)
+        return QueuedDebit(batch.add(DEBIT_BEFORE_COMMIT, **scope, **details), entry)
     result = batch.add(DEBIT, **scope)
-    batch.add(
-        DEBIT_ENTRY,
-        **scope,
-        id=entry.id,
-        reason=reason,
-        reference=reference,
-        actor=actor,
-        created_at=entry.created_at,
-    )
+    batch.add(DEBIT_ENTRY, **scope, **details)
     return QueuedDebit(result, entry)
+
+
+def _refused(exc: Exception) -> Exception | None:
+    """InsufficientCredits for the errors with which the database refuses
+    DEBIT_BEFORE_COMMIT (a balance that would go negative, or no balance row at all)."""
+    diag = getattr(exc, "diag", None)
+    if diag is None:
+        return None
+    if diag.sqlstate == "23514" and diag.constraint_name == _NOT_NEGATIVE:
+        return InsufficientCredits()
+    if (
+        diag.sqlstate == "23502"
+        and diag.table_name == _LEDGER.name
+        and diag.column_name == _LEDGER.c.balance_after.name
+    ):
+        return InsufficientCredits()
+    return None
 
 
 def queue_debits(

@@ -35,7 +35,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, literal, select
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.config import Settings
 from akowe.db.engine import POSTGRES_SESSION, make_engine, make_sessionmaker, write_lock
-from akowe.db.statements import DriverReader, Query
+from akowe.db.statements import Batch, DriverReader, Query
 from akowe.errors import ServiceError
 
 log = logging.getLogger("akowe.db")
@@ -447,6 +447,14 @@ def session_reader(session: Session) -> DriverReader:
     """Run `Query`s on a session's own connection (same transaction)."""
     connection = session.connection()
     return DriverReader(connection.connection.dbapi_connection, connection.dialect)
+
+
+def final_batch(session: Session) -> AbstractContextManager[Batch]:
+    """The transaction's last writes, as a batch that commits with them (on PostgreSQL the
+    COMMIT joins the batch's round trip: see `DriverReader.batch`). What the session holds
+    is flushed first, so that it commits too; nothing may be written after the block."""
+    session.flush()
+    return session_reader(session).batch(commit=True)
 
 
 def _libpq_url(engine: Engine) -> str:

@@ -199,24 +199,78 @@ class DriverReader:
         self.all(query, **params)
 
     @contextmanager
-    def batch(self) -> Iterator[Batch]:
+    def batch(self, *, commit: bool = False) -> Iterator[Batch]:
         """Statements sent together: on PostgreSQL in one pipeline (one round trip instead of
         one per statement), elsewhere one after the other; `Batch.write`s are grouped into
         one `executemany` per statement at the end. Read each `Pending` result after the
         block; a statement that fails raises when the block ends (or, on SQLite, an `add`
-        at once), and the caller's transaction rolls back as usual."""
+        at once, translated by the batch's `refuse_with` translators), and the caller's
+        transaction rolls back as usual.
+
+        With `commit` (see `Batch.commits`), a pipelined batch ends the transaction: BEGIN
+        (if none is open yet), the statements and COMMIT go in one round trip, so a row lock
+        a statement takes (a debit's) is released by the server without waiting for this
+        process to read the answers and send the COMMIT, which under load meant waiting for
+        the GIL. Its statements must then fail in the database for anything that must roll
+        the transaction back, as `Batch.commits` says. Elsewhere `commit` changes nothing:
+        the caller commits."""
         pipelined = self.dialect.name == "postgresql"
-        batch = Batch(self, pipelined)
-        if not pipelined:
-            yield batch
-            batch.flush()
-            return
-        with self.connection.pipeline():
-            yield batch
-            if not batch.copies():
-                batch.flush()  # with the statements above: one round trip for all
-        batch.collect()
-        batch.flush()  # the writes with a COPY among them (a chunk of a bulk job)
+        batch = Batch(self, pipelined, commits=pipelined and commit)
+        try:
+            if not pipelined:
+                yield batch
+                batch.flush()
+                return
+            if batch.commits:
+                with self._whole_transaction():
+                    yield batch
+                    if batch.copies():
+                        raise RuntimeError("a batch that commits cannot COPY (no pipeline)")
+                    batch.flush(piped=True)
+            else:
+                with self.connection.pipeline():
+                    yield batch
+                    if not batch.copies():
+                        batch.flush(piped=True)  # with the statements above: one round trip
+            batch.collect()
+            batch.flush()  # the writes with a COPY among them (a chunk of a bulk job)
+        except Exception as exc:
+            refused = batch.refusal(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+
+    @contextmanager
+    def _whole_transaction(self) -> Iterator[None]:
+        """A pipeline that ends the transaction with COMMIT when the block is done (for a
+        `Batch` that commits). psycopg opens a transaction with a BEGIN it waits for, a
+        round trip of its own, so when none is open yet the connection is switched to
+        autocommit for the block and BEGIN and COMMIT are sent as the pipeline's first and
+        last statements: one round trip in all. A statement that fails makes the server
+        skip the rest, COMMIT included; the transaction is then rolled back here. The
+        connection is left with no transaction open and as it was found."""
+        from psycopg.pq import TransactionStatus
+
+        connection = self.connection
+        fresh = connection.info.transaction_status == TransactionStatus.IDLE
+        if fresh:
+            connection.autocommit = True
+        try:
+            with connection.pipeline():
+                if fresh:
+                    connection.execute(b"BEGIN", prepare=False)
+                yield
+                if fresh:
+                    connection.execute(b"COMMIT", prepare=False)
+                else:
+                    connection.commit()
+        finally:
+            try:
+                if connection.info.transaction_status != TransactionStatus.IDLE:
+                    connection.rollback()
+            finally:
+                if fresh:
+                    connection.autocommit = False
 
 
 class Pending(Generic[T]):
@@ -252,13 +306,32 @@ class Pending(Generic[T]):
 class Batch:
     """See `DriverReader.batch`."""
 
-    __slots__ = ("_pending", "_pipelined", "_reader", "_writes")
+    __slots__ = ("_pending", "_pipelined", "_reader", "_refusals", "_writes", "commits")
 
-    def __init__(self, reader: DriverReader, pipelined: bool) -> None:
+    def __init__(self, reader: DriverReader, pipelined: bool, *, commits: bool = False) -> None:
         self._reader = reader
         self._pipelined = pipelined
+        # Whether the transaction commits with this batch, before any result is read: a
+        # statement whose outcome decides whether to commit (a debit the balance cannot
+        # cover) must then make the database raise instead of returning no row.
+        self.commits = commits
         self._pending: list[Pending[Any]] = []
         self._writes: dict[Query[Any], list[dict[str, Any]]] = {}
+        self._refusals: list[Callable[[Exception], Exception | None]] = []
+
+    def refuse_with(self, translate: Callable[[Exception], Exception | None], /) -> None:
+        """Have a database error this batch raises become the error `translate` returns for
+        it (None: not its error), such as a refused debit becoming InsufficientCredits."""
+        if translate not in self._refusals:
+            self._refusals.append(translate)
+
+    def refusal(self, exc: Exception) -> Exception | None:
+        """What a translator makes of `exc`, if any."""
+        for translate in self._refusals:
+            refused = translate(exc)
+            if refused is not None:
+                return refused
+        return None
 
     def add(self, query: Query[T], /, **params: Any) -> Pending[T]:
         """Send a statement; its result is read from the returned `Pending`."""
@@ -289,13 +362,23 @@ class Batch:
             for query, rows in self._writes.items()
         )
 
-    def flush(self) -> None:
+    def flush(self, *, piped: bool = False) -> None:
         """Send the pending writes, in order: on PostgreSQL, inserts of at least COPY_ROWS
         rows by COPY (outside any pipeline, which COPY cannot join), the other statements
-        pipelined between them."""
+        pipelined between them (`piped`: in the caller's pipeline, which the writes then
+        join; a pipeline of their own inside it would cost two more round trips, as psycopg
+        syncs when a nested pipeline starts and ends)."""
         connection, dialect = self._reader.connection, self._reader.dialect
+        if piped:
+            for query, rows in self._writes.items():
+                cursor = connection.cursor()
+                plan = query.plan(dialect)
+                cursor.executemany(plan.sql, [plan.arguments(params) for params in rows])
+                cursor.close()
+            self._writes.clear()
+            return
         with ExitStack() as pipeline:
-            piped = False  # (psycopg nests a pipeline inside the batch's own: a no-op)
+            piped = False
             for query, rows in self._writes.items():
                 plan = query.plan(dialect)
                 table = query.copy_into
