@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.balance import BIN, LOOP, free_port, wait_ready  # noqa: E402
+from bench.balance import AKOWE_APP, BIN, LOOP, free_port, wait_ready  # noqa: E402
 from bench.issue import WRK_LUA, api, part_latency, setup  # noqa: E402
 from bench.issue import wrk as wrk_counted  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
@@ -46,6 +46,9 @@ READ_TARGET, BALANCE_TARGET, PG_TARGET = 0.15, 0.5, 0.7
 def start(app: str, port: int, env: dict[str, str], *, factory: bool, workers: int = 1) -> Any:
     import subprocess
 
+    if app == AKOWE_APP:  # as deployed: akowe's loop, protocol and settings
+        cmd = [str(BIN / "akowe"), "serve", "--port", str(port), "--workers", str(workers)]
+        return subprocess.Popen(cmd, env=env, cwd=ROOT)
     cmd = [str(BIN / "uvicorn"), app, "--port", str(port), "--workers", str(workers)]
     cmd += ["--no-access-log", "--log-level", "warning", "--loop", LOOP, "--http", "httptools"]
     if factory:

@@ -27,6 +27,7 @@ BIN = Path(sys.executable).parent
 # Both servers run on the event loop `akowe serve` uses (uvloop, accepting every waiting
 # connection at once: akowe.api.loop).
 LOOP = "akowe.api.loop:new_event_loop"
+AKOWE_APP = "akowe.main:create_app"
 
 
 def free_port() -> int:
@@ -47,6 +48,11 @@ def wait_ready(url: str, headers: dict[str, str]) -> None:
 
 
 def start(app: str, port: int, env: dict[str, str], factory: bool) -> subprocess.Popen[bytes]:
+    """Serve `app` on `port`: akowe's app as deployed (`akowe serve`: its loop, its HTTP
+    protocol), any other (the baselines) on a plain uvicorn with the same loop."""
+    if app == AKOWE_APP:
+        cmd = [str(BIN / "akowe"), "serve", "--port", str(port)]
+        return subprocess.Popen(cmd, env=env, cwd=ROOT)
     cmd = [str(BIN / "uvicorn"), app, "--port", str(port), "--workers", "1"]
     cmd += ["--no-access-log", "--log-level", "warning", "--loop", LOOP, "--http", "httptools"]
     if factory:

@@ -47,6 +47,9 @@ class HttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and not isinstance(cycle.transport, HeldTransport):
+            cycle.transport = HeldTransport(self.transport, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -81,6 +84,47 @@ class HttpProtocol(HttpToolsProtocol):
         content.extend([b"\r\n", _BAD_REQUEST])
         self.transport.write(b"".join(content))
         self.transport.close()
+
+
+class HeldTransport:
+    """The transport a response is written to: the first write (the status line and
+    headers) is held until the next one (the body) or until the loop next runs, so that a
+    response usually leaves in one write, one segment.
+
+    uvicorn writes a response's head and body separately, and with TCP_NODELAY each write
+    is a system call and a packet of its own: measured here, the head's write alone was a
+    third of the CPU of answering `GET /api/users/balance`. A streamed response's head
+    still leaves at once (on the loop's next turn), before its body is ready. Anything
+    else asked of the transport (close, is_closing, ...) sends what is held first.
+    """
+
+    __slots__ = ("_flush", "_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._flush: asyncio.Handle | None = None  # set once the head was written
+
+    def write(self, data: bytes) -> None:
+        if self._flush is None:  # the head (a cycle answers one request)
+            self._held = data
+            self._flush = self._loop.call_soon(self.send_held)
+            return
+        if self._held is not None:
+            data, self._held = self._held + data, None
+            self._flush.cancel()
+        self._transport.write(data)
+
+    def send_held(self) -> None:
+        """Write what is held, if anything."""
+        if self._held is not None:
+            data, self._held = self._held, None
+            self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        self.send_held()
+        return getattr(self._transport, name)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
