@@ -69,6 +69,9 @@ function done(summary, latency, requests)
 end
 """
 
+# Latency under a burst, against checks taken meanwhile: CI runs these alone (.ci/run).
+pytestmark = pytest.mark.alone
+
 
 @dataclass
 class Server:

@@ -195,6 +195,7 @@ def _wait_for_renders_to_end(http: httpx.Client, image: str, headers: dict[str, 
         time.sleep(0.1)
 
 
+@pytest.mark.alone  # in CI, not beside the other database's run (.ci/run)
 def test_a_render_flood_does_not_slow_another_account(
     settings: Settings, tmp_path: Path, make_account
 ) -> None:

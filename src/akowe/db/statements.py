@@ -253,6 +253,7 @@ class DriverReader:
 
         connection = self.connection
         fresh = connection.info.transaction_status == TransactionStatus.IDLE
+        autocommit = connection.autocommit
         if fresh:
             connection.autocommit = True
         try:
@@ -270,7 +271,7 @@ class DriverReader:
                     connection.rollback()
             finally:
                 if fresh:
-                    connection.autocommit = False
+                    connection.autocommit = autocommit
 
 
 class Pending(Generic[T]):
