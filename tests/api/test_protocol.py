@@ -38,17 +38,17 @@ class Recorder:
 
 
 def run(steps: Any) -> None:
+    """Run `steps(sink, held)` on a new loop: a HeldTransport over a Recorder."""
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(steps(loop))
+        sink = Recorder()
+        loop.run_until_complete(steps(sink, HeldTransport(sink, loop)))  # type: ignore[arg-type]
     finally:
         loop.close()
 
 
 def test_head_and_body_leave_in_one_write() -> None:
-    async def steps(loop: asyncio.AbstractEventLoop) -> None:
-        sink = Recorder()
-        held = HeldTransport(sink, loop)  # type: ignore[arg-type]
+    async def steps(sink: Recorder, held: HeldTransport) -> None:
         held.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
         held.write(b"{}")
         await asyncio.sleep(0)  # the loop runs: nothing more is written
@@ -58,9 +58,7 @@ def test_head_and_body_leave_in_one_write() -> None:
 
 
 def test_a_streamed_head_leaves_when_the_loop_runs_and_chunks_follow_as_written() -> None:
-    async def steps(loop: asyncio.AbstractEventLoop) -> None:
-        sink = Recorder()
-        held = HeldTransport(sink, loop)  # type: ignore[arg-type]
+    async def steps(sink: Recorder, held: HeldTransport) -> None:
         held.write(b"HEAD")
         assert sink.writes == []
         await asyncio.sleep(0)
@@ -73,9 +71,7 @@ def test_a_streamed_head_leaves_when_the_loop_runs_and_chunks_follow_as_written(
 
 
 def test_chunks_after_a_coalesced_body_are_not_held() -> None:
-    async def steps(loop: asyncio.AbstractEventLoop) -> None:
-        sink = Recorder()
-        held = HeldTransport(sink, loop)  # type: ignore[arg-type]
+    async def steps(sink: Recorder, held: HeldTransport) -> None:
         held.write(b"HEAD")
         held.write(b"first")
         held.write(b"second")
@@ -87,9 +83,7 @@ def test_chunks_after_a_coalesced_body_are_not_held() -> None:
 
 
 def test_anything_else_asked_of_the_transport_sends_the_head_first() -> None:
-    async def steps(loop: asyncio.AbstractEventLoop) -> None:
-        sink = Recorder()
-        held = HeldTransport(sink, loop)  # type: ignore[arg-type]
+    async def steps(sink: Recorder, held: HeldTransport) -> None:
         held.write(b"HEAD")
         held.close()
         assert sink.writes == [b"HEAD"]

@@ -224,9 +224,7 @@ class DriverReader:
             if batch.commits:
                 with self._whole_transaction():
                     yield batch
-                    if batch.copies():
-                        raise RuntimeError("a batch that commits cannot COPY (no pipeline)")
-                    batch.flush(piped=True)
+                    batch.flush(piped=True)  # (a COPY cannot join: it raises)
             else:
                 with self.connection.pipeline():
                     yield batch
@@ -370,20 +368,14 @@ class Batch:
         join; a pipeline of their own inside it would cost two more round trips, as psycopg
         syncs when a nested pipeline starts and ends)."""
         connection, dialect = self._reader.connection, self._reader.dialect
-        if piped:
-            for query, rows in self._writes.items():
-                cursor = connection.cursor()
-                plan = query.plan(dialect)
-                cursor.executemany(plan.sql, [plan.arguments(params) for params in rows])
-                cursor.close()
-            self._writes.clear()
-            return
+        in_callers = piped
         with ExitStack() as pipeline:
-            piped = False
             for query, rows in self._writes.items():
                 plan = query.plan(dialect)
                 table = query.copy_into
                 if self._pipelined and table is not None and len(rows) >= COPY_ROWS:
+                    if in_callers:
+                        raise RuntimeError("COPY cannot join the caller's pipeline")
                     pipeline.close()
                     piped = False
                     _copy(connection, dialect, table, plan, rows)
