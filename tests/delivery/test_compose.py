@@ -18,6 +18,7 @@ from email.policy import default
 import pytest
 
 from akowe.delivery.email import CertificateMail, outgoing
+from akowe.rendering import CertificateData, TemplateSpec
 
 FROM = "certificates@akowe.example"
 SUBJECT = "Ẹ kú oríire, {{recipientName}}: your {{Course}} certificate"
@@ -139,3 +140,66 @@ def test_pdfs_sharing_their_start_are_encoded_exactly_whatever_came_before(
         assert b"".join(lines) == real(pdf)
     # The shared start is encoded when it is first seen twice, not for every PDF.
     assert sum(encoded) < 8 * len(design), encoded
+
+
+def test_emails_made_in_a_worker_process_cross_the_pipe_without_their_shared_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A design's messages share ~250 KB of base64 lines (the background); a chunk's travel
+    back from the worker process once, not with every message, and each message is put back
+    together exactly: its own headers and text, its own PDF."""
+    from akowe.processes import Email, WorkProcesses, _Packed, _unpack
+    from akowe.rendering import render_pdf
+    from akowe.signing.signer import Signer
+    from tests.rendering.factories import FIELDS, HEIGHT, WIDTH, photo_background
+
+    spec = TemplateSpec(
+        "tpl-jpeg:1", WIDTH, HEIGHT, photo_background(WIDTH, HEIGHT, "JPEG"), FIELDS
+    )
+    other = TemplateSpec("tpl-png:1", WIDTH, HEIGHT, photo_background(WIDTH, HEIGHT, "PNG"), FIELDS)
+    specs = {spec.key: spec, other.key: other}
+    names = ["Adéwálé Ògúnlẹ̀", "Zoë Brontë-Smith", "王小明", "Ada"] * 5
+    emails = [
+        Email(
+            other.key if n in (9, 10) else spec.key,  # another design's, in between
+            CertificateData(
+                f"CERT-{n}",
+                name,
+                datetime(2026, 11, 25, tzinfo=UTC),
+                {},
+                f"https://v.example/c/{n}",
+            ),
+            (),
+            _mail(n, f"r{n}@example.com", name),
+            FROM,
+        )
+        for n, name in enumerate(names)
+    ]
+    crossed: list[_Packed] = []
+    monkeypatch.setattr(
+        "akowe.processes._unpack", lambda packed: crossed.append(packed) or _unpack(packed)
+    )
+    work = WorkProcesses(Signer(base_url="http://x", secret="s" * 32), 1)
+    try:
+        made = list(work.emails(specs, emails))
+    finally:
+        work.close()
+    assert len(made) == len(emails)
+    for n, (email_, result) in enumerate(zip(emails, made, strict=True)):
+        assert result.message is not None and result.render_seconds > 0
+        message = _read(result.message.raw)
+        assert message["To"] == f"r{n}@example.com"
+        assert message["X-Akowe-Certificate-Id"] == f"CERT-{n}"
+        text = message.get_body(("plain",))
+        assert text is not None and f"Dear {email_.mail.recipient_name}," in text.get_content()
+        assert email_.data is not None
+        design = specs[email_.spec_key]
+        assert _pdf_of(result.message.raw) == render_pdf(design, email_.data, strict=True)
+    # Over the pipe: the shared lines once per chunk, each message without them.
+    whole = sum(len(result.message.raw) for result in made if result.message)
+    sent = sum(
+        len(packed.shared) + sum(len(m.message.raw) for m in packed.made if m.message)
+        for packed in crossed
+    )
+    assert all(packed.shared for packed in crossed[1:])  # the first chunk finds the start
+    assert sent < whole / 3, (sent, whole)

@@ -282,6 +282,15 @@ class _SharedStart:
 
     data: bytes
     lines: str
+    wire: bytes  # the lines as a flattened message carries them: ASCII, CRLF line ends
+
+
+def shared_lines() -> bytes:
+    """The base64 lines this process's last PDFs began with, as `outgoing` writes them into
+    a message (b"" if none): the bulk of every message of one design, so a message can
+    travel without them (akowe.processes)."""
+    start = _shared_start
+    return start.wire if start is not None else b""
 
 
 _LINE_BYTES = 57  # what one 76-character base64 line holds
@@ -298,7 +307,8 @@ def _remember_start(data: bytes, lines: str) -> None:
     shared -= shared % _LINE_BYTES
     if shared >= _MIN_SHARED:
         chars = shared // _LINE_BYTES * 77  # 76 characters and a newline per line
-        _shared_start = _SharedStart(data[:shared], lines[:chars])
+        wire = lines[:chars].replace("\n", "\r\n").encode("ascii")
+        _shared_start = _SharedStart(data[:shared], lines[:chars], wire)
 
 
 def _common_prefix(a: bytes, b: bytes) -> int:
