@@ -1,0 +1,135 @@
+"""The SMTP client: DATA's dot-stuffing, and the TLS variants, against real aiosmtpd servers.
+
+`SmtpMailer` sends through smtplib with its own dot-stuffing (`dot_stuffed`, bytes.replace
+instead of smtplib's regex: 1.5 ms of a 280 KB certificate email); these tests hold it to
+smtplib's own output and show the server reading back exactly the lines that were sent,
+in plain SMTP, over STARTTLS and over implicit TLS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import smtplib
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from akowe.delivery.email import Outgoing, SmtpMailer, dot_stuffed, parse_smtp_url
+from tests.delivery.conftest import free_port
+
+
+def smtplib_data(data: bytes) -> bytes:
+    """What smtplib's own `SMTP.data` sends after the 354 (Lib/smtplib.py)."""
+    quoted = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+    if quoted[-2:] != b"\r\n":
+        quoted += b"\r\n"
+    return bytes(quoted + b".\r\n")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b".",
+        b"..",
+        b"\r\n",
+        b"\r\n.",
+        b".\r\n.\r\n",
+        b"Subject: x\r\n\r\n.hidden\r\n..two\r\nend",
+        b"a\n.b\n..c\r\n.\r\n",  # bare line feeds start lines too
+        b"no line break at all",
+        b"x" * 70_000 + b"\r\n." + b"y" * 10 + b"\r\n",
+    ],
+)
+def test_dot_stuffing_is_exactly_smtplibs(data: bytes) -> None:
+    assert dot_stuffed(data) == smtplib_data(data)
+
+
+class Keeper:
+    """Keeps the DATA of every message, as the server un-stuffed it."""
+
+    def __init__(self) -> None:
+        self.contents: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.contents.append(bytes(envelope.content))
+        return "250 2.0.0 OK"
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the mailer is told not to verify it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(params=["plain", "starttls", "implicit-tls"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Keeper]]:
+    """An aiosmtpd server on loopback and the AKOWE_SMTP_URL that reaches it."""
+    keeper, port = Keeper(), free_port()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*_certificate(tmp_path))
+    options: dict[str, Any] = {}
+    if request.param == "starttls":
+        options = {"tls_context": context, "require_starttls": True}
+        url = f"smtp://127.0.0.1:{port}?starttls=1&verify=0"
+    elif request.param == "implicit-tls":
+        options = {"ssl_context": context}
+        url = f"smtps://127.0.0.1:{port}?verify=0"
+    else:
+        url = f"smtp://127.0.0.1:{port}"
+    controller = Controller(keeper, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    yield url, keeper
+    controller.stop()
+
+
+def test_lines_beginning_with_dots_arrive_as_sent_over_each_kind_of_connection(
+    server: tuple[str, Keeper],
+) -> None:
+    url, keeper = server
+    mailer = SmtpMailer(parse_smtp_url(url), timeout=10)
+    raws = [
+        b"Subject: dots\r\n\r\n.one\r\n..two\r\n...three\r\n.\r\nlast line",
+        b"Subject: big\r\n\r\n" + b"".join(b"A" * 76 + b"\r\n" for _ in range(4000)),
+    ]
+    try:
+        for number, raw in enumerate(raws):
+            mailer.send(Outgoing(f"<{number}@test>", "from@example.com", "to@example.com", raw))
+    finally:
+        mailer.close()
+    # The server strips the stuffing; a message without a final line break gets one.
+    assert keeper.contents == [raws[0] + b"\r\n", raws[1]]
