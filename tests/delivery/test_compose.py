@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import email
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default
@@ -95,6 +96,28 @@ def test_an_smtputf8_message_then_a_plain_one_each_fold_their_own_way() -> None:
         assert _headers(plain.raw).isascii()
         assert b"=?utf-8?" in _headers(plain.raw)
         assert _read(plain.raw)["Subject"] == f"Ẹ kú oríire, {name}: your Typography certificate"
+
+
+def test_a_text_carrying_a_boundary_gets_boundaries_of_its_own() -> None:
+    """Boundaries are the composing process's own, the same in every message; a message
+    whose text holds one (copied from an earlier email, say) must not be cut there."""
+    first = outgoing(_mail(1, "a@example.com", "Ada"), pdf=b"%PDF-first", mail_from=FROM).raw
+    boundaries = [part.get_boundary() for part in _read(first).walk() if part.is_multipart()]
+    assert len(boundaries) == 2 and all(boundaries), boundaries  # mixed, alternative
+    body = "".join(f"Dear {{{{recipientName}}}},\n--{b}\n--{b}--\n" for b in boundaries)
+    mail = replace(_mail(2, "b@example.com", "Bo"), subject="Plain", body=body)
+    raw = outgoing(mail, pdf=b"%PDF-second", mail_from=FROM).raw
+    message = _read(raw)
+    used = [part.get_boundary() for part in message.walk() if part.is_multipart()]
+    assert not set(used) & set(boundaries), used
+    text = message.get_body(("plain",))
+    assert text is not None
+    for boundary in boundaries:
+        assert f"--{boundary}--" in text.get_content()
+    assert _pdf_of(raw) == b"%PDF-second"
+    # And the next message is framed with the process's boundaries again.
+    again = outgoing(_mail(3, "c@example.com", "Cy"), pdf=b"%PDF-third", mail_from=FROM).raw
+    assert [p.get_boundary() for p in _read(again).walk() if p.is_multipart()] == boundaries
 
 
 def _pdf_of(raw: bytes) -> bytes:
