@@ -460,22 +460,38 @@ def finish(
     return True
 
 
-def finish_sent(session: Session, *, messages: Sequence[OutboxMessage], now: datetime) -> set[str]:
-    """`finish(status="sent")` for many messages in a few statements (one UPDATE per claim,
-    one read of their certificates); the ids of those whose claim this worker still held."""
-    kept: set[str] = set()
-    claims: dict[str | None, list[str]] = {}
-    for message in messages:
-        claims.setdefault(message.locked_by, []).append(message.id)
-    for token, ids in claims.items():
-        updated = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_by == token)
-            .values(status="sent", locked_by=None, locked_until=None, last_error=None, sent_at=now)
-            .returning(OutboxMessage.id)
-            .execution_options(synchronize_session=False)
+_MARK_SENT: Query[Any] = Query(
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.locked_by == bindparam("b_token"))
+    .values(
+        status="sent", locked_by=None, locked_until=None, last_error=None, sent_at=bindparam("b_at")
+    )
+    .returning(_OUTBOX.c.id),
+    name="outbox message sent",
+)
+_HAS_ENDPOINT: Query[Any] = Query(
+    select(
+        exists().where(
+            _WEBHOOKS.c.account_id == bindparam("b_account"),
+            _WEBHOOKS.c.mode == bindparam("b_mode"),
         )
-        kept.update(updated.scalars())
+    ),
+    name="account has a webhook endpoint in the mode",
+)
+
+
+def finish_sent(session: Session, *, messages: Sequence[OutboxMessage], now: datetime) -> set[str]:
+    """`finish(status="sent")` for many messages in one batch of statements (one round trip
+    on PostgreSQL), compiled once (a class's emails are recorded four at a time: the ORM's
+    UPDATE was a tenth of the delivery worker's time); the ids of those whose claim this
+    worker still held."""
+    reader = session_reader(session)
+    with reader.batch() as batch:
+        marked = [
+            batch.add(_MARK_SENT, b_id=message.id, b_token=message.locked_by, b_at=now)
+            for message in messages
+        ]
+    kept = {row.id for pending in marked for row in pending.rows()}
     delivered = [m for m in messages if m.id in kept and m.kind == EMAIL and m.certificate_id]
     if delivered:
         # `certificate.delivered` is recorded only for an account with an endpoint in the
@@ -485,11 +501,7 @@ def finish_sent(session: Session, *, messages: Sequence[OutboxMessage], now: dat
         subscribed = {
             (account_id, mode)
             for account_id, mode in {(m.account_id, m.mode) for m in delivered}
-            if session.scalar(
-                select(
-                    exists().where(_WEBHOOKS.c.account_id == account_id, _WEBHOOKS.c.mode == mode)
-                )
-            )
+            if reader.scalar(_HAS_ENDPOINT, b_account=account_id, b_mode=mode)
         }
         delivered = [m for m in delivered if (m.account_id, m.mode) in subscribed]
     if delivered:
