@@ -534,19 +534,52 @@ def test_a_finished_job_queues_one_job_completed_webhook_event(
     worker.drain()
     worker.drain()  # nothing left: the event is not queued twice
     with db() as session:
-        events = [
+        queued = [
             m.payload
             for m in session.scalars(
                 select(OutboxMessage).where(
                     OutboxMessage.account_id == account.account_id, OutboxMessage.kind == "event"
                 )
             )
-            if m.payload["event"] == "job.completed"
         ]
+    events = [p for p in queued if p["event"] == "job.completed"]
     assert len(events) == 1
     assert events[0]["data"]["jobId"] == job_id
     assert events[0]["data"]["status"] == "completed"
     assert events[0]["data"]["counts"]["issued"] == 3
+    # The rows' own events too (the chunk asks once whether the account has an endpoint).
+    issued = sorted(
+        p["data"]["certificateId"] for p in queued if p["event"] == "certificate.issued"
+    )
+    rows = sorted(r["certificateId"] for r in all_rows(client, issuer.headers, job_id))
+    assert issued == rows and len(rows) == 3
+
+
+def test_a_job_of_an_account_without_webhook_endpoints_queues_no_events(
+    client: httpx.Client, make_account, worker: JobWorker, db
+) -> None:
+    from sqlalchemy import func, select
+
+    from akowe.delivery.models import OutboxMessage
+
+    account = make_account(credits=10)
+    issuer = make_issuer(client, account)
+    response = client.post(
+        "/api/certificates/bulk", json=bulk_body(issuer, recipients(3)), headers=issuer.headers
+    )
+    assert response.status_code == 202, response.text
+    worker.drain()
+    assert job(client, issuer.headers, response.json()["data"]["jobId"])["counts"]["issued"] == 3
+    with db() as session:
+        kinds = dict(
+            session.execute(
+                select(OutboxMessage.kind, func.count())
+                .where(OutboxMessage.account_id == account.account_id)
+                .group_by(OutboxMessage.kind)
+            ).all()
+        )
+    assert "event" not in kinds
+    assert kinds["credential"] == 3  # the rows were recorded with their other messages
 
 
 def test_a_bulk_request_without_a_body_says_what_to_send(

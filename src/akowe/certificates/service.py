@@ -579,11 +579,12 @@ class _IssuedRow:
 _ISSUED_FIELDS = frozenset(_IssuedRow.__dataclass_fields__)
 
 
-def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> Any:
+def record(batch: Batch, *, principal: Principal, prepared: Prepared, events: bool = True) -> Any:
     """Send the writes of one issuance in the caller's batch: the certificate, its search
     words, email, event, signing and audit event; the caller debits it (`queue_debit`, or
     `queue_debits` for many). Returns the certificate as recorded (the shape of a
-    CERTIFICATE_BY_ID row)."""
+    CERTIFICATE_BY_ID row). `events=False`: the caller knows the account has no webhook
+    endpoint in the mode (`delivery_service.has_endpoint`), so there is no event to record."""
     data = prepared.data
     certificate_id = new_id()
     mail = data.mail_data if data.wants_email else None
@@ -636,12 +637,13 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared) -> Any:
             certificate_id=certificate_id,
             payload={"to": data.recipient_data.email},
         )
-    delivery_service.queue_certificate_event(
-        batch,
-        certificate=cast(Certificate, row),
-        event="certificate.issued",
-        email_status=email_status,
-    )
+    if events:
+        delivery_service.queue_certificate_event(
+            batch,
+            certificate=cast(Certificate, row),
+            event="certificate.issued",
+            email_status=email_status,
+        )
     signing_service.queue_signing(
         batch, certificate_id=certificate_id, account_id=principal.account_id, mode=principal.mode
     )

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from akowe.certificates.models import Certificate
 from akowe.db.base import new_id, utcnow
 from akowe.db.database import Database, session_reader
-from akowe.db.statements import Batch, Query, insert_query, with_defaults
+from akowe.db.statements import Batch, DriverReader, Query, insert_query, with_defaults
 from akowe.delivery.email import BUILT_IN_PLACEHOLDERS as BUILT_IN_PLACEHOLDERS
 from akowe.delivery.email import message_id as email_message_id
 from akowe.delivery.email import unknown_placeholders as unknown_placeholders
@@ -480,6 +480,13 @@ _HAS_ENDPOINT: Query[Any] = Query(
 )
 
 
+def has_endpoint(reader: DriverReader, *, account_id: str, mode: Mode | str) -> bool:
+    """Whether the account has a webhook endpoint in this mode: events are recorded only
+    then (`INSERT_EVENT` asks the same in each statement; a bulk job's chunk asks once
+    instead of sending hundreds of inserts that would write nothing)."""
+    return bool(reader.scalar(_HAS_ENDPOINT, b_account=account_id, b_mode=str(mode)))
+
+
 def finish_sent(session: Session, *, messages: Sequence[OutboxMessage], now: datetime) -> set[str]:
     """`finish(status="sent")` for many messages in one batch of statements (one round trip
     on PostgreSQL), compiled once (a class's emails are recorded four at a time: the ORM's
@@ -501,7 +508,7 @@ def finish_sent(session: Session, *, messages: Sequence[OutboxMessage], now: dat
         subscribed = {
             (account_id, mode)
             for account_id, mode in {(m.account_id, m.mode) for m in delivered}
-            if reader.scalar(_HAS_ENDPOINT, b_account=account_id, b_mode=mode)
+            if has_endpoint(reader, account_id=account_id, mode=mode)
         }
         delivered = [m for m in delivered if (m.account_id, m.mode) in subscribed]
     if delivered:
