@@ -24,12 +24,19 @@ from akowe.modes import Mode
 from tests.conftest import AccountFixture
 
 
-def test_many_rows_of_one_insert_read_back_exactly_as_written(
-    db: sessionmaker[Session], account: AccountFixture, database_url: str
+@pytest.mark.parametrize("count", [1, 2, 6, COPY_ROWS - 1, COPY_ROWS + 7])
+def test_rows_of_one_insert_read_back_exactly_as_written(
+    db: sessionmaker[Session],
+    account: AccountFixture,
+    database_url: str,
+    count: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """However many: one row, a few (on PostgreSQL one INSERT with a VALUES list), many (by
+    COPY)."""
     sent_at = datetime(2026, 11, 26, 9, 30, 0, 123456, tzinfo=UTC)
     written = []
-    for i in range(COPY_ROWS + 7):
+    for i in range(count):
         values = with_defaults(
             OutboxMessage.__table__,  # type: ignore[arg-type]
             {
@@ -45,10 +52,33 @@ def test_many_rows_of_one_insert_read_back_exactly_as_written(
             },
         )
         written.append(values)
+    postgres = database_url.startswith("postgresql")
+    statements: list[tuple[str, str]] = []
+    if postgres:
+        import psycopg
+
+        def recording(method: str) -> Any:
+            real = getattr(psycopg.Cursor, method)
+
+            def record(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+                statements.append((method, str(query)))
+                return real(self, query, *args, **kwargs)
+
+            return record
+
+        for method in ("execute", "executemany"):
+            monkeypatch.setattr(psycopg.Cursor, method, recording(method))
     with db.begin() as session, session_reader(session).batch() as batch:
         for values in written:
             batch.write(delivery_service.INSERT_MESSAGE, **values)
-        assert batch.copies() is database_url.startswith("postgresql")
+        assert batch.copies() is (postgres and count >= COPY_ROWS)
+    if postgres:
+        inserts = [(m, q) for m, q in statements if q.startswith("INSERT INTO outbox_message")]
+        if count >= COPY_ROWS:
+            assert inserts == []  # COPY
+        else:
+            [(method, query)] = inserts  # one statement, not one per row
+            assert method == "execute" and query.count("), (") == count - 1
     ids = [values["id"] for values in written]
     try:
         with db() as session:

@@ -93,16 +93,18 @@ class Plan:
 class Query(Generic[T]):
     """A Core statement defined once; see the module docstring."""
 
-    __slots__ = ("_plans", "copy_into", "name", "statement")
+    __slots__ = ("_plans", "_rows_plans", "copy_into", "name", "statement")
 
     def __init__(
         self, statement: Executable, *, name: str = "", copy_into: Table | None = None
     ) -> None:
         self.statement = statement
         self.name = name
-        # A plain INSERT of every column of this table: many rows may go in by COPY.
+        # A plain INSERT of every column of this table: many rows may go in by COPY, a few
+        # in one statement (`plan_rows`).
         self.copy_into = copy_into
         self._plans: dict[str, Plan] = {}
+        self._rows_plans: dict[tuple[str, int], Plan] = {}
 
     def plan(self, dialect: Dialect) -> Plan:
         """The statement compiled for this dialect (cached)."""
@@ -110,6 +112,28 @@ class Query(Generic[T]):
         if plan is None:
             plan = self._plans[dialect.name] = _compile(self.statement, dialect)
         return plan
+
+    def plan_rows(self, dialect: Dialect, rows: int) -> Plan:
+        """For a `copy_into` insert: `rows` rows in one INSERT ... VALUES (...), (...),
+        compiled once per count; row i's parameters are named `<column key>__<i>`
+        (`rows_arguments`)."""
+        assert self.copy_into is not None, "only a plain insert of every column"
+        plan = self._rows_plans.get((dialect.name, rows))
+        if plan is None:
+            columns = self.copy_into.columns
+            statement = insert(self.copy_into).values(
+                [
+                    {c.key: bindparam(f"{c.key}__{i}", type_=c.type) for c in columns}
+                    for i in range(rows)
+                ]
+            )
+            plan = self._rows_plans[(dialect.name, rows)] = _compile(statement, dialect)
+        return plan
+
+
+def rows_arguments(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The parameters of `Query.plan_rows` for these rows."""
+    return {f"{key}__{i}": value for i, row in enumerate(rows) for key, value in row.items()}
 
     def __repr__(self) -> str:
         return f"Query({self.name or str(self.statement)[:60]!r})"
@@ -384,7 +408,16 @@ class Batch:
                     pipeline.enter_context(connection.pipeline())
                     piped = True
                 cursor = connection.cursor()
-                cursor.executemany(plan.sql, [plan.arguments(params) for params in rows])
+                if len(rows) == 1:
+                    cursor.execute(plan.sql, plan.arguments(rows[0]))
+                elif self._pipelined and table is not None:
+                    # A few rows in one statement: psycopg sends and polls for every
+                    # statement of a pipeline, an executemany row included (measured: six
+                    # rows by executemany 270-330 us of client CPU, in one INSERT 110-190).
+                    many = query.plan_rows(dialect, len(rows))
+                    cursor.execute(many.sql, many.arguments(rows_arguments(rows)))
+                else:
+                    cursor.executemany(plan.sql, [plan.arguments(params) for params in rows])
                 cursor.close()
         self._writes.clear()
 
