@@ -3,7 +3,6 @@ processes over TLS; the systemd units and Procfile name real commands and option
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import shutil
@@ -14,14 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from akowe.config import Settings
 from tests.conftest import _free_port
 from tests.processes import server_process
+from tests.tls import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -33,36 +29,9 @@ needs_nginx = pytest.mark.skipif(
 )
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for certs.example.org (the proxy's TLS)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certs.example.org")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .sign(key, hashes.SHA256())
-    )
-    chain, private = directory / "fullchain.pem", directory / "privkey.pem"
-    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return chain, private
-
-
 def _config(directory: Path, **replace: str) -> Path:
     """deploy/nginx.conf with the certificate paths (and any `replace`) pointed at `directory`."""
-    chain, private = _certificate(directory)
+    chain, private = self_signed(directory, "certs.example.org")
     text = (DEPLOY / "nginx.conf").read_text()
     text = text.replace("/etc/akowe/tls/fullchain.pem", str(chain))
     text = text.replace("/etc/akowe/tls/privkey.pem", str(private))

@@ -8,8 +8,6 @@ in plain SMTP, over STARTTLS and over implicit TLS.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -18,13 +16,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from akowe.delivery.email import Outgoing, SmtpMailer, dot_stuffed, parse_smtp_url
 from tests.delivery.conftest import free_port
+from tests.tls import self_signed
 
 
 def smtplib_data(data: bytes) -> bytes:
@@ -65,43 +60,12 @@ class Keeper:
         return "250 2.0.0 OK"
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (the mailer is told not to verify it)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture(params=["plain", "starttls", "implicit-tls"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Keeper]]:
     """An aiosmtpd server on loopback and the AKOWE_SMTP_URL that reaches it."""
     keeper, port = Keeper(), free_port()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*_certificate(tmp_path))
+    context.load_cert_chain(*self_signed(tmp_path, "127.0.0.1"))
     options: dict[str, Any] = {}
     if request.param == "starttls":
         options = {"tls_context": context, "require_starttls": True}
