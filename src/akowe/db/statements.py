@@ -130,13 +130,13 @@ class Query(Generic[T]):
             plan = self._rows_plans[(dialect.name, rows)] = _compile(statement, dialect)
         return plan
 
+    def __repr__(self) -> str:
+        return f"Query({self.name or str(self.statement)[:60]!r})"
+
 
 def rows_arguments(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The parameters of `Query.plan_rows` for these rows."""
     return {f"{key}__{i}": value for i, row in enumerate(rows) for key, value in row.items()}
-
-    def __repr__(self) -> str:
-        return f"Query({self.name or str(self.statement)[:60]!r})"
 
 
 def _compile(statement: Executable, dialect: Dialect) -> Plan:
