@@ -176,10 +176,14 @@ def test_emails_made_in_a_worker_process_cross_the_pipe_without_their_shared_lin
     from akowe.signing.signer import Signer
     from tests.rendering.factories import FIELDS, HEIGHT, WIDTH, photo_background
 
+    # Keys of their own: a design's key names its background for good (each process caches
+    # it by key), and these backgrounds are random, unlike tests/rendering's "tpl-jpeg:1".
     spec = TemplateSpec(
-        "tpl-jpeg:1", WIDTH, HEIGHT, photo_background(WIDTH, HEIGHT, "JPEG"), FIELDS
+        "compose-jpeg:1", WIDTH, HEIGHT, photo_background(WIDTH, HEIGHT, "JPEG"), FIELDS
     )
-    other = TemplateSpec("tpl-png:1", WIDTH, HEIGHT, photo_background(WIDTH, HEIGHT, "PNG"), FIELDS)
+    other = TemplateSpec(
+        "compose-png:1", WIDTH, HEIGHT, photo_background(WIDTH, HEIGHT, "PNG"), FIELDS
+    )
     specs = {spec.key: spec, other.key: other}
     names = ["Adéwálé Ògúnlẹ̀", "Zoë Brontë-Smith", "王小明", "Ada"] * 5
     emails = [
