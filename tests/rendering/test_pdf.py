@@ -133,6 +133,29 @@ def test_rerender_is_byte_identical(png_template: TemplateSpec, data: Certificat
     assert render_pdf(png_template, data) == render_pdf(png_template, data)
 
 
+def test_fonts_made_once_for_a_designs_fixed_texts_embed_what_each_pdf_draws(
+    jpeg_template: TemplateSpec, data: CertificateData
+) -> None:
+    """A font's subset and streams are kept per set of texts drawn in it (a class's PDFs
+    share their course, grade and date): each PDF is the same bytes as when made afresh,
+    and one whose texts differ carries its own subset, so every text copies out right."""
+    from akowe.rendering.pdf import _embedded
+
+    recipients = [
+        replace(data, recipient_name=name, attributes={**data.attributes, "grade": grade})
+        for name, grade in [("Ada", "Merit"), ("Zoë", "Merit"), ("Ada", "Pass"), ("Bo", "Merit")]
+    ]
+    _embedded.cache_clear()
+    kept = [render_pdf(jpeg_template, recipient) for recipient in recipients]
+    assert _embedded.cache_info().hits >= 4  # the date and course font's, at least
+    for recipient, pdf in zip(recipients, kept, strict=True):
+        _embedded.cache_clear()
+        assert render_pdf(jpeg_template, recipient) == pdf
+        text = page_text(pdf)
+        assert contains(text, recipient.recipient_name)
+        assert recipient.attributes["grade"] in text and "Advanced Typography" in text
+
+
 def test_different_recipients_get_different_file_ids(
     jpeg_template: TemplateSpec, data: CertificateData
 ) -> None:

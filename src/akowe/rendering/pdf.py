@@ -8,12 +8,14 @@ their visual positions, so readers that copy in drawing order get logical text t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
 import struct
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
 
 from akowe.rendering import background, pdfa, qr
@@ -219,10 +221,7 @@ class _Writer:
         return number
 
     def stream(self, entries: str, data: bytes, compress: bool = True) -> int:
-        packed = zlib.compress(data, 6) if compress else data
-        flate = "/Filter/FlateDecode" if compress else ""
-        head = f"<<{entries}{flate}/Length {len(packed)}>>stream\n"
-        return self.add(head.encode("ascii") + packed + b"\nendstream")
+        return self.add(_stream(entries, data, compress))
 
     def finish(self, root: int, info: int, file_id: str) -> bytes:
         out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
@@ -238,7 +237,7 @@ class _Writer:
         return bytes(out)
 
 
-def _to_unicode(codes: dict[tuple[int, str], int]) -> bytes:
+def _to_unicode(codes: Sequence[tuple[int, str]]) -> bytes:
     lines = [
         "/CIDInit/ProcSet findresource begin 12 dict begin begincmap",
         "/CIDSystemInfo<</Registry(Adobe)/Ordering(UCS)/Supplement 0>>def",
@@ -249,7 +248,7 @@ def _to_unicode(codes: dict[tuple[int, str], int]) -> bytes:
     # destination makes readers print garbage, so it maps to U+200B (zero width space) rather.
     pairs = [
         f"<{code:04x}><{(text or _NOTHING).encode('utf-16-be').hex()}>"
-        for (_, text), code in codes.items()
+        for code, (_, text) in enumerate(codes, 1)
     ]
     for start in range(0, len(pairs), 100):  # the CMap format allows 100 entries per block
         chunk = pairs[start : start + 100]
@@ -258,35 +257,79 @@ def _to_unicode(codes: dict[tuple[int, str], int]) -> bytes:
     return "\n".join(lines).encode("ascii")
 
 
-def _embed_font(writer: _Writer, used: _FontUse) -> int:
-    font = used.font
-    data, new_gid = font.subset({gid for gid, _ in used.codes})
+def _stream(entries: str, data: bytes, compress: bool = True) -> bytes:
+    """A stream object's body (dictionary and data), compressed unless told otherwise."""
+    packed = zlib.compress(data, 6) if compress else data
+    flate = "/Filter/FlateDecode" if compress else ""
+    head = f"<<{entries}{flate}/Length {len(packed)}>>stream\n"
+    return head.encode("ascii") + packed + b"\nendstream"
+
+
+@dataclass(frozen=True, slots=True)
+class _EmbeddedFont:
+    """A font's objects for one set of (glyph, text) codes, without their object numbers."""
+
+    name: str
+    program: bytes  # the FontFile2 stream
+    cid_to_gid: bytes  # the CIDToGIDMap stream
+    to_unicode: bytes  # the ToUnicode stream
+    descriptor: str  # the FontDescriptor's entries but FontFile2
+    widths: str
+
+
+@functools.lru_cache(maxsize=256)
+def _embedded(font: Font, codes: tuple[tuple[int, str], ...]) -> _EmbeddedFont:
+    """Subset, compress and describe `font` for `codes` (code n is the nth pair).
+
+    Cached: every certificate of a design draws its fixed texts (a course, a grade, a date)
+    in the same fonts, so a bulk job's PDFs embed the same subset of each such font; making
+    it anew (subsetting, three streams compressed) was a fifth of rendering a certificate.
+    Only a name's own font is new in each."""
+    data, new_gid = font.subset({gid for gid, _ in codes})
     digest = hashlib.blake2b(data, digest_size=6).digest()
     stem = _NAME_UNSAFE.sub("", font.name)[:100] or "Font"
     name = "".join(chr(65 + b % 26) for b in digest) + "+" + stem  # subset tag: 6 capitals
-    cid_to_gid = bytearray(2 * (len(used.codes) + 1))
-    for (gid, _), code in used.codes.items():
+    cid_to_gid = bytearray(2 * (len(codes) + 1))
+    for code, (gid, _) in enumerate(codes, 1):
         struct.pack_into(">H", cid_to_gid, 2 * code, new_gid[gid])
     per_mille = 1000 / font.upem
-    widths = " ".join(_num(font.advance(gid) * per_mille) for gid, _ in used.codes)
     bbox = " ".join(_num(v * per_mille) for v in font.bbox)
-    file_ref = writer.stream(f"/Length1 {len(data)}", data)
-    map_ref = writer.stream("", bytes(cid_to_gid))
-    unicode_ref = writer.stream("", _to_unicode(used.codes))
-    descriptor = writer.add(
-        f"<</Type/FontDescriptor/FontName/{name}/Flags 4/FontBBox[{bbox}]/ItalicAngle 0"
-        f"/Ascent {_num(font.ascent * per_mille)}/Descent {_num(font.descent * per_mille)}"
-        f"/CapHeight {_num(font.cap_height * per_mille)}/StemV 80/FontFile2 {file_ref} 0 R>>"
+    return _EmbeddedFont(
+        name=name,
+        program=_stream(f"/Length1 {len(data)}", data),
+        cid_to_gid=_stream("", bytes(cid_to_gid)),
+        to_unicode=_stream("", _to_unicode(codes)),
+        descriptor=(
+            f"/Type/FontDescriptor/FontName/{name}/Flags 4/FontBBox[{bbox}]/ItalicAngle 0"
+            f"/Ascent {_num(font.ascent * per_mille)}/Descent {_num(font.descent * per_mille)}"
+            f"/CapHeight {_num(font.cap_height * per_mille)}/StemV 80"
+        ),
+        widths=" ".join(_num(font.advance(gid) * per_mille) for gid, _ in codes),
     )
+
+
+def _embed_font(writer: _Writer, used: _FontUse) -> int:
+    embedded = _embedded(used.font, tuple(used.codes))
+    name = embedded.name
+    file_ref = writer.add(embedded.program)
+    map_ref = writer.add(embedded.cid_to_gid)
+    unicode_ref = writer.add(embedded.to_unicode)
+    descriptor = writer.add(f"<<{embedded.descriptor}/FontFile2 {file_ref} 0 R>>")
     cid_font = writer.add(
         f"<</Type/Font/Subtype/CIDFontType2/BaseFont/{name}"
         "/CIDSystemInfo<</Registry(Adobe)/Ordering(Identity)/Supplement 0>>"
-        f"/FontDescriptor {descriptor} 0 R/DW 0/W[1[{widths}]]/CIDToGIDMap {map_ref} 0 R>>"
+        f"/FontDescriptor {descriptor} 0 R/DW 0/W[1[{embedded.widths}]]/CIDToGIDMap {map_ref} 0 R>>"
     )
     return writer.add(
         f"<</Type/Font/Subtype/Type0/BaseFont/{name}/Encoding/Identity-H"
         f"/DescendantFonts[{cid_font} 0 R]/ToUnicode {unicode_ref} 0 R>>"
     )
+
+
+@functools.cache
+def _output_profile() -> bytes:
+    """The output intent's ICC profile stream, the same in every PDF: compressed once."""
+    return _stream("/N 3", pdfa.srgb_profile())
 
 
 def _picture(writer: _Writer, picture: background.Picture) -> int:
@@ -411,7 +454,7 @@ def render_pdf(
         pdfa.xmp(title_text, issued, file_id, tuple(names)),
         compress=False,
     )
-    icc = writer.stream("/N 3", pdfa.srgb_profile())
+    icc = writer.add(_output_profile())
     intent = (
         f"<</Type/OutputIntent/S/GTS_PDFA1/OutputConditionIdentifier({pdfa.OUTPUT_CONDITION})"
         f"/Info({pdfa.OUTPUT_CONDITION})/DestOutputProfile {icc} 0 R>>"
