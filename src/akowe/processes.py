@@ -117,21 +117,14 @@ class _Packed:
     at: list[int]
 
 
-_LINE = 78  # a base64 line as sent: 76 characters and CRLF
-
-
 def _make_emails(specs: dict[str, TemplateSpec | None], emails: list[Email]) -> _Packed:
-    from akowe.delivery.email import shared_lines
+    from akowe.delivery.email import shared_at, shared_lines
 
     made = [make_email(email, specs.get(email.spec_key)) for email in emails]
     shared, at = shared_lines(), []
     for index, result in enumerate(made):
         raw = result.message.raw if shared and result.message else b""
-        # Found by its first line, then compared whole: a 250 KB needle makes `find` itself
-        # preprocess it, a tenth of making the email.
-        where = raw.find(shared[:_LINE]) if raw else -1
-        if where >= 0 and not raw.startswith(shared, where):
-            where = -1
+        where = shared_at(raw, shared) if raw else -1
         if where >= 0:
             assert result.message is not None
             cut = replace(result.message, raw=raw[:where] + raw[where + len(shared) :])

@@ -18,7 +18,7 @@ from email.policy import default
 
 import pytest
 
-from akowe.delivery.email import CertificateMail, outgoing
+from akowe.delivery.email import CertificateMail, outgoing, shared_at, shared_lines
 from akowe.rendering import CertificateData, TemplateSpec
 
 FROM = "certificates@akowe.example"
@@ -98,15 +98,23 @@ def test_an_smtputf8_message_then_a_plain_one_each_fold_their_own_way() -> None:
         assert _read(plain.raw)["Subject"] == f"Ẹ kú oríire, {name}: your Typography certificate"
 
 
-def test_a_text_carrying_a_boundary_gets_boundaries_of_its_own() -> None:
+_DESIGN = os.urandom(100_000)  # the start a design's PDFs share (its background)
+
+
+@pytest.mark.parametrize("design", [b"", _DESIGN], ids=["small-pdfs", "pdfs-sharing-a-start"])
+def test_a_text_carrying_a_boundary_gets_boundaries_of_its_own(design: bytes) -> None:
     """Boundaries are the composing process's own, the same in every message; a message
-    whose text holds one (copied from an earlier email, say) must not be cut there."""
-    first = outgoing(_mail(1, "a@example.com", "Ada"), pdf=b"%PDF-first", mail_from=FROM).raw
+    whose text holds one (copied from an earlier email, say) must not be cut there. With
+    PDFs that share their start, the check skips the shared base64 lines (no boundary can be
+    in them) and still finds the boundaries in the text."""
+    first = outgoing(_mail(1, "a@example.com", "Ada"), pdf=design + b"%first", mail_from=FROM).raw
+    outgoing(_mail(1, "a@example.com", "Ada"), pdf=design + b"%again", mail_from=FROM)
     boundaries = [part.get_boundary() for part in _read(first).walk() if part.is_multipart()]
     assert len(boundaries) == 2 and all(boundaries), boundaries  # mixed, alternative
     body = "".join(f"Dear {{{{recipientName}}}},\n--{b}\n--{b}--\n" for b in boundaries)
     mail = replace(_mail(2, "b@example.com", "Bo"), subject="Plain", body=body)
-    raw = outgoing(mail, pdf=b"%PDF-second", mail_from=FROM).raw
+    raw = outgoing(mail, pdf=design + b"%PDF-second", mail_from=FROM).raw
+    assert (shared_at(raw, shared_lines()) > 0) == bool(design)
     message = _read(raw)
     used = [part.get_boundary() for part in message.walk() if part.is_multipart()]
     assert not set(used) & set(boundaries), used
@@ -114,9 +122,9 @@ def test_a_text_carrying_a_boundary_gets_boundaries_of_its_own() -> None:
     assert text is not None
     for boundary in boundaries:
         assert f"--{boundary}--" in text.get_content()
-    assert _pdf_of(raw) == b"%PDF-second"
+    assert _pdf_of(raw) == design + b"%PDF-second"
     # And the next message is framed with the process's boundaries again.
-    again = outgoing(_mail(3, "c@example.com", "Cy"), pdf=b"%PDF-third", mail_from=FROM).raw
+    again = outgoing(_mail(3, "c@example.com", "Cy"), pdf=design + b"%third", mail_from=FROM).raw
     assert [p.get_boundary() for p in _read(again).walk() if p.is_multipart()] == boundaries
 
 

@@ -333,16 +333,24 @@ class _Generator(BytesGenerator):
 
     Its default body handler cracks the payload into lines and writes them one by one
     (3,400 calls for a 190 KB PDF); the attachment's base64 is ASCII in 76-column lines
-    already, so only its line endings need to follow the output's. `_handle_<maintype>` is
-    the generator's own dispatch hook (Lib/email/generator.py, `_dispatch`).
+    already, so only its line endings need to follow the output's. The lines a design's PDFs
+    share (`_SharedStart`) are written as kept, line ends and all: changing and encoding
+    them anew was a fifth of composing an email. `_handle_<maintype>` is the generator's own
+    dispatch hook (Lib/email/generator.py, `_dispatch`).
     """
 
     def _handle_application(self, msg: EmailMessage) -> None:
         payload = msg.get_payload()
         if isinstance(payload, str) and payload.isascii() and not msg.is_multipart():
-            if self._NL != "\n":  # type: ignore[attr-defined]
-                payload = payload.replace("\n", self._NL)  # type: ignore[attr-defined]
-            self._fp.write(payload.encode("ascii"))  # type: ignore[attr-defined]
+            newline = self._NL  # type: ignore[attr-defined]
+            out = self._fp  # type: ignore[attr-defined]
+            start = _shared_start
+            if newline == "\r\n" and start is not None and payload.startswith(start.lines):
+                out.write(start.wire)
+                payload = payload[len(start.lines) :]
+            if newline != "\n":
+                payload = payload.replace("\n", newline)
+            out.write(payload.encode("ascii"))
         else:
             super()._handle_text(msg)  # type: ignore[misc]
 
@@ -365,9 +373,15 @@ def flatten(message: EmailMessage, *, international: bool = False) -> bytes:
         if part.get_boundary() is None:
             part.set_boundary(f"{_BOUNDARY}{index:02d}")
     raw = _generated(message, international=international)
+    shared = shared_lines()
+    where = shared_at(raw, shared)
     for part in multiparts:
         boundary = part.get_boundary()
-        if boundary and boundary.startswith(_BOUNDARY) and not _framing(raw, part, boundary):
+        if (
+            boundary
+            and boundary.startswith(_BOUNDARY)
+            and not _framing(raw, part, boundary, (where, len(shared)))
+        ):
             for other in multiparts:
                 other.set_boundary(f"=_akowe_{secrets.token_hex(16)}")
             return _generated(message, international=international)
@@ -378,12 +392,36 @@ def flatten(message: EmailMessage, *, international: bool = False) -> bytes:
 _BOUNDARY = f"=_akowe_{secrets.token_hex(16)}_"
 
 
-def _framing(raw: bytes, part: EmailMessage, boundary: str) -> bool:
+def _framing(raw: bytes, part: EmailMessage, boundary: str, shared: tuple[int, int]) -> bool:
     """Whether `boundary` occurs in `raw` only as `part`'s framing: once in its header, once
-    before each subpart and once at its end."""
+    before each subpart and once at its end.
+
+    The shared base64 lines (`shared`: where, or -1, and how long) are not searched: base64
+    has no "_", which every boundary of ours holds, and they begin after a blank line and
+    end with a CRLF, so no occurrence can straddle their edges either."""
     payload = part.get_payload()
     assert isinstance(payload, list)
-    return raw.count(boundary.encode("ascii")) == len(payload) + 2
+    needle = boundary.encode("ascii")
+    where, length = shared
+    if where < 0:
+        found = raw.count(needle)
+    else:
+        found = raw.count(needle, 0, where) + raw.count(needle, where + length)
+    return found == len(payload) + 2
+
+
+_LINE = 78  # a base64 line as sent: 76 characters and CRLF
+
+
+def shared_at(raw: bytes, shared: bytes) -> int:
+    """Where in the flattened message `raw` the lines `shared` (`shared_lines()`) begin a
+    part's body (after its headers' blank line), or -1."""
+    if not shared:
+        return -1
+    # Found by its first line, then compared whole: a 250 KB needle makes `find` itself
+    # preprocess it, a tenth of making the email.
+    where = raw.find(b"\r\n\r\n" + shared[:_LINE]) + 4
+    return where if where >= 4 and raw.startswith(shared, where) else -1
 
 
 def _generated(message: EmailMessage, *, international: bool) -> bytes:
