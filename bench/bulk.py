@@ -35,6 +35,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import secrets
 import shutil
 import statistics
@@ -106,6 +107,95 @@ def settle(engine: Any) -> None:
         time.sleep(0.1)
 
 
+# A class's names: distinct, in several Latin-script languages, diacritics and all, so each
+# PDF subsets its name's font afresh as in a real class ("Student 123" names repeat the same
+# few glyphs, and a font's subset is kept per set of texts drawn: akowe.rendering.pdf).
+FIRST = (
+    "Adéwálé",
+    "Chinonso",
+    "Zoë",
+    "Łukasz",
+    "María",
+    "Kwame",
+    "Ngozi",
+    "Aisha",
+    "Oluwaseun",
+    "Emeka",
+    "Fatima",
+    "Ifeoma",
+    "Tunde",
+    "Grace",
+    "Yusuf",
+    "Chiamaka",
+    "David",
+    "Sarah",
+    "Bọ́lá",
+    "Søren",
+    "Joaquín",
+    "Amara",
+    "Hannah",
+    "Kofi",
+    "Mẹ́tà",
+    "Nneka",
+    "Pierre",
+    "Ines",
+    "Ayọ̀",
+    "Björn",
+    "Chidi",
+    "Efua",
+    "Gökhan",
+    "Halima",
+    "Ikenna",
+    "Jürgen",
+    "Kemi",
+    "Lúcia",
+)
+LAST = (
+    "Ògúnlẹ̀",
+    "Okafor",
+    "Brontë-Smith",
+    "Żółkiewski",
+    "García",
+    "Mensah",
+    "Eze",
+    "Adéyẹmí",
+    "Nwosu",
+    "Ibrahim",
+    "Johnson",
+    "Okeke",
+    "Balógun",
+    "Williams",
+    "Nakamura",
+    "Dubois",
+    "Øvergaard",
+    "Fernández",
+    "Asante",
+    "Ọlátúnjí",
+    "Müller",
+    "Kowalczyk",
+    "Achebe",
+    "Boateng",
+    "Çelik",
+    "Danjuma",
+    "Ekwueme",
+    "Fashola",
+    "Gbadamosi",
+    "Hernández",
+    "Iwobi",
+    "Jovanović",
+)
+
+
+def class_names(count: int, seed: int = 7) -> list[str]:
+    """`count` distinct names: a first name, a middle initial and a surname."""
+    rng = random.Random(seed)
+    names: set[str] = set()
+    while len(names) < count:
+        initial = chr(65 + rng.randrange(26))
+        names.add(f"{rng.choice(FIRST)} {initial}. {rng.choice(LAST)}")
+    return rng.sample(sorted(names), count)
+
+
 def run_job(
     port: int,
     key: str,
@@ -117,11 +207,11 @@ def run_job(
 ) -> dict[str, float]:
     recipients = [
         {
-            "name": f"Student {i} {tag}",
+            "name": name,
             "email": f"bulk-{tag}-{i}@example.com",
             "attributes": body["recipientData"]["attributes"],
         }
-        for i in range(rows)
+        for i, name in enumerate(class_names(rows))
     ]
     bulk = {
         "organizationId": body["organizationId"],
