@@ -35,7 +35,6 @@ import argparse
 import http.client
 import json
 import os
-import random
 import secrets
 import shutil
 import statistics
@@ -57,6 +56,7 @@ if str(ROOT) not in sys.path:
 from bench import smtp_sink  # noqa: E402
 from bench.balance import BIN, free_port, start, wait_ready  # noqa: E402
 from bench.issue import api, balance_of, py_spy, setup, top_frames  # noqa: E402
+from bench.names import class_names  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
 
 CREDITS = 1_000_000
@@ -105,95 +105,6 @@ def settle(engine: Any) -> None:
     1,000 renders used to share the worker processes with the job's first seconds)."""
     while unsigned(engine) or waiting(engine, "email"):
         time.sleep(0.1)
-
-
-# A class's names: distinct, in several Latin-script languages, diacritics and all, so each
-# PDF subsets its name's font afresh as in a real class ("Student 123" names repeat the same
-# few glyphs, and a font's subset is kept per set of texts drawn: akowe.rendering.pdf).
-FIRST = (
-    "Adéwálé",
-    "Chinonso",
-    "Zoë",
-    "Łukasz",
-    "María",
-    "Kwame",
-    "Ngozi",
-    "Aisha",
-    "Oluwaseun",
-    "Emeka",
-    "Fatima",
-    "Ifeoma",
-    "Tunde",
-    "Grace",
-    "Yusuf",
-    "Chiamaka",
-    "David",
-    "Sarah",
-    "Bọ́lá",
-    "Søren",
-    "Joaquín",
-    "Amara",
-    "Hannah",
-    "Kofi",
-    "Mẹ́tà",
-    "Nneka",
-    "Pierre",
-    "Ines",
-    "Ayọ̀",
-    "Björn",
-    "Chidi",
-    "Efua",
-    "Gökhan",
-    "Halima",
-    "Ikenna",
-    "Jürgen",
-    "Kemi",
-    "Lúcia",
-)
-LAST = (
-    "Ògúnlẹ̀",
-    "Okafor",
-    "Brontë-Smith",
-    "Żółkiewski",
-    "García",
-    "Mensah",
-    "Eze",
-    "Adéyẹmí",
-    "Nwosu",
-    "Ibrahim",
-    "Johnson",
-    "Okeke",
-    "Balógun",
-    "Williams",
-    "Nakamura",
-    "Dubois",
-    "Øvergaard",
-    "Fernández",
-    "Asante",
-    "Ọlátúnjí",
-    "Müller",
-    "Kowalczyk",
-    "Achebe",
-    "Boateng",
-    "Çelik",
-    "Danjuma",
-    "Ekwueme",
-    "Fashola",
-    "Gbadamosi",
-    "Hernández",
-    "Iwobi",
-    "Jovanović",
-)
-
-
-def class_names(count: int, seed: int = 7) -> list[str]:
-    """`count` distinct names: a first name, a middle initial and a surname."""
-    rng = random.Random(seed)
-    names: set[str] = set()
-    while len(names) < count:
-        initial = chr(65 + rng.randrange(26))
-        names.add(f"{rng.choice(FIRST)} {initial}. {rng.choice(LAST)}")
-    return rng.sample(sorted(names), count)
 
 
 def run_job(

@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import io
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 from PIL import Image, ImageFilter
 from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
 
-from akowe.delivery.email import CertificateMail, outgoing
-from akowe.rendering import (
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from akowe.delivery.email import CertificateMail, outgoing  # noqa: E402
+from akowe.rendering import (  # noqa: E402
     CertificateData,
     FieldSpec,
     TemplateSpec,
@@ -31,11 +37,13 @@ from akowe.rendering import (
     render_pdf,
     render_png,
 )
+from bench.names import class_names, world_names  # noqa: E402
 
 WIDTH, HEIGHT = 1600, 1131
 ROUNDS = 7
+COUNT = 200  # renders per case and round
+RENDERS = ROUNDS * COUNT
 NAMES = ("Adéwálé Ògúnlẹ̀", "Chinonso Okafor", "Zoë Brontë-Smith", "Łukasz Żółkiewski")
-WORLD_NAMES = ("王小明", "김민준", "محمد عبد الله", "अर्जुन शर्मा", "Adéwálé Ògúnlẹ̀")
 
 
 def background(fmt: str) -> bytes:
@@ -87,15 +95,16 @@ def baseline(number: int) -> bytes:
     return out.getvalue()
 
 
-def pdf(template: TemplateSpec, names: tuple[str, ...], number: int) -> bytes:
-    """One PDF for the `number`th recipient (names rotate so fonts are subset afresh), with
-    the fitting and coverage checks on."""
-    return render_pdf(template, data(names[number % len(names)], number), strict=True)
+def pdf(template: TemplateSpec, names: Iterator[str], number: int) -> bytes:
+    """One PDF for the `number`th recipient, named next from `names` (bench/names.py: a
+    class's distinct names, so each PDF subsets its name's font afresh), with the fitting
+    and coverage checks on."""
+    return render_pdf(template, data(next(names), number), strict=True)
 
 
-def checked_pdf(template: TemplateSpec, names: tuple[str, ...], number: int) -> bytes:
+def checked_pdf(template: TemplateSpec, names: Iterator[str], number: int) -> bytes:
     """What issuance does: check() before charging, then the strict render."""
-    recipient = data(names[number % len(names)], number)
+    recipient = data(next(names), number)
     if check(template, recipient):
         raise SystemExit(f"bench data is refused: {check(template, recipient)}")
     return render_pdf(template, recipient, strict=True)
@@ -159,13 +168,17 @@ def main() -> None:
     rates = interleaved(
         {
             "baseline: bare reportlab page, one string": baseline,
-            "render_pdf, JPEG background": partial(pdf, jpeg, NAMES),
-            "check + render_pdf, JPEG background": partial(checked_pdf, jpeg, NAMES),
-            "render_pdf, PNG background": partial(pdf, templates["PNG"], NAMES),
-            "render_pdf, JPEG, names in 5 scripts": partial(pdf, jpeg, WORLD_NAMES),
+            "render_pdf, JPEG background": partial(pdf, jpeg, iter(class_names(RENDERS))),
+            "check + render_pdf, JPEG background": partial(
+                checked_pdf, jpeg, iter(class_names(RENDERS, seed=8))
+            ),
+            "render_pdf, PNG background": partial(
+                pdf, templates["PNG"], iter(class_names(RENDERS, seed=9))
+            ),
+            "render_pdf, JPEG, names in 5 scripts": partial(pdf, jpeg, iter(world_names(RENDERS))),
             "email composed around a JPEG design's PDF": partial(composed, pdfs),
         },
-        200,
+        COUNT,
     )
     base = rates.pop("baseline: bare reportlab page, one string")
     print(f"\nbaseline (bare reportlab page, one string): {statistics.median(base):6.0f} /s")
