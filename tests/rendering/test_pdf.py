@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import re
 import unicodedata
+import weakref
 from dataclasses import replace
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
@@ -134,26 +136,61 @@ def test_rerender_is_byte_identical(png_template: TemplateSpec, data: Certificat
 
 
 def test_fonts_made_once_for_a_designs_fixed_texts_embed_what_each_pdf_draws(
-    jpeg_template: TemplateSpec, data: CertificateData
+    jpeg_template: TemplateSpec, data: CertificateData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A font's subset and streams are kept per set of texts drawn in it (a class's PDFs
     share their course, grade and date): each PDF is the same bytes as when made afresh,
     and one whose texts differ carries its own subset, so every text copies out right."""
-    from akowe.rendering.pdf import _embedded
+    from akowe.rendering import pdf as writer
+    from akowe.rendering.fonts import Font
 
+    subsets: list[str] = []
+    real = Font.subset
+    monkeypatch.setattr(
+        Font, "subset", lambda font, gids: subsets.append(font.name) or real(font, gids)
+    )
     recipients = [
         replace(data, recipient_name=name, attributes={**data.attributes, "grade": grade})
         for name, grade in [("Ada", "Merit"), ("Zoë", "Merit"), ("Ada", "Pass"), ("Bo", "Merit")]
     ]
-    _embedded.cache_clear()
+    writer._EMBEDDED.clear()
     kept = [render_pdf(jpeg_template, recipient) for recipient in recipients]
-    assert _embedded.cache_info().hits >= 4  # the date and course font's, at least
+    # Three fonts a PDF: the name's, the course's, and one for the grade, date and id. After
+    # the first PDF the course's is kept, the name's for the same name, the third for the
+    # same grade: Zoë's name, then the Pass grade, then Bo's name are new.
+    assert subsets == [
+        "NotoSerif-Bold",
+        "NotoSans-Italic",
+        "NotoSans-Regular",
+        "NotoSerif-Bold",
+        "NotoSans-Regular",
+        "NotoSerif-Bold",
+    ]
     for recipient, pdf in zip(recipients, kept, strict=True):
-        _embedded.cache_clear()
+        writer._EMBEDDED.clear()
         assert render_pdf(jpeg_template, recipient) == pdf
         text = page_text(pdf)
         assert contains(text, recipient.recipient_name)
         assert recipient.attributes["grade"] in text and "Advanced Typography" in text
+
+
+def test_a_kept_font_is_neither_held_nor_served_to_another_font_of_its_name() -> None:
+    """Templates' uploaded fonts are loaded again once evicted: the kept embedding must not
+    keep the old font alive, nor serve the new one (the same name) what the old one made."""
+    from akowe.rendering import pdf as writer
+    from akowe.rendering.fonts import Font, load
+
+    data = load("NotoSans-Regular").hb_font.face.blob.data
+    codes = ((36, "A"), (37, "B"))
+    first = Font("Uploaded-Regular-0123abcd", bytes(data))
+    made = writer._embedded(first, codes)
+    assert writer._embedded(first, codes) is made
+    second = Font("Uploaded-Regular-0123abcd", bytes(data))
+    assert writer._embedded(second, codes) is not made
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None
 
 
 def test_different_recipients_get_different_file_ids(

@@ -13,10 +13,14 @@ import hashlib
 import math
 import re
 import struct
+import threading
+import weakref
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
+
+from cachetools import LRUCache
 
 from akowe.rendering import background, pdfa, qr
 from akowe.rendering.fields import TEXT_FIELD_TYPES, field_text
@@ -277,14 +281,35 @@ class _EmbeddedFont:
     widths: str
 
 
-@functools.lru_cache(maxsize=256)
-def _embedded(font: Font, codes: tuple[tuple[int, str], ...]) -> _EmbeddedFont:
-    """Subset, compress and describe `font` for `codes` (code n is the nth pair).
+_Codes = tuple[tuple[int, str], ...]  # a font's (glyph, text) pairs; code n is the nth
 
-    Cached: every certificate of a design draws its fixed texts (a course, a grade, a date)
-    in the same fonts, so a bulk job's PDFs embed the same subset of each such font; making
-    it anew (subsetting, three streams compressed) was a fifth of rendering a certificate.
-    Only a name's own font is new in each."""
+# Embedded fonts by font name and codes, each with a weak reference to the font it was made
+# from: a font is used by name in a PDF (`_Page.use`), and an entry must neither keep a
+# template's uploaded font alive (akowe.rendering.fonts keeps the last 64) nor serve another
+# font object that came to bear the same name.
+_EMBEDDED: LRUCache[tuple[str, _Codes], tuple[weakref.ref[Font], _EmbeddedFont]] = LRUCache(256)
+_EMBEDDED_LOCK = threading.Lock()
+
+
+def _embedded(font: Font, codes: _Codes) -> _EmbeddedFont:
+    """`font` subset, compressed and described for `codes`.
+
+    Kept: every certificate of a design draws its fixed texts (a course, a grade, a date) in
+    the same fonts, so a bulk job's PDFs embed the same subset of each such font; making it
+    anew (subsetting, three streams compressed) was a fifth of rendering a certificate. Only
+    a name's own font is new in each."""
+    key = (font.name, codes)
+    with _EMBEDDED_LOCK:
+        kept = _EMBEDDED.get(key)
+    if kept is not None and kept[0]() is font:
+        return kept[1]
+    made = _embed(font, codes)
+    with _EMBEDDED_LOCK:
+        _EMBEDDED[key] = (weakref.ref(font), made)
+    return made
+
+
+def _embed(font: Font, codes: _Codes) -> _EmbeddedFont:
     data, new_gid = font.subset({gid for gid, _ in codes})
     digest = hashlib.blake2b(data, digest_size=6).digest()
     stem = _NAME_UNSAFE.sub("", font.name)[:100] or "Font"
