@@ -108,40 +108,41 @@ def make_email(email: Email, spec: TemplateSpec | None) -> Made:
 class _Packed:
     """A chunk's emails as they cross the pipe back. The PDFs of one design begin with the
     same bytes (the background image), so their messages share a run of base64 lines, ~250 KB
-    of a ~275 KB message: `shared` travels once per chunk, and each message without it, its
-    place in `at` (-1: the message holds all of itself). Receiving each message whole was a
-    fifth of the delivery worker's own time during a class's emails (pipe reads)."""
+    of a ~275 KB message: `shared` travels once per chunk, and each message without it, as
+    the parts before and after it (`cut`: True). Receiving each message whole was a fifth of
+    the delivery worker's own time during a class's emails (pipe reads)."""
 
     shared: bytes
     made: list[Made]
-    at: list[int]
+    cut: list[bool]
 
 
 def _make_emails(specs: dict[str, TemplateSpec | None], emails: list[Email]) -> _Packed:
     from akowe.delivery.email import shared_at, shared_lines
 
     made = [make_email(email, specs.get(email.spec_key)) for email in emails]
-    shared, at = shared_lines(), []
+    shared, cut = shared_lines(), []
     for index, result in enumerate(made):
         raw = result.message.raw if shared and result.message else b""
         where = shared_at(raw, shared) if raw else -1
         if where >= 0:
             assert result.message is not None
-            cut = replace(result.message, raw=raw[:where] + raw[where + len(shared) :])
-            made[index] = replace(result, message=cut)
-        at.append(where)
-    return _Packed(shared if any(where >= 0 for where in at) else b"", made, at)
+            parts = (raw[:where], raw[where + len(shared) :])
+            made[index] = replace(result, message=replace(result.message, parts=parts))
+        cut.append(where >= 0)
+    return _Packed(shared if any(cut) else b"", made, cut)
 
 
 def _unpack(packed: _Packed) -> list[Made]:
-    """The chunk's emails whole again (`_Packed`)."""
+    """The chunk's emails whole again (`_Packed`): each in three parts, the shared lines
+    between its own (not joined: `Outgoing`)."""
     made = []
-    for result, where in zip(packed.made, packed.at, strict=True):
-        if where >= 0:
+    for result, cut in zip(packed.made, packed.cut, strict=True):
+        if cut:
             assert result.message is not None
-            raw = result.message.raw
-            whole = b"".join((raw[:where], packed.shared, raw[where:]))
-            result = replace(result, message=replace(result.message, raw=whole))
+            start, end = result.message.parts
+            parts = (start, packed.shared, end)
+            result = replace(result, message=replace(result.message, parts=parts))
         made.append(result)
     return made
 

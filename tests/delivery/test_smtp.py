@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from akowe.delivery.email import Outgoing, SmtpMailer, dot_stuffed, parse_smtp_url
+from akowe.delivery.email import (
+    Outgoing,
+    SmtpMailer,
+    dot_stuffed,
+    dot_stuffed_parts,
+    parse_smtp_url,
+)
 from tests.delivery.conftest import free_port
 from tests.tls import self_signed
 
@@ -47,6 +53,13 @@ def smtplib_data(data: bytes) -> bytes:
 )
 def test_dot_stuffing_is_exactly_smtplibs(data: bytes) -> None:
     assert dot_stuffed(data) == smtplib_data(data)
+    # A message in parts (a worker process's: its start, the shared lines, its end) is
+    # stuffed as the whole would be, wherever it is cut: a line that begins at a cut too.
+    ends = [*range(min(len(data), 40)), *range(max(0, len(data) - 40), len(data) + 1)]
+    for first in ends:
+        for second in (first, first + 1, len(data)):
+            parts = (data[:first], data[first:second], data[second:])
+            assert b"".join(dot_stuffed_parts(parts)) == smtplib_data(data), (first, second)
 
 
 class Keeper:
@@ -90,10 +103,16 @@ def test_lines_beginning_with_dots_arrive_as_sent_over_each_kind_of_connection(
         b"Subject: dots\r\n\r\n.one\r\n..two\r\n...three\r\n.\r\nlast line",
         b"Subject: big\r\n\r\n" + b"".join(b"A" * 76 + b"\r\n" for _ in range(4000)),
     ]
+    # And one in three parts, as a worker process's message arrives: cut where lines begin
+    # with dots, the middle ~300 KB (more than one send takes at once on plain SMTP).
+    middle = b"".join(b"B" * 76 + b"\r\n" for _ in range(4000))
+    parts = (b"Subject: parts\r\n\r\nstart\r\n", b"." + middle, b".end\r\n..\r\n")
     try:
         for number, raw in enumerate(raws):
-            mailer.send(Outgoing(f"<{number}@test>", "from@example.com", "to@example.com", raw))
+            sent = Outgoing(f"<{number}@test>", "from@example.com", "to@example.com", (raw,))
+            mailer.send(sent)
+        mailer.send(Outgoing("<2@test>", "from@example.com", "to@example.com", parts))
     finally:
         mailer.close()
     # The server strips the stuffing; a message without a final line break gets one.
-    assert keeper.contents == [raws[0] + b"\r\n", raws[1]]
+    assert keeper.contents == [raws[0] + b"\r\n", raws[1], b"".join(parts)]

@@ -25,7 +25,7 @@ import secrets
 import smtplib
 import ssl
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.generator import BytesGenerator
@@ -440,12 +440,23 @@ def needs_smtputf8(*addresses: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A composed message, ready for any mailer."""
+    """A composed message, ready for any mailer: its bytes in `parts`, in order.
+
+    A message made in a worker process comes back in three (akowe.processes): its own start,
+    the base64 lines it shares with the other messages of its design, and its own end, and
+    SMTP sends them as they are (`_Smtp.data`). Putting the ~280 KB together again for each
+    message, then once more for DATA's end line, was a quarter of the delivery worker's time
+    with the interpreter lock during a class's emails."""
 
     message_id: str
     sender: str
     recipient: str
-    raw: bytes
+    parts: tuple[bytes, ...]
+
+    @property
+    def raw(self) -> bytes:
+        """The whole message."""
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
 
 def outgoing(mail: CertificateMail, *, pdf: bytes, mail_from: str) -> Outgoing:
@@ -455,7 +466,7 @@ def outgoing(mail: CertificateMail, *, pdf: bytes, mail_from: str) -> Outgoing:
         message_id=str(message["Message-ID"]),
         sender=mail_from,
         recipient=mail.to,
-        raw=flatten(message, international=needs_smtputf8(mail_from, mail.to)),
+        parts=(flatten(message, international=needs_smtputf8(mail_from, mail.to)),),
     )
 
 
@@ -509,25 +520,74 @@ def dot_stuffed(data: bytes) -> bytes:
     4.5.2), then the end-of-data line. Exactly what smtplib sends (`_quote_periods`, a
     multiline regex: 1.5 ms over a certificate email's 280 KB here, as long as composing the
     email), by a search and, only where a line begins with ".", `bytes.replace`."""
-    if b"\n." in data:  # never in base64: most of a certificate email is not copied here
-        data = data.replace(b"\n.", b"\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
+    return b"".join(dot_stuffed_parts((data,)))
+
+
+def dot_stuffed_parts(parts: Sequence[bytes]) -> list[bytes]:
+    """`dot_stuffed` of the message that is `parts` joined, as pieces: a part without a line
+    that begins with "." is not copied (base64 has none: most of a certificate email)."""
+    out: list[bytes] = []
+    ending = b""  # the last two bytes so far
+    for part in parts:
+        if not part:
+            continue
+        if b"\n." in part:
+            part = part.replace(b"\n.", b"\n..")
+        if part.startswith(b".") and (not ending or ending.endswith(b"\n")):
+            out.append(b".")
+        out.append(part)
+        ending = (ending + part[-2:])[-2:]
+    out.append(b".\r\n" if ending == b"\r\n" else b"\r\n.\r\n")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """A message's parts as `smtplib.SMTP.sendmail` takes a message: it asks only its size
+    (`len`, for the SIZE extension) and hands it to `data`."""
+
+    parts: tuple[bytes, ...]
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
 
 
 class _Smtp(smtplib.SMTP):
-    """smtplib's client, its DATA dot-stuffing done by `dot_stuffed`."""
+    """smtplib's client, its DATA dot-stuffing done by `dot_stuffed_parts` and a message's
+    parts (`_Data`) sent as they are (one `sendmsg` on a plain connection)."""
 
-    def data(self, msg: bytes | str) -> tuple[int, bytes]:  # type: ignore[override]
+    def data(self, msg: bytes | str | _Data) -> tuple[int, bytes]:  # type: ignore[override]
         if isinstance(msg, str):  # smtplib's own path: it normalises line ends first
             return super().data(msg)
         self.putcmd("data")
         code, reply = self.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
-        self.send(dot_stuffed(msg))
+        self._send_parts(dot_stuffed_parts((msg,) if isinstance(msg, bytes) else msg.parts))
         return self.getreply()
+
+    def _send_parts(self, parts: list[bytes]) -> None:
+        """`send` for pieces. Over TLS (whose sockets have no `sendmsg`) they are joined and
+        sent in one write, not written one by one: a last small write could wait on the
+        peer's delayed acknowledgement of the one before (Nagle's algorithm)."""
+        sock = self.sock
+        if sock is None:
+            raise smtplib.SMTPServerDisconnected("please run connect() first")
+        if isinstance(sock, ssl.SSLSocket):
+            self.send(b"".join(parts))
+            return
+        views = [memoryview(part) for part in parts if part]
+        try:
+            while views:
+                sent = sock.sendmsg(views)
+                while sent:
+                    if sent < len(views[0]):
+                        views[0] = views[0][sent:]
+                        break
+                    sent -= len(views.pop(0))
+        except OSError as exc:
+            self.close()
+            raise smtplib.SMTPServerDisconnected("Server not connected") from exc
 
 
 class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
@@ -582,7 +642,10 @@ class SmtpMailer:
                         permanent=True,
                     )
                 self._conn.sendmail(
-                    message.sender, [message.recipient], message.raw, mail_options=options
+                    message.sender,
+                    [message.recipient],
+                    _Data(message.parts),  # type: ignore[arg-type]  # for _Smtp.data
+                    mail_options=options,
                 )
                 return
             except smtplib.SMTPServerDisconnected as exc:
