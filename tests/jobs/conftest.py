@@ -32,6 +32,15 @@ def bulk_body(issuer: Any, rows: list[dict[str, Any]], **extra: Any) -> dict[str
     }
 
 
+def submit(client: httpx.Client, issuer: Any, count: int) -> str:
+    """Post a JSON job of `count` recipients for the issuer; its id (answered 202)."""
+    response = client.post(
+        "/api/certificates/bulk", json=bulk_body(issuer, recipients(count)), headers=issuer.headers
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["data"]["jobId"])
+
+
 def balance(client: httpx.Client, headers: dict[str, str]) -> int:
     response = client.get("/api/users/balance", headers=headers)
     assert response.status_code == 200, response.text

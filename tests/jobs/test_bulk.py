@@ -11,7 +11,7 @@ from openpyxl import Workbook  # type: ignore[import-untyped]
 
 from akowe.jobs.worker import JobWorker
 from tests.certificates.conftest import ATTRIBUTES, make_issuer
-from tests.jobs.conftest import all_rows, balance, bulk_body, job, recipients
+from tests.jobs.conftest import all_rows, balance, bulk_body, job, recipients, submit
 
 
 def test_a_json_job_issues_every_valid_row_once_and_charges_one_credit_each(
@@ -367,10 +367,7 @@ def test_cancel_stops_the_job_before_its_next_chunk(
     client: httpx.Client, make_account, worker: JobWorker
 ) -> None:
     issuer = make_issuer(client, make_account(credits=500))
-    response = client.post(
-        "/api/certificates/bulk", json=bulk_body(issuer, recipients(160)), headers=issuer.headers
-    )
-    job_id = response.json()["data"]["jobId"]
+    job_id = submit(client, issuer, 160)
     result = worker.run_once(job_id)  # one chunk of 50
     assert result is not None and result.issued == 50
     cancelled = client.post(f"/api/jobs/{job_id}/cancel", headers=issuer.headers)
@@ -393,10 +390,7 @@ def test_credits_running_out_fail_the_rest_then_a_retry_after_a_top_up_finishes(
 
     account = make_account(credits=70)
     issuer = make_issuer(client, account)
-    response = client.post(
-        "/api/certificates/bulk", json=bulk_body(issuer, recipients(100)), headers=issuer.headers
-    )
-    job_id = response.json()["data"]["jobId"]
+    job_id = submit(client, issuer, 100)
     worker.drain()
     done = job(client, issuer.headers, job_id)
     assert done["status"] == "completed"
@@ -427,10 +421,7 @@ def test_another_accounts_job_is_not_found(
 ) -> None:
     issuer = make_issuer(client, make_account(credits=10))
     other = make_account(credits=10)
-    response = client.post(
-        "/api/certificates/bulk", json=bulk_body(issuer, recipients(2)), headers=issuer.headers
-    )
-    job_id = response.json()["data"]["jobId"]
+    job_id = submit(client, issuer, 2)
     for method, path in (
         ("GET", f"/api/jobs/{job_id}"),
         ("GET", f"/api/jobs/{job_id}/rows"),
@@ -527,10 +518,7 @@ def test_a_finished_job_queues_one_job_completed_webhook_event(
                 secret="whsec-test",
             )
         )
-    response = client.post(
-        "/api/certificates/bulk", json=bulk_body(issuer, recipients(3)), headers=issuer.headers
-    )
-    job_id = response.json()["data"]["jobId"]
+    job_id = submit(client, issuer, 3)
     worker.drain()
     worker.drain()  # nothing left: the event is not queued twice
     with db() as session:
@@ -564,12 +552,9 @@ def test_a_job_of_an_account_without_webhook_endpoints_queues_no_events(
 
     account = make_account(credits=10)
     issuer = make_issuer(client, account)
-    response = client.post(
-        "/api/certificates/bulk", json=bulk_body(issuer, recipients(3)), headers=issuer.headers
-    )
-    assert response.status_code == 202, response.text
+    job_id = submit(client, issuer, 3)
     worker.drain()
-    assert job(client, issuer.headers, response.json()["data"]["jobId"])["counts"]["issued"] == 3
+    assert job(client, issuer.headers, job_id)["counts"]["issued"] == 3
     with db() as session:
         kinds = dict(
             session.execute(
