@@ -14,11 +14,11 @@ import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.policy import default
+from email.policy import EmailPolicy, default
 
 import pytest
 
-from akowe.delivery.email import CertificateMail, outgoing, shared_at, shared_lines
+from akowe.delivery.email import POLICY, CertificateMail, outgoing, shared_at, shared_lines
 from akowe.rendering import CertificateData, TemplateSpec
 
 FROM = "certificates@akowe.example"
@@ -238,3 +238,117 @@ def test_emails_made_in_a_worker_process_cross_the_pipe_without_their_shared_lin
     )
     assert all(packed.shared for packed in crossed[1:])  # the first chunk finds the start
     assert sent < whole / 3, (sent, whole)
+
+
+# Values of the per-message headers around every length where a fold could change, and
+# characters the address and id grammars allow, for the plain-header path (`_Plain`).
+_ATEXT = "!#$%&'*+/=?^_`{|}~-"
+_PLAIN_CASES = [
+    *(("To", f"{'a' * n}@example.com") for n in range(1, 80)),
+    *(("To", f"{c}x.y{c}@mail.example.org") for c in _ATEXT),
+    ("To", "first.last@sub.example.co.uk"),
+    *(("Message-ID", f"<{'m' * n}@akowe.example>") for n in range(1, 80)),
+    *(("X-Akowe-Certificate-Id", "c" * n) for n in range(1, 80)),
+    *(("X-Akowe-Certificate-Id", v) for v in ("CERT-1", "a.b_c-d", "0f3e-uuid")),
+    *(("Content-Disposition", f'attachment; filename="{"f" * n}.pdf"') for n in range(1, 100)),
+    ("Content-Disposition", 'attachment; filename="certificate-CERT-1.pdf"'),
+    *(("Subject", f"Your certificate, {'n' * n}") for n in range(40, 70)),
+    *(("Subject", f"a {c}b{c} c") for c in "!\"#$%&'()*+,-./:;<>?@[\\]^_`{|}~="),
+]
+# Values the package must parse: display names, quoting, comments, encoded words, spaces,
+# non-ASCII, other parameters.
+_PARSED_CASES = [
+    ("To", "Ada <ada@example.com>"),
+    ("To", '"a b"@example.com'),
+    ("To", "adéwálé@exämple.com"),
+    ("To", "ada@example.com (Ada)"),
+    ("To", "a@b@example.com"),
+    ("To", " ada@example.com"),
+    ("To", "a..b@example.com"),
+    ("To", "ada@[127.0.0.1]"),
+    ("To", "ada@example.com, bo@example.com"),
+    ("Message-ID", "<a b@example.com>"),
+    ("Message-ID", "a@example.com"),
+    ("X-Akowe-Certificate-Id", "=?utf-8?q?x?="),
+    ("X-Akowe-Certificate-Id", "two words"),
+    ("X-Akowe-Certificate-Id", "Ọ̀kan"),
+    ("Content-Disposition", 'inline; filename="a.pdf"'),
+    ("Content-Disposition", 'attachment; filename="a b.pdf"'),
+    ("Content-Disposition", 'attachment; filename="é.pdf"'),
+    ("Content-Disposition", 'attachment; filename="a.pdf"; size=3'),
+    ("Subject", "=?utf-8?q?Ada?="),
+    ("Subject", "Your =?utf-8?q?certificate?= Ada"),
+    ("Subject", "two  spaces"),
+    ("Subject", " leading space"),
+    ("Subject", "trailing space "),
+    ("Subject", "Ẹ kú oríire"),
+    ("Subject", "tab\there"),
+    ("From", "a@example.com"),
+]
+_POLICIES = {
+    "crlf": default.clone(linesep="\r\n"),
+    "smtputf8": default.clone(linesep="\r\n", utf8=True),
+    "lf": default,
+    "narrow": default.clone(linesep="\r\n", max_line_length=40),
+    "unlimited": default.clone(linesep="\r\n", max_line_length=None),
+}
+
+
+@pytest.mark.parametrize("policy", _POLICIES.values(), ids=_POLICIES.keys())
+def test_plain_per_message_headers_fold_exactly_as_the_email_package_folds_them(
+    policy: EmailPolicy,
+) -> None:
+    """The headers that differ in every message are written without the email package's
+    parser when their values are plain (`_Plain`): for every such value, at every length
+    around a fold and under every policy, the lines are the package's own; the rest are
+    the package's parsed headers."""
+    from email.headerregistry import BaseHeader, HeaderRegistry
+
+    from akowe.delivery.email import _plain
+
+    package = HeaderRegistry()
+    for name, value in _PLAIN_CASES:
+        header = POLICY.header_factory(name, value)
+        expected = package(name, value).fold(policy=policy)
+        assert header.fold(policy=policy) == expected, (name, value)
+        assert str(header) == str(package(name, value)), (name, value)
+        if len(f"{name}: {value}") <= 78:  # fits on a line: never parsed
+            assert _plain(name, value) is not None, (name, value)
+    uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    for name, value in [
+        ("To", "student.name@school.example.edu"),
+        ("Message-ID", f"<{uuid}@akowe.example>"),
+        ("X-Akowe-Certificate-Id", uuid),
+        ("Content-Disposition", f'attachment; filename="certificate-{uuid}.pdf"'),  # 2 lines
+        ("Subject", "Your certificate from Bench Academy, Ada Lovelace"),
+    ]:
+        assert _plain(name, value) is not None, (name, value)
+    for name, value in _PARSED_CASES:
+        header = POLICY.header_factory(name, value)
+        assert isinstance(header, BaseHeader) and _plain(name, value) is None, (name, value)
+        assert header.fold(policy=policy) == package(name, value).fold(policy=policy)
+
+
+def test_a_certificate_email_is_byte_for_byte_what_the_email_package_alone_makes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Messages composed with plain headers equal those composed with every header parsed,
+    for plain recipients and for ones the package must encode."""
+    recipients = [
+        ("adewale@example.com", "Adéwálé Ògúnlẹ̀"),
+        ("o'brien+certs@mail.example.ie", "Siobhán O'Brien"),
+        ("adéwálé@exämple.com", "Adéwálé"),
+        ("x" * 70 + "@example.com", "Long Address"),
+    ]
+    mails = [
+        replace(_mail(n, to, name), outbox_id=f"{n:08x}-0000-4000-8000-{n:012x}")
+        for n, (to, name) in enumerate(recipients)
+    ]
+    pdfs = [b"%PDF-1.7 " + bytes([n]) for n in range(len(mails))]
+    made = [outgoing(mail, pdf=pdf, mail_from=FROM) for mail, pdf in zip(mails, pdfs, strict=True)]
+    assert b"To: adewale@example.com\r\n" in made[0].raw
+    monkeypatch.setattr("akowe.delivery.email._plain", lambda name, value: None)
+    for mail, pdf, fast in zip(mails, pdfs, made, strict=True):
+        parsed = outgoing(mail, pdf=pdf, mail_from=FROM)
+        assert fast.raw == parsed.raw, mail.to
+        assert fast.message_id == parsed.message_id
