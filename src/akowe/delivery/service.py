@@ -337,13 +337,17 @@ async def list_emails(db: Database, *, certificate_id: str, tenant: str) -> list
 # ---------------------------------------------------------------- the worker's side
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due(now: datetime, *where: ColumnElement[bool]) -> ColumnElement[bool]:
+    # Queued or retrying and due, or claimed by a worker whose lease ran out. The extra
+    # conditions go into each branch: with `kind == x` outside the OR, SQLite searched the
+    # kind index on the kind alone and read every message of that kind ever sent.
     return or_(
         and_(
+            *where,
             OutboxMessage.status.in_(("queued", "retrying")),
             OutboxMessage.next_attempt_at <= now,
         ),
-        and_(OutboxMessage.status == "sending", OutboxMessage.locked_until <= now),
+        and_(*where, OutboxMessage.status == "sending", OutboxMessage.locked_until <= now),
     )
 
 
@@ -364,7 +368,7 @@ def claim(
     def due(*where: ColumnElement[bool], count: int) -> list[str]:
         candidates = (
             select(OutboxMessage.id)
-            .where(_due(now), *where)
+            .where(_due(now, *where))
             .order_by(OutboxMessage.next_attempt_at)
             .limit(count)
         )
@@ -395,7 +399,8 @@ def claim(
     messages = list(
         session.scalars(
             select(OutboxMessage)
-            .where(OutboxMessage.locked_by == token)
+            # By id: `locked_by` has no index, and the outbox keeps every message sent.
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.locked_by == token)
             .order_by(OutboxMessage.next_attempt_at)
             .execution_options(populate_existing=True)
         )
