@@ -206,12 +206,12 @@ class _Plain(str):
     The email package parses every header value into a tree and folds the tree back into
     lines when the message is written; for the headers that differ in every certificate
     email (To, Message-ID, X-Akowe-Certificate-Id, the attachment's Content-Disposition, a
-    Subject naming the recipient) that
-    was more than half of composing one (0.95 ms a message against 0.42 ms when the same
-    message was composed again). For values of these shapes the folded lines are the value
-    as given: one line, or for a Content-Disposition too long for one, its parameter on a
-    second (tests/delivery/test_compose.py checks every shape against the package's own
-    fold). Anything else, or a policy with other line lengths, gets the package's header.
+    subject naming the recipient) that was more than half of composing one (0.95 ms a
+    message against 0.42 ms when the same message was composed again). For values of these
+    shapes the folded lines are the value as given: one line, or for a Content-Disposition
+    too long for one, its parameter on a second (tests/delivery/test_compose.py checks
+    every shape against the package's own fold). Anything else, or a policy with other line
+    lengths, gets the package's header.
     """
 
     name: str
