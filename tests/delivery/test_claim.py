@@ -42,15 +42,13 @@ def _message(account_id: str, kind: str, status: str, age: int) -> OutboxMessage
 
 
 def _plans(session: Session, statements: list[tuple[str, Any]]) -> list[str]:
-    """The database's plan for each statement naming the outbox."""
+    """The database's plan for each statement."""
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
     if postgres:
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
     plans = []
     for sql, parameters in statements:
-        if "outbox_message" not in sql:
-            continue
         explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
         rows = connection.exec_driver_sql(explain + sql, parameters).all()
         plans.append("\n".join(str(row[-1]) for row in rows))
@@ -68,14 +66,15 @@ def test_a_claim_reads_the_due_messages_not_the_outboxs_history(
             for n in range(300)
             for kind in (CREDENTIAL, delivery_service.EMAIL)
         ]
-        due = [_message(account_id, CREDENTIAL, "queued", age=60 - n) for n in range(5)]
+        # A worker's batch is 128 (`worker_batch_size`): a class's credentials, then emails.
+        due = [_message(account_id, CREDENTIAL, "queued", age=600 - n) for n in range(130)]
         due += [
             _message(account_id, delivery_service.EMAIL, "queued", age=30 - n) for n in range(3)
         ]
         session.add_all(history + due)
         session.flush()
-        credentials = [m.id for m in due[:5]]
-        emails = [m.id for m in due[5:]]
+        credentials = [m.id for m in due[:130]]
+        emails = [m.id for m in due[130:]]
 
     statements: list[tuple[str, Any]] = []
 
@@ -86,14 +85,14 @@ def test_a_claim_reads_the_due_messages_not_the_outboxs_history(
     event.listen(engine, "before_cursor_execute", record)
     try:
         claimed = []
-        for limit in (4, 10):
+        for _ in range(2):
             with db.begin() as session:
                 batch = delivery_service.claim(
                     session,
                     worker_id="test",
                     now=utcnow(),
                     lease=timedelta(minutes=5),
-                    limit=limit,
+                    limit=128,
                     first=CREDENTIAL,
                 )
                 claimed.append([m.id for m in batch])
@@ -101,13 +100,21 @@ def test_a_claim_reads_the_due_messages_not_the_outboxs_history(
     finally:
         event.remove(engine, "before_cursor_execute", record)
 
-    # Credentials first, oldest first; then the last credential and the emails.
-    assert claimed == [credentials[:4], [credentials[4], *emails]]
+    # Credentials first, oldest first; then the last credentials and the emails.
+    assert claimed == [credentials[:128], [*credentials[128:], *emails]]
     assert any("locked_by" in sql for sql, _ in statements)  # the claims' own statements
+    outbox = [(sql, parameters) for sql, parameters in statements if "outbox_message" in sql]
     with db.begin() as session:
-        plans = _plans(session, statements)
-    assert plans
+        plans = _plans(session, outbox)
+    assert len(plans) == len(outbox) >= 4
     for plan in plans:
         assert "SCAN outbox_message" not in plan, plan  # SQLite: a full table scan
         assert "Seq Scan on outbox_message" not in plan, plan  # PostgreSQL: the same
         assert not _KIND_ONLY.search(plan), plan
+    # Marking the claimed messages and reading them back look them up by id, not through
+    # the queue of every due message.
+    marked = [p for (sql, _), p in zip(outbox, plans, strict=True) if "locked_by" in sql]
+    assert len(marked) == 4  # two claims, each an UPDATE and a SELECT
+    for plan in marked:
+        assert "ix_outbox_message_status" not in plan, plan
+        assert re.search(r"sqlite_autoindex_outbox_message_1 \(id=\?\)|pk_outbox_message", plan)

@@ -385,9 +385,13 @@ def claim(
     if not ids:
         return []
     token = f"{worker_id}:{new_id()}"
+    # By id alone: the candidates are this transaction's (SQLite: BEGIN IMMEDIATE, no other
+    # writer; PostgreSQL: rows locked FOR UPDATE), so they are still due. Checking again
+    # made SQLite walk every due message in the status index (the whole queue of a class's
+    # emails, per claim) rather than look up these ids.
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), _due(now))
+        .where(OutboxMessage.id.in_(ids))
         .values(
             status="sending",
             locked_by=token,
