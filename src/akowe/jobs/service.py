@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from akowe.accounts.service import Principal
@@ -1125,12 +1125,7 @@ def _validate_step(
 def _finish_validation(session: Session, *, job: Job, postgres: bool) -> ChunkResult | None:
     """Every row checked: fail duplicates inside the input, apply `options.duplicates`, then
     queue the job (or fail it: no valid row, or `deny` and some recipient holds one)."""
-    unchecked = session.scalar(
-        select(func.count())
-        .select_from(_ROWS)
-        .where(_ROWS.c.job_id == job.id, _ROWS.c.status == VALIDATING)
-    )
-    if unchecked:
+    if _any_row(session, job=job, status=VALIDATING):
         return None  # another worker is checking the last rows
     pick = (
         select(_ROWS.c.row_number, _ROWS.c.email)
@@ -1411,15 +1406,18 @@ def _issue_rows(
     return ChunkResult(job.id, len(issued), failed, finished)
 
 
+def _any_row(session: Session, *, job: Job, status: str) -> bool:
+    """Whether a row of the job is in this state: the first one found answers (asked after
+    every chunk, a count read all the job's rows left, every time)."""
+    return bool(
+        session.scalar(select(exists().where(_ROWS.c.job_id == job.id, _ROWS.c.status == status)))
+    )
+
+
 def _finish_if_done(session: Session, *, job: Job) -> bool:
     """Complete the job once no row is pending (once: the update is conditional) and send
     its `job.completed` event."""
-    left = session.scalar(
-        select(func.count())
-        .select_from(_ROWS)
-        .where(_ROWS.c.job_id == job.id, _ROWS.c.status == PENDING)
-    )
-    if left:
+    if _any_row(session, job=job, status=PENDING):
         return False
     now = utcnow()
     done = session.execute(
