@@ -22,13 +22,11 @@ from sqlalchemy import (
     ColumnElement,
     Join,
     Table,
-    and_,
     bindparam,
     delete,
     exists,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -337,18 +335,9 @@ async def list_emails(db: Database, *, certificate_id: str, tenant: str) -> list
 # ---------------------------------------------------------------- the worker's side
 
 
-def _due(now: datetime, *where: ColumnElement[bool]) -> ColumnElement[bool]:
-    # Queued or retrying and due, or claimed by a worker whose lease ran out. The extra
-    # conditions go into each branch: with `kind == x` outside the OR, SQLite searched the
-    # kind index on the kind alone and read every message of that kind ever sent.
-    return or_(
-        and_(
-            *where,
-            OutboxMessage.status.in_(("queued", "retrying")),
-            OutboxMessage.next_attempt_at <= now,
-        ),
-        and_(*where, OutboxMessage.status == "sending", OutboxMessage.locked_until <= now),
-    )
+# A message is due when queued or retrying and its time has come, or when the worker that
+# claimed it let its lease run out (`sending`, `locked_until` passed).
+_WAITING = ("queued", "retrying")
 
 
 def claim(
@@ -361,20 +350,33 @@ def claim(
     first: str | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due messages for this worker (count one attempt each), oldest
-    first; due messages of kind `first` before any other (each kind in its own index range,
-    `ix_outbox_message_kind_due`, so neither query reads past what it returns)."""
+    first; due messages of kind `first` before any other.
+
+    Each state is read in its own index range, in order, at most `limit` rows
+    (`ix_outbox_message_kind_due` for a kind, `ix_outbox_message_status` otherwise): one
+    query over every due state had to gather all due messages to sort them, so each claim
+    read the whole queue (a class's 10,000 emails, every 128 claimed)."""
     postgres = session.get_bind().dialect.name == "postgresql"
 
     def due(*where: ColumnElement[bool], count: int) -> list[str]:
-        candidates = (
-            select(OutboxMessage.id)
-            .where(_due(now, *where))
-            .order_by(OutboxMessage.next_attempt_at)
-            .limit(count)
-        )
-        if postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
-        return list(session.scalars(candidates))
+        states = [
+            (OutboxMessage.status == state, OutboxMessage.next_attempt_at <= now)
+            for state in _WAITING
+        ]
+        states.append((OutboxMessage.status == "sending", OutboxMessage.locked_until <= now))
+        found: list[tuple[datetime, str]] = []
+        for state in states:
+            candidates = (
+                select(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .where(*where, *state)
+                .order_by(OutboxMessage.next_attempt_at)
+                .limit(count)
+            )
+            if postgres:  # locked until this claim commits; other workers pass them by
+                candidates = candidates.with_for_update(skip_locked=True)
+            found += [(row[0], row[1]) for row in session.execute(candidates)]
+        found.sort()
+        return [message_id for _, message_id in found[:count]]
 
     if first is None:
         ids = due(count=limit)
