@@ -587,13 +587,17 @@ def dot_stuffed(data: bytes) -> bytes:
 
 def dot_stuffed_parts(parts: Sequence[bytes]) -> list[bytes]:
     """`dot_stuffed` of the message that is `parts` joined, as pieces: a part without a line
-    that begins with "." is not copied (base64 has none: most of a certificate email)."""
+    that begins with "." is not copied (base64 has none: most of a certificate email).
+
+    A part is searched for "." first, one byte (memchr: 3 us for a message's 260 KB of
+    base64, which has none), and for "\n." only if it has one: the two-byte search took
+    290 us, with the interpreter lock held, for every email sent."""
     out: list[bytes] = []
     ending = b""  # the last two bytes so far
     for part in parts:
         if not part:
             continue
-        if b"\n." in part:
+        if b"." in part and b"\n." in part:
             part = part.replace(b"\n.", b"\n..")
         if part.startswith(b".") and (not ending or ending.endswith(b"\n")):
             out.append(b".")
