@@ -4,6 +4,7 @@ is signed revoked, organizations older than signing get a key when they first si
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -21,12 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from akowe.certificates.models import Certificate
 from akowe.config import Settings
 from akowe.db.database import Database
+from akowe.rendering import Attachment
 from akowe.signing import service as signing_service
 from akowe.signing.exceptions import KeyDecryptionFailed
 from akowe.signing.keys import decrypt_private_key, public_key_multibase
 from akowe.signing.models import Credential, SigningKey, StatusList
 from akowe.signing.status_list import StatusBitstring
-from tests.certificates.conftest import Issuer
+from tests.certificates.conftest import Issuer, make_issuer
 from tests.conftest import _free_port
 from tests.verification.conftest import issue, public_verdict
 
@@ -209,6 +211,38 @@ def test_a_batch_draws_each_certificate_a_free_index_of_its_own(
             )
         )
     assert given == set(free)
+
+
+def test_pdfs_made_together_each_carry_their_own_issuers_did_document(
+    client: httpx.Client, issuer: Issuer, settings: Settings, db: sessionmaker[Session]
+) -> None:
+    """A batch of emails keeps the DID documents it made by signing key (`did_files`): two
+    organizations' certificates, interleaved, each carry their issuer's, exactly the file a
+    PDF made alone carries."""
+    other = make_issuer(client, issuer.account)
+    ids = [issue(client, each)["certificateId"] for each in (issuer, other, issuer, other)]
+    database = Database(settings)
+    try:
+        signing_service.sign_batch(database, signer=_signer(settings), certificate_ids=ids)
+    finally:
+        database.dispose()
+    did_files: dict[str, Attachment | None] = {}
+    with db() as session:
+        together = [
+            signing_service.pdf_attachments(session, certificate_id=c, did_files=did_files)
+            for c in ids
+        ]
+        alone = [signing_service.pdf_attachments(session, certificate_id=c) for c in ids]
+    assert together == alone
+    assert len(did_files) == 2  # one per organization's key
+    issuers = []
+    for attachments in together:
+        assert attachments is not None
+        credential, did = attachments
+        assert did.name == "did.json"
+        issuers.append(json.loads(did.data)["id"])
+        assert json.loads(credential.data)["issuer"]["id"] == issuers[-1]
+    assert issuers[0] == issuers[2] != issuers[1] == issuers[3]
 
 
 def test_a_batch_signs_a_certificate_revoked_before_it_was_signed_revoked(

@@ -68,7 +68,7 @@ from akowe.errors import ServiceError
 from akowe.modes import Mode
 from akowe.organizations import service as organizations_service
 from akowe.processes import Email, WorkProcesses, make_email
-from akowe.rendering import TemplateSpec
+from akowe.rendering import Attachment, TemplateSpec
 from akowe.signing import service as signing_service
 from akowe.storage.store import FileStore, make_store
 
@@ -270,6 +270,7 @@ class DeliveryWorker:
         unsigned: list[OutboxMessage] = []
         specs: dict[str, TemplateSpec | None] = {"": None}
         logos: dict[str | None, bytes | None] = {}
+        did_files: dict[str, Attachment | None] = {}  # by signing key, for this batch
         ids = [m.certificate_id or "" for m in messages]
         with self.read_sessions() as session:
             found = session.scalars(select(Certificate).where(Certificate.id.in_(ids)))
@@ -296,7 +297,7 @@ class DeliveryWorker:
                     prepared.append((message, name, Email("", None, (), mail, self._from, pdf)))
                     continue
                 attachments = signing_service.pdf_attachments(
-                    session, certificate_id=certificate.id
+                    session, certificate_id=certificate.id, did_files=did_files
                 )
                 if attachments is None:
                     unsigned.append(message)

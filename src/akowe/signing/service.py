@@ -759,10 +759,19 @@ def enqueue_unsigned(session: Session, *, before: datetime, limit: int = 500) ->
     return len(rows)
 
 
-def pdf_attachments(session: Session, *, certificate_id: str) -> list[Attachment] | None:
+def pdf_attachments(
+    session: Session,
+    *,
+    certificate_id: str,
+    did_files: dict[str, Attachment | None] | None = None,
+) -> list[Attachment] | None:
     """What a certificate's PDF carries: its signed credential (`credential.json`) and its
     issuer's DID document (`did.json`, so `akowe verify --offline` can check the signature);
-    None while the certificate has no credential."""
+    None while the certificate has no credential.
+
+    `did_files` keeps the DID documents made, by signing key, for a caller making many
+    PDFs at once (a batch of emails: one organization's, mostly): each was the credential
+    parsed, two queries and the document built and serialised again, per email."""
     reader = session_reader(session)
     stored = reader.one(CREDENTIAL_OF, certificate_id=certificate_id)
     if stored is None:
@@ -776,18 +785,26 @@ def pdf_attachments(session: Session, *, certificate_id: str) -> list[Attachment
             "The signed Open Badges 3.0 credential of this certificate",
         )
     ]
-    document = cached_did_document(reader, stored)
-    if document is not None:
-        attachments.append(
-            Attachment(
-                DID_FILENAME,
-                dump(document).encode(),
-                "application/did+json",
-                "Supplement",
-                "The issuer's DID document when this file was made (for offline checks)",
-            )
-        )
+    kept = did_files if did_files is not None else {}
+    if stored.signing_key_id not in kept:
+        kept[stored.signing_key_id] = _did_file(reader, stored)
+    did_file = kept[stored.signing_key_id]
+    if did_file is not None:
+        attachments.append(did_file)
     return attachments
+
+
+def _did_file(reader: DriverReader, stored: Credential) -> Attachment | None:
+    document = cached_did_document(reader, stored)
+    if document is None:
+        return None
+    return Attachment(
+        DID_FILENAME,
+        dump(document).encode(),
+        "application/did+json",
+        "Supplement",
+        "The issuer's DID document when this file was made (for offline checks)",
+    )
 
 
 def cached_did_document(reader: DriverReader, stored: Credential) -> dict[str, Any] | None:
