@@ -335,11 +335,6 @@ async def list_emails(db: Database, *, certificate_id: str, tenant: str) -> list
 # ---------------------------------------------------------------- the worker's side
 
 
-# A message is due when queued or retrying and its time has come, or when the worker that
-# claimed it let its lease run out (`sending`, `locked_until` passed).
-_WAITING = ("queued", "retrying")
-
-
 def claim(
     session: Session,
     *,
@@ -357,13 +352,15 @@ def claim(
     query over every due state had to gather all due messages to sort them, so each claim
     read the whole queue (a class's 10,000 emails, every 128 claimed)."""
     postgres = session.get_bind().dialect.name == "postgresql"
+    # Due: queued or retrying and its time has come, or claimed by a worker that let its
+    # lease run out.
+    states = [
+        (OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.status == "retrying", OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.status == "sending", OutboxMessage.locked_until <= now),
+    ]
 
     def due(*where: ColumnElement[bool], count: int) -> list[str]:
-        states = [
-            (OutboxMessage.status == state, OutboxMessage.next_attempt_at <= now)
-            for state in _WAITING
-        ]
-        states.append((OutboxMessage.status == "sending", OutboxMessage.locked_until <= now))
         found: list[tuple[datetime, str]] = []
         for state in states:
             candidates = (
