@@ -579,12 +579,21 @@ class _IssuedRow:
 _ISSUED_FIELDS = frozenset(_IssuedRow.__dataclass_fields__)
 
 
-def record(batch: Batch, *, principal: Principal, prepared: Prepared, events: bool = True) -> Any:
+def record(
+    batch: Batch,
+    *,
+    principal: Principal,
+    prepared: Prepared,
+    events: bool = True,
+    turn: datetime | None = None,
+) -> Any:
     """Send the writes of one issuance in the caller's batch: the certificate, its search
     words, email, event, signing and audit event; the caller debits it (`queue_debit`, or
     `queue_debits` for many). Returns the certificate as recorded (the shape of a
     CERTIFICATE_BY_ID row). `events=False`: the caller knows the account has no webhook
-    endpoint in the mode (`delivery_service.has_endpoint`), so there is no event to record."""
+    endpoint in the mode (`delivery_service.has_endpoint`), so there is no event to record.
+    `turn`: the place in line of its signing and email (akowe.delivery.service.queue;
+    default now)."""
     data = prepared.data
     certificate_id = new_id()
     mail = data.mail_data if data.wants_email else None
@@ -636,6 +645,7 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared, events: bo
             kind=delivery_service.EMAIL,
             certificate_id=certificate_id,
             payload={"to": data.recipient_data.email},
+            turn=turn,
         )
     if events:
         delivery_service.queue_certificate_event(
@@ -645,7 +655,11 @@ def record(batch: Batch, *, principal: Principal, prepared: Prepared, events: bo
             email_status=email_status,
         )
     signing_service.queue_signing(
-        batch, certificate_id=certificate_id, account_id=principal.account_id, mode=principal.mode
+        batch,
+        certificate_id=certificate_id,
+        account_id=principal.account_id,
+        mode=principal.mode,
+        turn=turn,
     )
     audit_service.queue(
         batch, principal=principal, action="certificate.issued", certificate_id=certificate_id

@@ -57,7 +57,11 @@ def _ago(moment: datetime, now: datetime) -> str:
 
 def _when(message: OutboxMessage, now: datetime) -> str:
     """What a reader wants to know about a message's time, by status."""
-    if message.status in ("queued", "retrying"):
+    if message.status == "queued":
+        # Claimable now; `next_attempt_at` is its turn in line, which for a bulk job's rows
+        # lies ahead of the clock (akowe.delivery.service.queue): not a time it waits for.
+        return f"queued {_ago(message.created_at, now)}"
+    if message.status == "retrying":
         due = _ago(message.next_attempt_at, now)
         return f"next {due}" if due.startswith("in ") else f"due {due}"
     if message.sent_at is not None:

@@ -19,6 +19,9 @@ class OutboxMessage(Base):
     worker into one `webhook` message per subscribed endpoint) or `webhook` (one POST).
     A worker claims a message by setting `status="sending"`, a claim token in `locked_by`
     and a lease in `locked_until`; a message whose lease ran out is claimable again.
+    `next_attempt_at` orders the claims: for a queued message its turn in line (claimable
+    at once, after the messages whose turn comes first; see akowe.delivery.service.queue),
+    for a retrying one the time before which it is not tried again.
     """
 
     __tablename__ = "outbox_message"

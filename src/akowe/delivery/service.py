@@ -87,17 +87,18 @@ def _message(
     kind: str,
     payload: dict[str, Any],
     certificate_id: str | None,
+    turn: datetime | None = None,
 ) -> dict[str, Any]:
-    return with_defaults(
-        _OUTBOX,
-        {
-            "account_id": account_id,
-            "mode": str(mode),
-            "kind": kind,
-            "certificate_id": certificate_id,
-            "payload": payload,
-        },
-    )
+    values: dict[str, Any] = {
+        "account_id": account_id,
+        "mode": str(mode),
+        "kind": kind,
+        "certificate_id": certificate_id,
+        "payload": payload,
+    }
+    if turn is not None:
+        values["next_attempt_at"] = turn
+    return with_defaults(_OUTBOX, values)
 
 
 def queue(
@@ -108,14 +109,22 @@ def queue(
     kind: str,
     payload: dict[str, Any],
     certificate_id: str | None = None,
+    turn: datetime | None = None,
 ) -> str:
-    """Queue a message in the caller's batch (sent only if the transaction commits); its id."""
+    """Queue a message in the caller's batch (sent only if the transaction commits); its id.
+
+    `turn` (the message's `next_attempt_at`) is its place in line, by default now: workers
+    claim queued messages in turn order, and a turn still to come does not hold a message
+    back when nothing is ahead of it. A bulk job gives its rows turns spread ahead of the
+    clock (akowe.jobs.service.JOB_ROW_TURN), so that a big job does not stand in front of
+    what others issue meanwhile."""
     values = _message(
         account_id=account_id,
         mode=mode,
         kind=kind,
         payload=payload,
         certificate_id=certificate_id,
+        turn=turn,
     )
     batch.write(INSERT_MESSAGE, **values)
     return str(values["id"])
@@ -344,18 +353,22 @@ def claim(
     limit: int,
     first: str | None = None,
 ) -> list[OutboxMessage]:
-    """Claim up to `limit` due messages for this worker (count one attempt each), oldest
-    first; due messages of kind `first` before any other.
+    """Claim up to `limit` due messages for this worker (count one attempt each), in turn
+    (`next_attempt_at`) order; due messages of kind `first` before any other.
+
+    Due: every queued message, in its turn (see `queue`: a bulk job's rows have turns
+    spread ahead of the clock, so a single issue or a small job queued meanwhile, by
+    anyone, is claimed before the rest of a big job's credentials and emails, not after
+    all of them); a retrying message once its time has come; a claimed one whose lease ran
+    out.
 
     Each state is read in its own index range, in order, at most `limit` rows
     (`ix_outbox_message_kind_due` for a kind, `ix_outbox_message_status` otherwise): one
     query over every due state had to gather all due messages to sort them, so each claim
     read the whole queue (a class's 10,000 emails, every 128 claimed)."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    # Due: queued or retrying and its time has come, or claimed by a worker that let its
-    # lease run out.
     states = [
-        (OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.status == "queued",),
         (OutboxMessage.status == "retrying", OutboxMessage.next_attempt_at <= now),
         (OutboxMessage.status == "sending", OutboxMessage.locked_until <= now),
     ]

@@ -482,9 +482,17 @@ class _TryAgain(Exception):
     """The list filled up, or another signer took the index: draft again."""
 
 
-def queue_signing(batch: Batch, *, certificate_id: str, account_id: str, mode: str) -> None:
+def queue_signing(
+    batch: Batch,
+    *,
+    certificate_id: str,
+    account_id: str,
+    mode: str,
+    turn: datetime | None = None,
+) -> None:
     """Hook for the issuing transaction's batch: queue the credential's signing (never lost:
-    it commits with the certificate, and the worker retries it until it is done)."""
+    it commits with the certificate, and the worker retries it until it is done); `turn`:
+    its place in line (akowe.delivery.service.queue)."""
     delivery_service.queue(
         batch,
         account_id=account_id,
@@ -492,6 +500,7 @@ def queue_signing(batch: Batch, *, certificate_id: str, account_id: str, mode: s
         kind=CREDENTIAL,
         payload={},
         certificate_id=certificate_id,
+        turn=turn,
     )
 
 
