@@ -354,27 +354,33 @@ def claim(
     first: str | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due messages for this worker (count one attempt each), in turn
-    (`next_attempt_at`) order; due messages of kind `first` before any other.
+    (`next_attempt_at`) order: first those whose turn has come, of kind `first` before any
+    other, then those whose turn is still to come, the same way.
 
-    Due: every queued message, in its turn (see `queue`: a bulk job's rows have turns
-    spread ahead of the clock, so a single issue or a small job queued meanwhile, by
-    anyone, is claimed before the rest of a big job's credentials and emails, not after
-    all of them); a retrying message once its time has come; a claimed one whose lease ran
-    out.
+    Due: every queued message (see `queue`: a bulk job's rows have turns spread ahead of
+    the clock, so a certificate issued meanwhile, by anyone, has its turn before the rest of
+    a big job's, and its credential and email are claimed before the job's credentials and
+    emails still to come, not after all of them); a retrying message once its time has
+    come; a claimed one whose lease ran out.
 
     Each state is read in its own index range, in order, at most `limit` rows
     (`ix_outbox_message_kind_due` for a kind, `ix_outbox_message_status` otherwise): one
     query over every due state had to gather all due messages to sort them, so each claim
     read the whole queue (a class's 10,000 emails, every 128 claimed)."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    states = [
-        (OutboxMessage.status == "queued",),
+    turn_come = [
+        (OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
         (OutboxMessage.status == "retrying", OutboxMessage.next_attempt_at <= now),
         (OutboxMessage.status == "sending", OutboxMessage.locked_until <= now),
     ]
+    turn_to_come = [(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at > now)]
+    kinds: list[tuple[ColumnElement[bool], ...]] = (
+        [()] if first is None else [(OutboxMessage.kind == first,), (OutboxMessage.kind != first,)]
+    )
 
-    def due(*where: ColumnElement[bool], count: int) -> list[str]:
+    def due(states: Sequence[tuple[ColumnElement[bool], ...]], *where: ColumnElement[bool]) -> None:
         found: list[tuple[datetime, str]] = []
+        count = limit - len(ids)
         for state in states:
             candidates = (
                 select(OutboxMessage.next_attempt_at, OutboxMessage.id)
@@ -386,14 +392,13 @@ def claim(
                 candidates = candidates.with_for_update(skip_locked=True)
             found += [(row[0], row[1]) for row in session.execute(candidates)]
         found.sort()
-        return [message_id for _, message_id in found[:count]]
+        ids.extend(message_id for _, message_id in found[:count])
 
-    if first is None:
-        ids = due(count=limit)
-    else:
-        ids = due(OutboxMessage.kind == first, count=limit)
-        if len(ids) < limit:
-            ids += due(OutboxMessage.kind != first, count=limit - len(ids))
+    ids: list[str] = []
+    for states in (turn_come, turn_to_come):
+        for kind in kinds:
+            if len(ids) < limit:
+                due(states, *kind)
     if not ids:
         return []
     token = f"{worker_id}:{new_id()}"
