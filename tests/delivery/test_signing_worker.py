@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
 from pypdf import PdfReader
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from akowe.delivery.models import OutboxMessage
 from akowe.delivery.worker import DeliveryWorker
 from akowe.signing.models import Credential
 from tests.certificates.conftest import ATTRIBUTES, Issuer
+from tests.conftest import PG_URL
 from tests.delivery.conftest import SmtpServer, issue, unique_email, wait_for
 
 StartWorker = Callable[..., DeliveryWorker]
@@ -83,6 +87,45 @@ def test_a_certificate_without_credential_or_message_is_repaired(
     worker.drain()
     assert _stored(ddb, certificate_id) is not None
     assert worker.repair(settle_seconds=0) == 0
+
+
+@pytest.mark.skipif(PG_URL is not None, reason="SQLite's one write lock; PostgreSQL has none")
+def test_the_repairs_scan_of_every_certificate_holds_no_write_lock(
+    dclient: httpx.Client, dissuer: Issuer, ddb: sessionmaker[Session], start_worker: StartWorker
+) -> None:
+    """The repair reads every certificate (seconds at a million, every ten minutes): on
+    SQLite, inside a write transaction, that held the one write lock and every issue, job
+    chunk and email waited for it. While the scan runs, another connection takes the write
+    lock at once (no busy wait), and the repair still queues what it found."""
+    certificate_id = issue(dclient, dissuer, mailData={"templateId": dissuer.template_id})[
+        "certificateId"
+    ]
+    with ddb.begin() as session:  # as if issued before credentials existed
+        session.execute(delete(OutboxMessage).where(OutboxMessage.certificate_id == certificate_id))
+    worker = start_worker(run=False)
+    path = worker.engine.url.database
+    assert path
+    writable: list[bool] = []
+
+    def during_the_scan(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if "FROM certificate" in sql and "credential" in sql and "NOT (EXISTS" in sql:
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                writable.append(True)
+            except sqlite3.OperationalError:  # database is locked
+                writable.append(False)
+            finally:
+                other.close()
+
+    event.listen(worker.engine, "before_cursor_execute", during_the_scan)
+    try:
+        assert worker.repair(settle_seconds=0) >= 1
+    finally:
+        event.remove(worker.engine, "before_cursor_execute", during_the_scan)
+    assert writable and writable[0] is True, writable  # the scan itself
+    assert _signing_messages(ddb, certificate_id) == ["queued"]
 
 
 def test_the_emailed_pdf_carries_the_signed_credential(

@@ -435,8 +435,12 @@ class DeliveryWorker:
         """Queue signing for certificates without a credential or a pending signing message
         (issued more than `settle_seconds` ago); how many were queued."""
         before = utcnow() - timedelta(seconds=settle_seconds)
+        with self.read_sessions() as session:  # the scan: no write lock held while it reads
+            found = signing_service.find_unsigned(session, before=before)
+        if not found:
+            return 0
         with self.write_sessions.begin() as session:
-            queued = signing_service.enqueue_unsigned(session, before=before)
+            queued = signing_service.enqueue_unsigned(session, certificate_ids=found, before=before)
         if queued:
             log.warning("queued missing credentials", extra={"count": queued})
         return queued

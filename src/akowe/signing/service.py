@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -759,10 +759,23 @@ def _store_one(session: Session, *, draft: _Draft, signer: Signer) -> Credential
     return stored
 
 
-def enqueue_unsigned(session: Session, *, before: datetime, limit: int = 500) -> int:
-    """Repair: queue signing for certificates issued before `before` that have neither a
-    credential nor a pending signing message; how many were queued."""
+def find_unsigned(session: Session, *, before: datetime, limit: int = 500) -> list[str]:
+    """Repair, first half: certificates issued before `before` that have neither a
+    credential nor a pending signing message (the oldest `limit`). A scan of every
+    certificate: run it in a read-only session, where it holds no lock (on SQLite, in a
+    write transaction it held the one write lock and stopped every issue while it read)."""
     rows = session.execute(_UNSIGNED, {"before": before, "limit": limit}).all()
+    return [row.id for row in rows]
+
+
+def enqueue_unsigned(session: Session, *, certificate_ids: Sequence[str], before: datetime) -> int:
+    """Repair, second half, in a write transaction: queue signing for those of
+    `certificate_ids` (found by `find_unsigned`) that still have neither; how many were
+    queued. The same conditions, asked again of these rows alone (by primary key)."""
+    if not certificate_ids:
+        return 0
+    still = _UNSIGNED.where(_CERTIFICATES.c.id.in_(list(certificate_ids)))
+    rows = session.execute(still, {"before": before, "limit": len(certificate_ids)}).all()
     for row in rows:
         enqueue_signing(session, certificate_id=row.id, account_id=row.account_id, mode=row.mode)
     return len(rows)
