@@ -378,7 +378,10 @@ def claim(
         [()] if first is None else [(OutboxMessage.kind == first,), (OutboxMessage.kind != first,)]
     )
 
+    ids: list[str] = []  # in claim order
+
     def due(states: Sequence[tuple[ColumnElement[bool], ...]], *where: ColumnElement[bool]) -> None:
+        """Add the candidates of these states (and kind), in turn order, up to the limit."""
         found: list[tuple[datetime, str]] = []
         count = limit - len(ids)
         for state in states:
@@ -394,7 +397,6 @@ def claim(
         found.sort()
         ids.extend(message_id for _, message_id in found[:count])
 
-    ids: list[str] = []
     for states in (turn_come, turn_to_come):
         for kind in kinds:
             if len(ids) < limit:
