@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from akowe.certificates.models import Certificate
 from akowe.config import Settings
 from akowe.db.database import Database
+from akowe.processes import Job, run
 from akowe.rendering import Attachment
 from akowe.signing import service as signing_service
 from akowe.signing.exceptions import KeyDecryptionFailed
@@ -170,6 +171,131 @@ def test_a_batch_signer_waits_for_another_signer_without_deadlocking(
     finally:
         database.dispose()
     assert set(signed) == {mine, held} and all(signed.values()), signed
+
+
+def test_a_batch_whose_drawn_index_was_taken_meanwhile_keeps_the_rest_of_its_batch(
+    client: httpx.Client,
+    issuer: Issuer,
+    settings: Settings,
+    db: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers draw their indexes apart and store them later: when another signer
+    stores a credential at an index this batch drew, in between, only that certificate is
+    left for `ensure_credential` (which draws again); the batch's other credentials are
+    stored, and the list counts exactly the indexes its credentials hold. (A collision used
+    to throw the whole batch away: about one batch pair in eight with two workers.)"""
+    database = Database(settings)
+    signer = _signer(settings)
+    try:
+        warm = issue(client, issuer)["certificateId"]
+        first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
+        assert first is not None
+        batch = [issue(client, issuer)["certificateId"] for _ in range(3)]
+        rival = issue(client, issuer)["certificateId"]
+        with db() as session:
+            held = set(
+                session.scalars(
+                    select(Credential.status_index).where(
+                        Credential.status_list_id == first.status_list_id
+                    )
+                )
+            )
+        free = [index for index in range(1000) if index not in held][:4]
+        draws = iter([*free[:3], free[1], free[3]])  # the batch's three, then the rival's
+
+        class RivalBetween:
+            """Stands in for the signing processes (`processes=`): it signs in this process,
+            after letting a rival signer store its credential at the batch's second index,
+            at the moment the real processes would be signing (between read and write)."""
+
+            def sign(self, jobs: list[Job]) -> list[str]:
+                stored = signing_service.ensure_credential(
+                    database, signer=signer, certificate_id=rival
+                )
+                assert stored is not None and stored.status_index == free[1]
+                return [run(job, signer) for job in jobs]
+
+        monkeypatch.setattr(signing_service.secrets, "randbelow", lambda _: next(draws))
+        signed = signing_service.sign_batch(
+            database,
+            signer=signer,
+            certificate_ids=batch,
+            processes=RivalBetween(),  # type: ignore[arg-type]
+        )
+        assert set(signed) == {batch[0], batch[2]} and all(signed.values()), signed
+        # The one left out goes one by one, and gets a free index of its own.
+        late = signing_service.ensure_credential(database, signer=signer, certificate_id=batch[1])
+    finally:
+        database.dispose()
+    assert late is not None and late.status_index == free[3]
+    with db() as session:
+        given = {
+            row.certificate_id: row.status_index
+            for row in session.execute(
+                select(Credential.certificate_id, Credential.status_index).where(
+                    Credential.certificate_id.in_([*batch, rival])
+                )
+            )
+        }
+        used = session.scalar(select(StatusList.used).where(StatusList.id == first.status_list_id))
+        taken = session.scalar(
+            select(func.count())
+            .select_from(Credential)
+            .where(Credential.status_list_id == first.status_list_id)
+        )
+    assert given == {batch[0]: free[0], rival: free[1], batch[2]: free[2], batch[1]: free[3]}
+    assert used == taken == 5
+    for certificate_id in (*batch, rival):
+        assert public_verdict(client, certificate_id)["status"] == "valid"
+
+
+def test_a_batch_aborted_to_break_a_lock_cycle_is_stored_on_the_next_try(
+    client: httpx.Client, issuer: Issuer, settings: Settings, db: sessionmaker[Session]
+) -> None:
+    """PostgreSQL breaks a lock cycle by aborting one transaction (a transient the kill
+    test's worker log showed once under CI load). Here a real cycle: another transaction
+    holds the status list, the batch locks its certificates and waits for the list, then the
+    other asks for one of the batch's certificates. The batch waited first, so its deadlock
+    check fires first and it is the one aborted: it must try its transaction again (its
+    signed drafts are still good) instead of failing."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's: SQLite has one writer at a time, no cycle")
+    database = Database(settings)
+    signer = _signer(settings)
+    try:
+        warm = issue(client, issuer)["certificateId"]
+        first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
+        assert first is not None
+        batch = [issue(client, issuer)["certificateId"] for _ in range(2)]
+        with db() as other, ThreadPoolExecutor(1) as pool:
+            other.execute(
+                update(StatusList)
+                .where(StatusList.id == first.status_list_id)
+                .values(used=StatusList.used)
+            )
+            signing = pool.submit(
+                signing_service.sign_batch, database, signer=signer, certificate_ids=batch
+            )
+            waited = time.monotonic() + 30
+            while not other.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            ):
+                assert not signing.done(), signing.result()  # it must wait for the list
+                assert time.monotonic() < waited
+                time.sleep(0.01)
+            # The cycle: the batch holds its certificates and waits for the list.
+            other.execute(
+                select(Certificate.id).where(Certificate.id == batch[0]).with_for_update()
+            )
+            other.commit()
+            signed = signing.result(timeout=30)
+    finally:
+        database.dispose()
+    assert set(signed) == set(batch) and all(signed.values()), signed
 
 
 def test_a_batch_draws_each_certificate_a_free_index_of_its_own(

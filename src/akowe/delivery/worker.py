@@ -174,6 +174,7 @@ class DeliveryWorker:
             # The signed ones in one UPDATE per claim (a batch is 128 messages; one UPDATE
             # each was a sixth of the worker's time while a bulk job records), the rest alone.
             now = utcnow()
+            done.clear()  # a transaction tried again (a lock cycle broken) starts afresh
             signed: list[OutboxMessage] = []
             for message in messages:
                 certificate_id = message.certificate_id or ""

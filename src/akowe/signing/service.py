@@ -34,13 +34,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Final, Protocol, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, delete, exists, inspect, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from akowe.certificates.models import Certificate
 from akowe.db.base import new_id, utcnow
-from akowe.db.database import session_reader
+from akowe.db.database import ServiceBusy, session_reader
 from akowe.db.statements import Batch, DriverReader, Query
 from akowe.delivery import service as delivery_service
 from akowe.delivery.models import OutboxMessage
@@ -225,7 +226,22 @@ _TAKE_INDEXES = (
     )
     .values(used=_LISTS.c.used + bindparam("count"))
 )
-_INSERT_CREDENTIAL = insert(_CREDENTIALS)
+# A status index drawn by two signers at once (two workers; 128 random draws each from
+# 131,072 collide about one batch pair in eight) is stored for the first and skipped for the
+# second, which signs that certificate again one by one: the rest of its batch is kept. One
+# statement for both databases (SQLite and PostgreSQL share the ON CONFLICT syntax).
+_INSERT_CREDENTIAL = (
+    insert(_CREDENTIALS)
+    .on_conflict_do_nothing(
+        index_elements=[_CREDENTIALS.c.status_list_id, _CREDENTIALS.c.status_index]
+    )
+    .returning(_CREDENTIALS.c.certificate_id)
+)
+_GIVE_BACK_INDEXES = (
+    update(_LISTS)
+    .where(_LISTS.c.id == bindparam("list_id"))
+    .values(used=_LISTS.c.used - bindparam("count"))
+)
 _PENDING_SIGNING = exists().where(
     _OUTBOX.c.certificate_id == _CERTIFICATES.c.id,
     _OUTBOX.c.kind == CREDENTIAL,
@@ -566,9 +582,11 @@ def sign_batch(
 
     Returns what was settled: the credential, or None for a certificate that does not exist.
     `then(session, settled)` runs in the storing transaction (the worker finishes its outbox
-    messages there). With `processes`, the CPU part runs in those. Certificates left out
-    (their organization needs a key or a new list, or the batch lost a race) are for
-    `ensure_credential`, one by one.
+    messages there; it may run more than once, the writing transaction being tried again
+    when the database aborts it to break a lock cycle). With `processes`, the CPU part runs
+    in those. Certificates left out (their organization needs a key or a new list, their
+    status index was taken meanwhile, or the batch lost a race) are for `ensure_credential`,
+    one by one.
     """
     settled, certificates, unprepared = _plan_batch(db, certificate_ids)
     if unprepared:  # organizations that never signed: a key and a list first, then again
@@ -609,10 +627,17 @@ def sign_batch(
             then(session, out)
         return out
 
-    try:
-        return db.run_transaction(store)
-    except IntegrityError:
-        return {}  # a concurrent signer won a race: everything goes one by one
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return db.run_transaction(store)
+        except IntegrityError:
+            return {}  # a concurrent signer won a race: everything goes one by one
+        except ServiceBusy:
+            # PostgreSQL broke a lock cycle by aborting this transaction (or SQLite's write
+            # lock stayed taken): nothing was written, and the signed drafts are still good.
+            if attempt == _ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _plan_batch(
@@ -717,28 +742,38 @@ def _store_many(session: Session, *, drafts: list[_Draft], signer: Signer) -> di
         # Deleted or erased meanwhile (the draft names the recipient): never stored.
         if draft.certificate_id not in out and status is not None and status != "erased":
             lists.setdefault(draft.list_id, []).append(draft)
-    written: list[_Draft] = []
-    for list_id, group in lists.items():
-        taken = session.execute(_TAKE_INDEXES, {"list_id": list_id, "count": len(group)})
-        if taken.rowcount == 1:  # type: ignore[attr-defined]
-            written.extend(group)
-    if not written:
+    taken: list[_Draft] = []
+    for list_id in sorted(lists):  # list rows too in one order, like the certificates
+        group = lists[list_id]
+        result = session.execute(_TAKE_INDEXES, {"list_id": list_id, "count": len(group)})
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            taken.extend(group)
+    if not taken:
         return out
     now = utcnow()
-    session.execute(
-        _INSERT_CREDENTIAL,
-        [
-            {
-                "certificate_id": draft.certificate_id,
-                "signing_key_id": draft.key_id,
-                "status_list_id": draft.list_id,
-                "status_index": draft.index,
-                "document": draft.document,
-                "signed_at": now,
-            }
-            for draft in written
-        ],
+    inserted = set(
+        session.scalars(
+            _INSERT_CREDENTIAL,
+            [
+                {
+                    "certificate_id": draft.certificate_id,
+                    "signing_key_id": draft.key_id,
+                    "status_list_id": draft.list_id,
+                    "status_index": draft.index,
+                    "document": draft.document,
+                    "signed_at": now,
+                }
+                for draft in taken
+            ],
+        )
     )
+    written = [draft for draft in taken if draft.certificate_id in inserted]
+    collided: dict[str, int] = {}
+    for draft in taken:
+        if draft.certificate_id not in inserted:
+            collided[draft.list_id] = collided.get(draft.list_id, 0) + 1
+    for list_id, count in sorted(collided.items()):
+        session.execute(_GIVE_BACK_INDEXES, {"list_id": list_id, "count": count})
     for draft in written:
         if statuses[draft.certificate_id] == "revoked":
             set_status(session, signer=signer, list_id=draft.list_id, index=draft.index)
