@@ -173,6 +173,30 @@ def test_a_batch_signer_waits_for_another_signer_without_deadlocking(
     assert set(signed) == {mine, held} and all(signed.values()), signed
 
 
+def _first_credential(
+    client: httpx.Client,
+    issuer: Issuer,
+    database: Database,
+    signer: signing_service.Signer,
+    db: sessionmaker[Session],
+    free: int,
+) -> tuple[Credential, list[int]]:
+    """The organization's first credential (its key and list now exist) and the first
+    `free` indexes of its list that no credential holds."""
+    warm = issue(client, issuer)["certificateId"]
+    first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
+    assert first is not None
+    with db() as session:
+        held = set(
+            session.scalars(
+                select(Credential.status_index).where(
+                    Credential.status_list_id == first.status_list_id
+                )
+            )
+        )
+    return first, [index for index in range(1000) if index not in held][:free]
+
+
 def test_a_batch_whose_drawn_index_was_taken_meanwhile_keeps_the_rest_of_its_batch(
     client: httpx.Client,
     issuer: Issuer,
@@ -188,20 +212,9 @@ def test_a_batch_whose_drawn_index_was_taken_meanwhile_keeps_the_rest_of_its_bat
     database = Database(settings)
     signer = _signer(settings)
     try:
-        warm = issue(client, issuer)["certificateId"]
-        first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
-        assert first is not None
+        first, free = _first_credential(client, issuer, database, signer, db, free=4)
         batch = [issue(client, issuer)["certificateId"] for _ in range(3)]
         rival = issue(client, issuer)["certificateId"]
-        with db() as session:
-            held = set(
-                session.scalars(
-                    select(Credential.status_index).where(
-                        Credential.status_list_id == first.status_list_id
-                    )
-                )
-            )
-        free = [index for index in range(1000) if index not in held][:4]
         draws = iter([*free[:3], free[1], free[3]])  # the batch's three, then the rival's
 
         class RivalBetween:
@@ -310,18 +323,7 @@ def test_a_batch_draws_each_certificate_a_free_index_of_its_own(
     database = Database(settings)
     signer = _signer(settings)
     try:
-        warm = issue(client, issuer)["certificateId"]
-        first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
-        assert first is not None
-        with db() as session:
-            held = set(
-                session.scalars(
-                    select(Credential.status_index).where(
-                        Credential.status_list_id == first.status_list_id
-                    )
-                )
-            )
-        free = [index for index in range(1000) if index not in held][:3]
+        first, free = _first_credential(client, issuer, database, signer, db, free=3)
         batch = [issue(client, issuer)["certificateId"] for _ in range(3)]
         # Taken, then a repeat, then free ones: only the free ones are given out.
         draws = iter([first.status_index, free[0], free[0], first.status_index, free[1], free[2]])
