@@ -68,6 +68,12 @@ class ServiceBusy(ServiceError):
     retry_after = 1
 
 
+class TransactionAborted(ServiceBusy):
+    """PostgreSQL aborted the transaction for another one's sake (it broke a lock cycle, or
+    a serialization conflict): nothing was written, and running it again may well succeed.
+    Answered like any `ServiceBusy` where nobody runs it again."""
+
+
 class DatabaseUnavailable(ServiceError):
     """The database could not be reached."""
 
@@ -385,7 +391,7 @@ class Database:
                 if getattr(exc.orig, "sqlstate", None) in _CONFLICTS:
                     # PostgreSQL broke a lock cycle (or a serialization conflict) by aborting
                     # this transaction: nothing was written and a retry may well succeed.
-                    raise ServiceBusy() from exc
+                    raise TransactionAborted() from exc
                 raise
             return result
 

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from akowe.certificates.models import Certificate
 from akowe.db.base import new_id, utcnow
-from akowe.db.database import ServiceBusy, session_reader
+from akowe.db.database import TransactionAborted, session_reader
 from akowe.db.statements import Batch, DriverReader, Query
 from akowe.delivery import service as delivery_service
 from akowe.delivery.models import OutboxMessage
@@ -623,17 +623,18 @@ def sign_batch(
             then(session, out)
         return out
 
-    for attempt in range(1, _ATTEMPTS + 1):
+    tries = _ATTEMPTS
+    while True:
         try:
             return db.run_transaction(store)
         except IntegrityError:
             return {}  # a concurrent signer won a race: everything goes one by one
-        except ServiceBusy:
-            # PostgreSQL broke a lock cycle by aborting this transaction (or SQLite's write
-            # lock stayed taken): nothing was written, and the signed drafts are still good.
-            if attempt == _ATTEMPTS:
+        except TransactionAborted:
+            # PostgreSQL broke a lock cycle by aborting this transaction: nothing was written,
+            # and the signed drafts are still good.
+            tries -= 1
+            if not tries:
                 raise
-    raise AssertionError("unreachable")
 
 
 def _plan_batch(
@@ -721,8 +722,8 @@ def _free_index(reader: DriverReader, list_id: str) -> int | None:
 def _store_many(session: Session, *, drafts: list[_Draft], signer: Signer) -> dict[str, Credential]:
     """`_store` for a batch, in a few statements: the certificates locked and read, the
     indexes counted per list, the credentials inserted and read back together. A draft whose
-    certificate was erased or deleted meanwhile, or whose list filled up, writes nothing and
-    is left out (it goes one by one)."""
+    certificate was erased or deleted meanwhile, whose list filled up, or whose index another
+    signer stored meanwhile, writes nothing and is left out (it goes one by one)."""
     ids = sorted(draft.certificate_id for draft in drafts)
     # Every certificate row first, in one order (see _LOCK_CERTIFICATES).
     statuses: dict[str, str] = {
