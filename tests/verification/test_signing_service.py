@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -125,6 +125,27 @@ def test_concurrent_signers_store_one_credential(
     assert used == taken  # the losers' indexes were not counted
 
 
+def _wait_until_waiting(session: Session, statement: str, work: Future[object]) -> None:
+    """Wait until another connection of this database waits for a lock in a statement that
+    starts with `statement` (`work` must not be done meanwhile: it must wait). The statistics
+    snapshot is cleared on each look: inside a transaction, PostgreSQL answers
+    pg_stat_activity from the snapshot of its first read."""
+    waited = time.monotonic() + 30
+    while True:
+        session.execute(text("SELECT pg_stat_clear_snapshot()"))
+        if session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND starts_with(query, :statement)"
+            ),
+            {"statement": statement},
+        ):
+            return
+        assert not work.done(), work.result()
+        assert time.monotonic() < waited, f"nothing waited in {statement!r}"
+        time.sleep(0.01)
+
+
 def test_a_batch_signer_waits_for_another_signer_without_deadlocking(
     client: httpx.Client, issuer: Issuer, settings: Settings, db: sessionmaker[Session]
 ) -> None:
@@ -141,7 +162,7 @@ def test_a_batch_signer_waits_for_another_signer_without_deadlocking(
         first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
         assert first is not None
         mine, held = (issue(client, issuer)["certificateId"] for _ in range(2))
-        with db() as other, ThreadPoolExecutor(1) as pool:
+        with ThreadPoolExecutor(1) as pool, db() as other:  # `other` lets go first
             # The other signer holds `held`'s row, as its own batch does ...
             other.execute(select(Certificate.id).where(Certificate.id == held).with_for_update())
             batch = pool.submit(
@@ -150,16 +171,7 @@ def test_a_batch_signer_waits_for_another_signer_without_deadlocking(
                 signer=signer,
                 certificate_ids=[mine, held],
             )
-            waited = time.monotonic() + 30
-            while not other.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                )
-            ):
-                assert not batch.done(), batch.result()  # it must wait for `held`
-                assert time.monotonic() < waited
-                time.sleep(0.01)
+            _wait_until_waiting(other, "SELECT certificate", batch)  # for `held`
             # ... and then takes an index from the list: the batch must not hold the list.
             other.execute(
                 update(StatusList)
@@ -281,7 +293,7 @@ def test_a_batch_aborted_to_break_a_lock_cycle_is_stored_on_the_next_try(
         first = signing_service.ensure_credential(database, signer=signer, certificate_id=warm)
         assert first is not None
         batch = [issue(client, issuer)["certificateId"] for _ in range(2)]
-        with db() as other, ThreadPoolExecutor(1) as pool:
+        with ThreadPoolExecutor(1) as pool, db() as other:  # `other` lets go first
             other.execute(
                 update(StatusList)
                 .where(StatusList.id == first.status_list_id)
@@ -290,17 +302,9 @@ def test_a_batch_aborted_to_break_a_lock_cycle_is_stored_on_the_next_try(
             signing = pool.submit(
                 signing_service.sign_batch, database, signer=signer, certificate_ids=batch
             )
-            waited = time.monotonic() + 30
-            while not other.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                )
-            ):
-                assert not signing.done(), signing.result()  # it must wait for the list
-                assert time.monotonic() < waited
-                time.sleep(0.01)
-            # The cycle: the batch holds its certificates and waits for the list.
+            _wait_until_waiting(other, "UPDATE status_list", signing)  # for the list
+            # The cycle: the batch holds its certificates and waits for the list. (At once:
+            # the batch checks for a cycle once, deadlock_timeout after it began to wait.)
             other.execute(
                 select(Certificate.id).where(Certificate.id == batch[0]).with_for_update()
             )
