@@ -159,8 +159,14 @@ def _check_rows(task: CheckTask, inputs: list[Input]) -> list[dict[str, Any]]:
 
 def _prepare_checking() -> None:
     # The checking code needs the models and services (1.7 s of imports on a slow 2-core
-    # machine, 50 MB): imported once a job needs it, not in every child at start.
+    # machine, 50 MB): imported once a job needs it, not in every child at start. The
+    # default family's fonts too (regular and bold, with their script fallbacks): a child
+    # that had only signed so far loaded them during its first part of a job's rows.
     import akowe.jobs.service  # noqa: F401
+    from akowe.rendering import fonts
+
+    for bold in (False, True):
+        fonts.chain(fonts.DEFAULT_FAMILY, bold, False)
 
 
 def _start_child(base_url: str, secret: str, ttl: int, parent: int) -> None:

@@ -19,6 +19,7 @@ from akowe.rendering import (
     render_pdf,
     render_png,
 )
+from akowe.rendering.check import Memo
 from tests.rendering.factories import field, flat_background
 
 LONG_NAME = "Oluwadamilola Adébáyọ̀ Chukwuemeka-Nwachukwu Fitzgerald Montgomery Abernathy III"
@@ -65,6 +66,43 @@ def test_eighty_character_name_is_refused_when_one_line_at_the_minimum_is_too_wi
     # Drawn anyway (a preview), it still never leaves its box.
     left, right = ink_columns(render_png(spec, data(LONG_NAME)))
     assert left >= 400 - 2 and right <= 1200 + 2
+
+
+def test_a_memo_shared_by_many_recipients_gives_each_the_verdict_a_fresh_check_gives() -> None:
+    # A bulk job checks its rows through one Memo: values rows share are laid out once, so a
+    # row must never inherit another row's verdict, nor a value's verdict another field's.
+    course = field("course", "text", "course", font_size=40, width=30, y=60)
+    spec = replace(template(), fields=(*template().fields, course))
+    rows = [
+        ("Ada Obi", "Typography"),
+        (LONG_NAME, "Typography"),  # the name does not fit
+        ("Ada Obi", "Advanced Typography and the Setting of Very Long Course Titles"),
+        ("Ada Obi", "Typography"),
+        ("Zoë 𓀀", "Typography"),  # a hieroglyph no font here draws
+        ("Typography", "Ada Obi"),  # the same texts, in each other's fields
+        ("Ada Obi", LONG_NAME),
+        ("Advanced Typography and the Setting of Very Long Course Titles", "Typography"),
+    ]
+    memo = Memo(spec)
+    for name, title in rows:
+        recipient = replace(data(name), attributes={"course": title})
+        assert check(spec, recipient, memo=memo) == check(spec, recipient), (name, title)
+    verdicts = [
+        [(p.field_id, p.kind) for p in check(spec, replace(data(n), attributes={"course": t}))]
+        for n, t in rows
+    ]
+    assert verdicts == [
+        [],
+        [("name", "overflow")],
+        [("course", "overflow")],
+        [],
+        [("name", "missing_glyphs")],
+        [],
+        [("course", "overflow")],
+        [("name", "overflow")],
+    ]
+    with pytest.raises(ValueError, match="another design"):
+        check(template(), data("Ada Obi"), memo=memo)
 
 
 def test_eighty_character_name_wraps_inside_its_box_at_no_less_than_the_minimum() -> None:

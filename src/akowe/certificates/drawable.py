@@ -17,6 +17,7 @@ from akowe.errors import FieldError
 from akowe.organizations import service as organizations_service
 from akowe.organizations.models import Organization
 from akowe.rendering import CertificateData, FieldSpec, TemplateSpec, check
+from akowe.rendering.check import Memo
 from akowe.storage.store import FileStore
 from akowe.templates import service as templates_service
 from akowe.templates.exceptions import UnrenderableValues
@@ -78,8 +79,11 @@ def design_of(
     return Design(spec, logo_missing)
 
 
-def check_values(design: Design, *, data: IssueRequest, issued_at: datetime) -> None:
-    """`check_drawable` on a design already read: no database or store (any process)."""
+def check_values(
+    design: Design, *, data: IssueRequest, issued_at: datetime, memo: Memo | None = None
+) -> None:
+    """`check_drawable` on a design already read: no database or store (any process).
+    `memo`: what earlier checks against this design found (akowe.rendering.check.Memo)."""
     if design.logo_missing:
         raise UnrenderableValues(
             [
@@ -97,6 +101,6 @@ def check_values(design: Design, *, data: IssueRequest, issued_at: datetime) -> 
         attributes=data.recipient_data.attributes,
         verification_url="",
     )
-    problems = check(design.spec, values)
+    problems = check(design.spec, values, memo=memo)
     if problems:
         raise templates_service.unrenderable(design.spec, problems, value_name)

@@ -53,6 +53,7 @@ from akowe.organizations import service as organizations_service
 from akowe.organizations.exceptions import OrganizationNotFound
 from akowe.organizations.models import Organization
 from akowe.pagination import decode_cursor, encode_cursor
+from akowe.rendering.check import Memo
 from akowe.schemas import format_timestamp, timestamp_or_none
 from akowe.storage.store import FileStore
 from akowe.templates.exceptions import TemplateNotFound
@@ -147,6 +148,7 @@ def _check_row(
     fields: Sequence[Mapping[str, Any]],
     design: Design,
     issued_at: datetime,
+    memo: Memo | None = None,
 ) -> RowError | RecipientData:
     if not (item.name or "").strip():
         return _row_error(item, plan.name or "name", "missing_name", "the name is empty")
@@ -173,7 +175,7 @@ def _check_row(
     )
     try:
         check_against_template(data, fields)
-        check_values(design, data=data, issued_at=issued_at)
+        check_values(design, data=data, issued_at=issued_at, memo=memo)
     except ServiceError as exc:
         errors: list[FieldError] = getattr(exc, "errors", None) or []
         first = errors[0] if errors else FieldError("", exc.message)
@@ -313,7 +315,9 @@ class CheckTask:
 
 
 def check_task(task: CheckTask, inputs: Sequence[Input]) -> list[dict[str, Any]]:
-    """The rows of `inputs` with their verdicts (in whichever process)."""
+    """The rows of `inputs` with their verdicts (in whichever process). The rows share one
+    design, and most of their values (the course, the date): each value is laid out once."""
+    memo = Memo(task.design.spec)
     return [
         _new_row(
             item,
@@ -324,6 +328,7 @@ def check_task(task: CheckTask, inputs: Sequence[Input]) -> list[dict[str, Any]]
                 fields=task.fields,
                 design=task.design,
                 issued_at=task.issued_at,
+                memo=memo,
             ),
         )
         for item in inputs

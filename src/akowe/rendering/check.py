@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from akowe.rendering import fonts
 from akowe.rendering.fields import ALIGNMENTS, FIELD_TYPES, VERTICAL_ALIGNMENTS, parse_locale
 from akowe.rendering.layout import Problem
@@ -74,16 +77,34 @@ def check_template(template: TemplateSpec) -> list[Problem]:
     return found
 
 
-def check(template: TemplateSpec, data: CertificateData) -> list[Problem]:
+@dataclasses.dataclass(slots=True)
+class Memo:
+    """What `check` found for one design, kept across the certificates checked against it (a
+    bulk job's rows): the design's own problems, and each field's layout by its text, so the
+    values rows share (a course, a grade, the date) are laid out once, not once per row."""
+
+    template: TemplateSpec
+    design: list[Problem] | None = None
+    layouts: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+
+
+def check(
+    template: TemplateSpec, data: CertificateData, *, memo: Memo | None = None
+) -> list[Problem]:
     """Every reason this certificate would not come out as designed; empty when it will.
 
     Reports, per field, the characters no available font can draw and text that does not fit
     its box at the minimum size, plus design problems (`check_template`). Call it before
-    charging; `render_pdf(..., strict=True)` refuses the same cases.
+    charging; `render_pdf(..., strict=True)` refuses the same cases. `memo`: see Memo (made
+    for this `template`).
     """
     from akowe.rendering.pdf import layout_fields
 
-    found = check_template(template)
+    if memo is not None and memo.template is not template:
+        raise ValueError("the memo was made for another design")
+    found = check_template(template) if memo is None or memo.design is None else memo.design
+    if memo is not None:
+        memo.design = found
     if any(p.kind in ("bad_field", "unknown_locale", "bad_page_size") for p in found):
-        return found
-    return found + layout_fields(template, data)[1]
+        return list(found)
+    return found + layout_fields(template, data, memo.layouts if memo is not None else None)[1]

@@ -396,9 +396,15 @@ def _attach(writer: _Writer, item: Attachment, modified: str) -> int:
 
 
 def layout_fields(
-    template: TemplateSpec, data: CertificateData
+    template: TemplateSpec,
+    data: CertificateData,
+    memo: dict[tuple[str, str], tuple[FieldLayout, list[Problem]]] | None = None,
 ) -> tuple[dict[str, FieldLayout], list[Problem]]:
-    """Lay out every text field and collect what cannot be drawn as designed."""
+    """Lay out every text field and collect what cannot be drawn as designed.
+
+    `memo` (for one `template` only) keeps each field's layout by its text, so values many
+    certificates share (a course, the date) are laid out once (akowe.rendering.check.Memo).
+    """
     placed: dict[str, FieldLayout] = {}
     problems: list[Problem] = []
     for field in template.fields:
@@ -407,10 +413,19 @@ def layout_fields(
         text = field_text(field, data, template.locale)
         if not text:
             continue
-        result = fit(field, template, text)
-        placed[field.id] = result
-        problems += problems_of(field, template, result)
+        known = memo.get((field.id, text)) if memo is not None else None
+        if known is None:
+            result = fit(field, template, text)
+            known = (result, problems_of(field, template, result))
+            if memo is not None and len(memo) < MEMO_ENTRIES:
+                memo[(field.id, text)] = known
+        placed[field.id] = known[0]
+        problems += known[1]
     return placed, problems
+
+
+# At most this many layouts in a memo (a bulk check step's names are all different).
+MEMO_ENTRIES = 4096
 
 
 def render_pdf(
