@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -57,8 +58,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return super().result_processor(dialect, coltype)
 
 
+@functools.lru_cache(maxsize=1024)
 def _format_sqlite_utc(value: datetime | None) -> str | None:
-    """`YYYY-MM-DD HH:MM:SS.ffffff` in UTC, as SQLite stores it; naive values are refused."""
+    """`YYYY-MM-DD HH:MM:SS.ffffff` in UTC, as SQLite stores it; naive values are refused.
+    Cached: the rows one transaction writes mostly share their times (a bulk chunk's
+    certificates, outbox messages, ledger entries and rows were all made at its `now`);
+    equal instants in other time zones are the same UTC text."""
     if value is None:
         return None
     if value.tzinfo is None:

@@ -50,22 +50,28 @@ class Plan:
     convert: tuple[tuple[int, Processor], ...]  # result columns that need processing
     record: Any  # the row type: a namedtuple of the result columns
     returns_rows: bool  # asking the cursor (description) builds objects for every column
+    # For qmark/format styles: each position's parameter and its processor (None: as is).
+    steps: tuple[tuple[str, Processor | None], ...] = ()
 
     def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's arguments for these parameters (processed like SQLAlchemy would).
 
         Enum members pass as themselves: every enum here is a StrEnum, which both drivers
-        send as its string value.
+        send as its string value. Positional arguments are made in one pass over `steps`:
+        a bulk job's chunk makes them for some 13 rows a certificate, and copying each
+        row's parameters to process them took a fifth of the chunk's Python time.
         """
         values = {**self.defaults, **params} if self.defaults else params
-        if self.bind:
-            values = dict(values)
-            for name, process in self.bind:
-                if name in values:
-                    values[name] = process(values[name])
-        if self.positional is None:
-            return dict(values)
-        return [values[name] for name in self.positional]
+        if self.positional is not None:
+            return [
+                values[name] if process is None else process(values[name])
+                for name, process in self.steps
+            ]
+        values = dict(values)
+        for name, process in self.bind:
+            if name in values:
+                values[name] = process(values[name])
+        return values
 
     def row(self, raw: Sequence[Any]) -> Any:
         """One driver row as a record."""
@@ -172,6 +178,7 @@ def _compile(statement: Executable, dialect: Dialect) -> Plan:
     positional = None
     if dialect.paramstyle in ("qmark", "format", "numeric"):
         positional = tuple(compiled.positiontup or ())
+    processors = dict(bind_processors)
     return Plan(
         sql=str(compiled),
         positional=positional,
@@ -180,6 +187,7 @@ def _compile(statement: Executable, dialect: Dialect) -> Plan:
         convert=tuple(convert),
         record=namedtuple("Record", keys or ["_"], rename=True),
         returns_rows=bool(keys),
+        steps=tuple((name, processors.get(name)) for name in positional or ()),
     )
 
 
