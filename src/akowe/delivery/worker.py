@@ -42,7 +42,7 @@ from akowe.certificates.renders import RenderCache
 from akowe.certificates.service import Links
 from akowe.config import Settings
 from akowe.db.base import new_id, utcnow
-from akowe.db.database import Database
+from akowe.db.database import Database, DatabaseUnavailable, ServiceBusy, TransactionAborted
 from akowe.db.engine import make_engine, make_sessionmaker
 from akowe.delivery import service as delivery_service
 from akowe.delivery.email import (
@@ -419,6 +419,15 @@ class DeliveryWorker:
                     )
                     self.repair()
                 done = self.run_once()
+            except TransactionAborted:
+                # PostgreSQL aborted the step to break a lock cycle: nothing was written.
+                log.warning(
+                    "a delivery step was aborted by the database (lock cycle); running it again"
+                )
+                continue
+            except (ServiceBusy, DatabaseUnavailable) as exc:
+                log.warning("a delivery step was put off: %s", exc.message)
+                done = 0
             except Exception:
                 log.exception("delivery worker step failed")
                 done = 0

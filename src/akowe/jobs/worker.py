@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 
 from akowe.config import Settings
-from akowe.db.database import Database
+from akowe.db.database import Database, DatabaseUnavailable, ServiceBusy, TransactionAborted
 from akowe.jobs import service as jobs_service
 from akowe.processes import WorkProcesses
 from akowe.storage.store import FileStore, make_store
@@ -72,6 +72,16 @@ class JobWorker:
         while not self._stop.is_set():
             try:
                 result = self.run_once()
+            except TransactionAborted:
+                # PostgreSQL aborted the step to break a lock cycle with another transaction:
+                # nothing was written, and the other one has gone on. Run it again now.
+                log.warning("a job step was aborted by the database (lock cycle); running it again")
+                continue
+            except (ServiceBusy, DatabaseUnavailable) as exc:
+                # Expected now and then (SQLite's write lock held past the busy timeout, the
+                # database restarting): nothing was written; the step runs again later.
+                log.warning("a job step was put off: %s", exc.message)
+                result = None
             except Exception:
                 log.exception("job worker step failed")
                 result = None
