@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from akowe.rendering import CertificateData, TemplateSpec, check, render_pdf
+from akowe.rendering import CertificateData, TemplateSpec, check, fonts, render_pdf, shaping
 from akowe.rendering.layout import field_chain
 from akowe.rendering.shaping import layout
 from tests.rendering.factories import field, flat_background
@@ -131,3 +132,32 @@ def test_characters_no_font_has_are_reported_with_the_field(template: TemplateSp
     assert [(p.field_id, p.kind) for p in problems] == [("name", "missing_glyphs")]
     assert problems[0].characters == ("\u0378",)
     assert "U+0378" in problems[0].message and "'name'" in problems[0].message
+
+
+def test_no_character_below_the_quick_path_is_right_to_left_or_cjk() -> None:
+    # Text whose every character is below shaping._FIRST_BIDI skips the bidi algorithm and
+    # the CJK language guess: that holds only if none of them could change either.
+    for code in range(ord(shaping._FIRST_BIDI)):
+        char = chr(code)
+        assert unicodedata.bidirectional(char) not in shaping._RTL_CLASSES, hex(code)
+        assert shaping.shaping_language(char, None) is None, hex(code)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Ada Obi", "Adéwálé Ògúnlẹ̀", "Ζωή Παπαδοπούλου", "Анна Кузнецова", "Zoë Łukasz 🎓"],
+)
+def test_text_on_the_quick_path_is_laid_out_as_the_full_algorithm_lays_it_out(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = fonts.chain("Noto Sans", False, False)
+
+    def described(line: shaping.Line) -> list[object]:
+        return [
+            (run.choice.font.name, run.rtl, run.start, run.width, [g.gid for g in run.glyphs])
+            for run in line.runs
+        ] + [line.missing]
+
+    quick = described(layout(text, chain))
+    monkeypatch.setattr(shaping, "_FIRST_BIDI", "\x00")  # no text is below it: the full path
+    assert quick == described(layout(text, chain))

@@ -24,6 +24,9 @@ from akowe.rendering.fonts import Font, FontChoice, is_ignorable, system_font
 _STICKY = frozenset(("Mn", "Mc", "Me", "Cf", "Zs", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"))
 # Bidi classes that make a paragraph need the full algorithm; without them every level is 0.
 _RTL_CLASSES = frozenset(("R", "AL", "AN", "RLE", "RLO", "RLI", "FSI", "LRE", "LRO", "LRI"))
+# Below the Hebrew block no character has one of those classes (the first is U+05BE), none is
+# kana, Hangul or CJK: text all below it is laid out left to right, language as given.
+_FIRST_BIDI = "\u0590"
 _LEVELS = re.compile(r"levels: \[(.*?)\n    \]", re.DOTALL)
 _LEVEL = re.compile(r"Level\(\s*(\d+),?\s*\)")
 _OVERLAP_EM = 0.15
@@ -151,9 +154,14 @@ def shaping_language(text: str, language: str | None) -> str | None:
 
 
 def _pick_fonts(text: str, chain: tuple[FontChoice, ...]) -> tuple[list[FontChoice], list[str]]:
+    first = chain[0]
+    cmap = first.font.cmap
+    if all(ord(char) in cmap for char in text):
+        # The usual case, a name the field's own font draws whole: the loop below would pick
+        # it for every character (a sticky one keeps it, any other finds it first).
+        return [first] * len(text), []
     picks: list[FontChoice] = []
     missing: list[str] = []
-    first = chain[0]
     for char in text:
         code = ord(char)
         current = picks[-1] if picks else None
@@ -349,9 +357,12 @@ def layout(text: str, chain: tuple[FontChoice, ...], language: str | None = None
     """Shape one line of text into runs in visual order."""
     if not text:
         return Line([])
-    levels = bidi_levels(text)
+    if max(text) < _FIRST_BIDI:  # Latin, Greek, Cyrillic... (most names): no bidi, no CJK
+        levels = [0] * len(text)
+    else:
+        levels = bidi_levels(text)
+        language = shaping_language(text, language)
     picks, missing = _pick_fonts(text, chain)
-    language = shaping_language(text, language)
     items: list[tuple[int, FontChoice, str, int]] = []
     start = 0
     for i in range(1, len(text) + 1):
