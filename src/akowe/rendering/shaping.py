@@ -156,7 +156,7 @@ def shaping_language(text: str, language: str | None) -> str | None:
 def _pick_fonts(text: str, chain: tuple[FontChoice, ...]) -> tuple[list[FontChoice], list[str]]:
     first = chain[0]
     cmap = first.font.cmap
-    if all(ord(char) in cmap for char in text):
+    if cmap.issuperset(map(ord, text)):
         # The usual case, a name the field's own font draws whole: the loop below would pick
         # it for every character (a sticky one keeps it, any other finds it first).
         return [first] * len(text), []
