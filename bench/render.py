@@ -4,7 +4,9 @@ Run: python bench/render.py  (one process, one core; prints medians and ratios)
 
 The certificate cases render with `strict=True`: every text field is fitted into its box and
 checked for characters no font can draw, as issuance does; "check + render" also runs the
-separate `check()` that issuance calls before charging. "email composed" is what the delivery
+separate `check()` that issuance calls before charging; "check alone" is that check by itself
+and "a bulk step's rows" the same through one Memo per 500 rows, as a bulk job's checking
+step runs it (akowe.rendering.check.Memo). "email composed" is what the delivery
 worker does next: the MIME message around an already rendered PDF (one design, PDFs rotating),
 flattened to the bytes sent.
 """
@@ -38,6 +40,7 @@ from akowe.rendering import (  # noqa: E402
     render_pdf,
     render_png,
 )
+from akowe.rendering.check import Memo  # noqa: E402
 from bench.names import class_names, world_names  # noqa: E402
 
 WIDTH, HEIGHT = 1600, 1131
@@ -111,6 +114,25 @@ def checked_pdf(template: TemplateSpec, names: Iterator[str], number: int) -> by
     return render_pdf(template, recipient, strict=True)
 
 
+def checked_alone(template: TemplateSpec, names: Iterator[str], number: int) -> object:
+    """check() alone, as a single issue runs it before charging."""
+    return check(template, data(next(names), number))
+
+
+class Step:
+    """check() as a bulk job's checking step runs it: the rows of one step (500) share a
+    Memo, so the values they share are laid out once."""
+
+    def __init__(self, template: TemplateSpec, names: Iterator[str], rows: int = 500) -> None:
+        self.template, self.names, self.rows = template, names, rows
+        self.memo = Memo(template)
+
+    def __call__(self, number: int) -> object:
+        if number % self.rows == 0:
+            self.memo = Memo(self.template)
+        return check(self.template, data(next(self.names), number), memo=self.memo)
+
+
 def png(template: TemplateSpec, width: int, number: int) -> bytes:
     """One PNG preview."""
     return render_png(template, data(NAMES[number % len(NAMES)], number), width)
@@ -180,6 +202,10 @@ def main() -> None:
                 pdf, templates["PNG"], iter(class_names(RENDERS, seed=9))
             ),
             "render_pdf, JPEG, names in 5 scripts": partial(pdf, jpeg, iter(world_names(RENDERS))),
+            "check alone (a single issue's)": partial(
+                checked_alone, jpeg, iter(class_names(RENDERS, seed=10))
+            ),
+            "check, a bulk step's rows (one Memo)": Step(jpeg, iter(class_names(RENDERS, seed=11))),
             "email composed around a JPEG design's PDF": partial(composed, pdfs, itertools.count()),
         },
         COUNT,
