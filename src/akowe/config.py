@@ -164,7 +164,9 @@ class Settings(BaseSettings):
         default=250,
         ge=1,
         le=5000,
-        description="Rows a bulk job issues per transaction (one worker step).",
+        description="Rows a bulk job issues per transaction (one worker step). On SQLite "
+        "single issues wait for the step in hand: bigger steps record a job sooner and make "
+        "them wait longer.",
     )
     delivery_max_attempts: int = Field(default=8, ge=1, description="Then `failed`.")
     delivery_backoff_seconds: float = Field(
