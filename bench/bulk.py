@@ -158,6 +158,29 @@ class Meanwhile(threading.Thread):
         }
 
 
+def job_body(body: dict[str, Any], rows: int, tag: str) -> dict[str, Any]:
+    """A bulk request for `rows` recipients (a class's distinct names) of the single issue
+    `body`'s organization and template, sent by email, as classes and conferences are: each
+    recipient gets the PDF."""
+    recipients = [
+        {
+            "name": name,
+            "email": f"bulk-{tag}-{i}@example.com",
+            "attributes": body["recipientData"]["attributes"],
+        }
+        for i, name in enumerate(class_names(rows))
+    ]
+    return {
+        "organizationId": body["organizationId"],
+        "mailData": {
+            "templateId": body["mailData"]["templateId"],
+            "subject": "Your certificate",
+            "body": "Dear {{recipientName}}, your certificate is attached.",
+        },
+        "recipients": recipients,
+    }
+
+
 def run_job(
     port: int,
     key: str,
@@ -168,24 +191,7 @@ def run_job(
     mailed: Callable[[str], int],
     other: tuple[str, dict[str, Any]],
 ) -> dict[str, float]:
-    recipients = [
-        {
-            "name": name,
-            "email": f"bulk-{tag}-{i}@example.com",
-            "attributes": body["recipientData"]["attributes"],
-        }
-        for i, name in enumerate(class_names(rows))
-    ]
-    bulk = {
-        "organizationId": body["organizationId"],
-        # Sent by email, as classes and conferences are: each recipient gets the PDF.
-        "mailData": {
-            "templateId": body["mailData"]["templateId"],
-            "subject": "Your certificate",
-            "body": "Dear {{recipientName}}, your certificate is attached.",
-        },
-        "recipients": recipients,
-    }
+    bulk = job_body(body, rows, tag)
     before = balance_of(port, key)
     other_key, other_body = other
     meanwhile = Meanwhile(port, other_key, other_body, tag)

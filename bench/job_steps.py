@@ -35,8 +35,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.balance import BIN, free_port, start, wait_ready  # noqa: E402
+from bench.bulk import job_body  # noqa: E402
 from bench.issue import api, setup  # noqa: E402
-from bench.names import class_names  # noqa: E402
 from bench.render import background  # noqa: E402
 from bench.scratch import scratch_database  # noqa: E402
 
@@ -59,24 +59,7 @@ def submit(env: dict[str, str], rows: int) -> None:
     try:
         wait_ready(f"http://127.0.0.1:{port}/api/users/balance", {"x-api-key": key})
         body = setup(port, key, background("JPEG"))
-        recipients = [
-            {
-                "name": name,
-                "email": f"bulk-{i}@example.com",
-                "attributes": body["recipientData"]["attributes"],
-            }
-            for i, name in enumerate(class_names(rows))
-        ]
-        mail = {
-            "templateId": body["mailData"]["templateId"],
-            "subject": "Your certificate",
-            "body": "Dear {{recipientName}}, your certificate is attached.",
-        }
-        bulk = {
-            "organizationId": body["organizationId"],
-            "mailData": mail,
-            "recipients": recipients,
-        }
+        bulk = job_body(body, rows, "steps")
         status, answer, _ = api(port, key, "POST", "/api/certificates/bulk", bulk)
         assert status == 202, answer
     finally:
